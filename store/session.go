@@ -1,0 +1,309 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+)
+
+// State is where a session is in its life. The string values are what the
+// API and the database show.
+type State string
+
+// The states of a session. Starting, Ready and Stopping are live; the others
+// are ended and never change again.
+const (
+	StateStarting   State = "starting"
+	StateReady      State = "ready"
+	StateStopping   State = "stopping"
+	StateTerminated State = "terminated"
+	StateFailed     State = "failed"
+)
+
+// Live reports whether a session in state s still has (or is getting) a
+// ChimeraX child.
+func (s State) Live() bool {
+	return s == StateStarting || s == StateReady || s == StateStopping
+}
+
+// Valid reports whether s is one of the states above.
+func (s State) Valid() bool {
+	switch s {
+	case StateStarting, StateReady, StateStopping, StateTerminated, StateFailed:
+		return true
+	}
+	return false
+}
+
+// Reason says why a session ended. It is recorded once and never overwritten.
+type Reason string
+
+// The reasons a session ends.
+const (
+	ReasonDeleted       Reason = "deleted"
+	ReasonIdleTimeout   Reason = "idle_timeout"
+	ReasonMaxLifetime   Reason = "max_lifetime"
+	ReasonCrashed       Reason = "crashed"
+	ReasonUnresponsive  Reason = "unresponsive"
+	ReasonStartFailed   Reason = "start_failed"
+	ReasonOpenFailed    Reason = "open_failed"
+	ReasonShutdown      Reason = "shutdown"
+	ReasonDaemonRestart Reason = "daemon_restart"
+	ReasonAdminKill     Reason = "admin_kill"
+	ReasonUserRemoved   Reason = "user_removed"
+)
+
+// Structure source values.
+const (
+	SourceNone   = "none"
+	SourceUpload = "upload"
+	SourcePDB    = "pdb"
+)
+
+// Structure describes what a session opened when it was created.
+type Structure struct {
+	Source    string `json:"source"`
+	PDBID     string `json:"pdb_id,omitempty"`
+	Filename  string `json:"filename,omitempty"`
+	Format    string `json:"format,omitempty"`
+	SizeBytes int64  `json:"size_bytes,omitempty"`
+}
+
+// Process is what chimerad knows of a session's ChimeraX child. It is for
+// the daemon and admins only: never shown to a session's owner.
+type Process struct {
+	PID int `json:"pid,omitempty"`
+	// StartTicks is the child's start time in clock ticks since boot, as in
+	// /proc/<pid>/stat; with PID it names the process safely.
+	StartTicks uint64   `json:"start_ticks,omitempty"`
+	Port       int      `json:"port,omitempty"`
+	Dir        string   `json:"dir,omitempty"`
+	ExitCode   *int     `json:"exit_code,omitempty"`
+	Signal     string   `json:"signal,omitempty"`
+	LastOutput []string `json:"last_output,omitempty"`
+}
+
+// Session is the persisted record of one user session.
+type Session struct {
+	ID        string    `json:"id"`
+	Owner     string    `json:"owner"`
+	Name      string    `json:"name"`
+	State     State     `json:"state"`
+	Engine    string    `json:"engine"`
+	Structure Structure `json:"structure"`
+
+	CreatedAt      time.Time `json:"created_at"`
+	ReadyAt        time.Time `json:"ready_at,omitzero"`
+	LastActivityAt time.Time `json:"last_activity_at,omitzero"`
+	// IdleTimeout is this session's own idle timeout; zero means the
+	// daemon's default applies.
+	IdleTimeout       time.Duration `json:"idle_timeout,omitempty"`
+	TerminatedAt      time.Time     `json:"terminated_at,omitzero"`
+	TerminationReason Reason        `json:"termination_reason,omitempty"`
+	Error             string        `json:"error,omitempty"`
+
+	Process *Process `json:"process,omitempty"`
+}
+
+// Validate reports whether s is fit to be stored.
+func (s *Session) Validate() error {
+	switch {
+	case uuid.Validate(s.ID) != nil:
+		return fmt.Errorf("%w: session id %q is not a UUID", ErrInvalid, s.ID)
+	case s.Owner == "":
+		return fmt.Errorf("%w: session %s has no owner", ErrInvalid, s.ID)
+	case !s.State.Valid():
+		return fmt.Errorf("%w: session %s has state %q", ErrInvalid, s.ID, s.State)
+	case s.CreatedAt.IsZero():
+		return fmt.Errorf("%w: session %s has no created_at", ErrInvalid, s.ID)
+	case !s.State.Live() && s.TerminationReason == "":
+		return fmt.Errorf("%w: ended session %s has no termination reason", ErrInvalid, s.ID)
+	}
+	return nil
+}
+
+// SessionFilter selects sessions for DB.Sessions. Zero fields select all.
+type SessionFilter struct {
+	Owner string
+	State State
+	// Live selects only sessions in a live state.
+	Live bool
+	// Limit caps the number returned; 0 means no cap.
+	Limit int
+	// After is a cursor from a previous page: return sessions older than it.
+	After string
+}
+
+// Session returns the session with the given id.
+func (db *DB) Session(ctx context.Context, id string) (Session, error) {
+	var s Session
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketSessions).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("session %s: %w", id, ErrNotFound)
+		}
+		return json.Unmarshal(v, &s)
+	})
+	return s, err
+}
+
+// Sessions returns the sessions that match f, newest first, and the cursor
+// of the next page ("" when there is none).
+func (db *DB) Sessions(ctx context.Context, f SessionFilter) ([]Session, string, error) {
+	var (
+		out  []Session
+		next string
+	)
+	start, err := decodeCursor(f.After)
+	if err != nil {
+		return nil, "", err
+	}
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		sessions := tx.Bucket(bucketSessions)
+		c := tx.Bucket(bucketByCreated).Cursor()
+		var k []byte
+		if start == nil {
+			k, _ = c.Last()
+		} else {
+			// Seek lands on the cursor's key or the first one after it;
+			// either way step back to the first key strictly older.
+			k, _ = c.Seek(start)
+			if k == nil {
+				k, _ = c.Last()
+			}
+			for k != nil && bytes.Compare(k, start) >= 0 {
+				k, _ = c.Prev()
+			}
+		}
+		for ; k != nil; k, _ = c.Prev() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			v := sessions.Get(k[8:])
+			if v == nil {
+				continue
+			}
+			var s Session
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("session %s: %w", k[8:], err)
+			}
+			if (f.Owner != "" && s.Owner != f.Owner) ||
+				(f.State != "" && s.State != f.State) ||
+				(f.Live && !s.State.Live()) {
+				continue
+			}
+			if f.Limit > 0 && len(out) == f.Limit {
+				next = encodeCursor(createdKey(out[len(out)-1]))
+				return nil
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list sessions: %w", err)
+	}
+	return out, next, nil
+}
+
+// CreateSession stores a new session. Its ID must not exist yet.
+func (db *DB) CreateSession(ctx context.Context, s *Session) error {
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = db.now()
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions)
+		if b.Get([]byte(s.ID)) != nil {
+			return fmt.Errorf("session %s: %w", s.ID, ErrExists)
+		}
+		if err := putJSON(b, []byte(s.ID), s); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketByCreated).Put(createdKey(*s), nil)
+	})
+}
+
+// UpdateSession applies fn to the stored session with id inside one
+// transaction and stores the result. If fn returns an error nothing is
+// written and that error is returned.
+func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*Session) error) (Session, error) {
+	var s Session
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("session %s: %w", id, ErrNotFound)
+		}
+		if err := json.Unmarshal(v, &s); err != nil {
+			return err
+		}
+		created := s.CreatedAt
+		if err := fn(&s); err != nil {
+			return err
+		}
+		if s.ID != id || !s.CreatedAt.Equal(created) {
+			return fmt.Errorf("%w: session %s: id and created_at are fixed", ErrInvalid, id)
+		}
+		if err := s.Validate(); err != nil {
+			return err
+		}
+		return putJSON(b, []byte(id), &s)
+	})
+	return s, err
+}
+
+// DeleteSession removes a session record for good.
+func (db *DB) DeleteSession(ctx context.Context, id string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("session %s: %w", id, ErrNotFound)
+		}
+		var s Session
+		if err := json.Unmarshal(v, &s); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketByCreated).Delete(createdKey(s)); err != nil {
+			return err
+		}
+		return b.Delete([]byte(id))
+	})
+}
+
+func createdKey(s Session) []byte {
+	k := make([]byte, 8, 8+len(s.ID))
+	binary.BigEndian.PutUint64(k, uint64(s.CreatedAt.UnixNano()))
+	return append(k, s.ID...)
+}
+
+func encodeCursor(k []byte) string { return base64.RawURLEncoding.EncodeToString(k) }
+
+func decodeCursor(c string) ([]byte, error) {
+	if c == "" {
+		return nil, nil
+	}
+	k, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(k) <= 8 {
+		return nil, fmt.Errorf("%w: bad cursor %q", ErrInvalid, c)
+	}
+	return k, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, buf)
+}

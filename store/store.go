@@ -1,0 +1,130 @@
+// Package store persists chimerad's records in one bbolt file,
+// <data-dir>/chimerad.db. It knows nothing of processes or HTTP.
+//
+// The bucket tree, every bucket created in one transaction at Open:
+//
+//	meta/
+//	    "schema"                      → "1"
+//	sessions/
+//	    <session id>                  → Session, JSON
+//	sessions_by_created/
+//	    <created_at unix nanos, 8 bytes big-endian><session id> → empty
+//	users/
+//	    <user name>                   → User, JSON
+//	tokens/
+//	    <SHA-256 of the token, 32 bytes> → Token, JSON (the user it belongs to)
+//
+// sessions_by_created orders sessions by creation time, so listing newest
+// first and paging with a cursor never sorts the whole bucket. Tokens are
+// never stored in the clear: only their hash is a key.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors returned by the store. Callers match them with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+	ErrInvalid  = errors.New("store: invalid record")
+	ErrLocked   = errors.New("store: database is locked by another process")
+)
+
+const schemaVersion = "1"
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketSessions  = []byte("sessions")
+	bucketByCreated = []byte("sessions_by_created")
+	bucketUsers     = []byte("users")
+	bucketTokens    = []byte("tokens")
+)
+
+// FileName is the name of the database file inside the data directory.
+const FileName = "chimerad.db"
+
+// DB is chimerad's open database.
+type DB struct {
+	bolt *bolt.DB
+	dir  string
+
+	// Now stamps records; tests replace it to control the clock.
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the database in dir. If another process
+// holds the file, Open gives up after lockTimeout with an error wrapping
+// ErrLocked that names dir, instead of waiting for ever.
+func Open(dir string, lockTimeout time.Duration) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create data dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("another chimerad is using %s: %w", dir, ErrLocked)
+	} else if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db := &DB{bolt: bdb, dir: dir, Now: time.Now}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByCreated, bucketUsers, bucketTokens} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get([]byte("schema")); v != nil && string(v) != schemaVersion {
+			return fmt.Errorf("schema %q, this chimerad reads %q", v, schemaVersion)
+		}
+		return meta.Put([]byte("schema"), []byte(schemaVersion))
+	})
+	if err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("store: init %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close closes the database file.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// Check runs bbolt's consistency check over the whole file and returns the
+// first problem found, if any.
+func (db *DB) Check() error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("store: check: %w", err)
+		}
+		return nil
+	})
+}
+
+// Ping proves the file is writable by writing the meta bucket.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte("ping"), []byte(db.now().Format(time.RFC3339Nano)))
+	})
+}
+
+func (db *DB) now() time.Time { return db.Now().UTC() }
