@@ -1,0 +1,259 @@
+package sim
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// atom is one atom of a structure. Alternate locations are merged: an atom
+// is kept once, at its first location, as ChimeraX shows one location.
+type atom struct {
+	Name    string  `json:"n"`
+	Element string  `json:"e"`
+	ResName string  `json:"r"`
+	ResSeq  int     `json:"s"`
+	ICode   string  `json:"i,omitempty"`
+	Chain   string  `json:"c,omitempty"`
+	Het     bool    `json:"h,omitempty"` // not part of a polymer (HETATM, small molecules)
+	X       float64 `json:"x"`
+	Y       float64 `json:"y"`
+	Z       float64 `json:"z"`
+}
+
+// structure is an atomic structure: a PDB or mmCIF model, or one molecule of
+// an SDF or MOL2 file.
+type structure struct {
+	Title string   `json:"title,omitempty"`
+	Atoms []atom   `json:"atoms"`
+	Bonds [][2]int `json:"bonds"` // atom indices, i < j
+}
+
+type residueKey struct {
+	chain, name, icode string
+	seq                int
+}
+
+// numResidues counts the structure's residues.
+func (st *structure) numResidues() int {
+	seen := map[residueKey]bool{}
+	for _, a := range st.Atoms {
+		seen[residueKey{a.Chain, a.ResName, a.ICode, a.ResSeq}] = true
+	}
+	return len(seen)
+}
+
+// chains returns the ids of the structure's polymer chains, in file order.
+func (st *structure) chains() []string {
+	var ids []string
+	for _, a := range st.Atoms {
+		if !a.Het && !slices.Contains(ids, a.Chain) {
+			ids = append(ids, a.Chain)
+		}
+	}
+	return ids
+}
+
+// summary describes the structure as "info" does.
+func (st *structure) summary() string {
+	ch := st.chains()
+	return fmt.Sprintf("%d atoms, %d bonds, %d residues, %d chains (%s)",
+		len(st.Atoms), len(st.Bonds), st.numResidues(), len(ch), strings.Join(ch, ","))
+}
+
+// validate checks what the parsers and session files promise: finite
+// coordinates and bonds between existing atoms.
+func (st *structure) validate() error {
+	for _, a := range st.Atoms {
+		if !finite(a.X) || !finite(a.Y) || !finite(a.Z) {
+			return fmt.Errorf("atom %s has a bad coordinate", a.Name)
+		}
+	}
+	for _, b := range st.Bonds {
+		if b[0] < 0 || b[1] < 0 || b[0] >= len(st.Atoms) || b[1] >= len(st.Atoms) || b[0] == b[1] {
+			return fmt.Errorf("bond %d-%d joins atoms that do not exist", b[0]+1, b[1]+1)
+		}
+	}
+	return nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// connect adds bonds between atoms closer than the sum of their covalent
+// radii plus 0.4 Å, which is how ChimeraX connects atoms it has no template
+// for. A grid keeps it linear in the number of atoms.
+func (st *structure) connect() {
+	const maxBond = 2*1.5 + 0.4
+	type cell struct{ x, y, z int }
+	key := func(a atom) cell {
+		return cell{int(math.Floor(a.X / maxBond)), int(math.Floor(a.Y / maxBond)), int(math.Floor(a.Z / maxBond))}
+	}
+	grid := map[cell][]int{}
+	for i, a := range st.Atoms {
+		k := key(a)
+		grid[k] = append(grid[k], i)
+	}
+	st.Bonds = nil
+	for i, a := range st.Atoms {
+		k := key(a)
+		ra := covalentRadius(a.Element)
+		for dx := -1; dx <= 1; dx++ {
+			for dy := -1; dy <= 1; dy++ {
+				for dz := -1; dz <= 1; dz++ {
+					for _, j := range grid[cell{k.x + dx, k.y + dy, k.z + dz}] {
+						if j <= i {
+							continue
+						}
+						b := st.Atoms[j]
+						d2 := sq(a.X-b.X) + sq(a.Y-b.Y) + sq(a.Z-b.Z)
+						limit := ra + covalentRadius(b.Element) + 0.4
+						if d2 > 0.16 && d2 < limit*limit {
+							st.Bonds = append(st.Bonds, [2]int{i, j})
+						}
+					}
+				}
+			}
+		}
+	}
+	slices.SortFunc(st.Bonds, func(p, q [2]int) int {
+		if p[0] != q[0] {
+			return p[0] - q[0]
+		}
+		return p[1] - q[1]
+	})
+}
+
+func sq(f float64) float64 { return f * f }
+
+func covalentRadius(element string) float64 {
+	switch element {
+	case "H":
+		return 0.32
+	case "C":
+		return 0.76
+	case "N":
+		return 0.71
+	case "O":
+		return 0.66
+	case "S":
+		return 1.05
+	case "P":
+		return 1.07
+	}
+	return 1.5 // metals and the rest: generous, and the grid's upper bound
+}
+
+// normalizeElement writes an element symbol as "C", "Fe".
+func normalizeElement(e string) string {
+	e = strings.TrimSpace(e)
+	if e == "" {
+		return ""
+	}
+	return strings.ToUpper(e[:1]) + strings.ToLower(e[1:])
+}
+
+// dataFormat is a file format open can read.
+type dataFormat struct {
+	name      string   // as ChimeraX names it
+	nicknames []string // for "format"
+	suffixes  []string
+	parse     func(io.Reader) ([]*structure, []string, error) // nil for sessions
+}
+
+var formats = []*dataFormat{
+	{"PDB", []string{"pdb"}, []string{".pdb", ".ent", ".pdb1"}, parsePDB},
+	{"mmCIF", []string{"mmcif", "cif"}, []string{".cif", ".mmcif"}, parseMMCIF},
+	{"MDL SDfile", []string{"sdf", "mol"}, []string{".sdf", ".sd", ".mol"}, parseSDF},
+	{"Mol2", []string{"mol2"}, []string{".mol2"}, parseMol2},
+	{"ChimeraX session", []string{"session", "cxs"}, []string{".cxs"}, nil},
+}
+
+// formatBySuffix returns the format of a file name (a ".gz" suffix is looked
+// through), and the suffix it went by.
+func formatBySuffix(name string) (*dataFormat, string) {
+	lower := strings.ToLower(strings.TrimSuffix(strings.ToLower(name), ".gz"))
+	dot := strings.LastIndexByte(lower, '.')
+	if dot < 0 || strings.ContainsRune(lower[dot:], '/') {
+		return nil, ""
+	}
+	suffix := lower[dot:]
+	for _, f := range formats {
+		if slices.Contains(f.suffixes, suffix) {
+			return f, suffix
+		}
+	}
+	return nil, suffix
+}
+
+// formatByName returns the format a "format" keyword names.
+func formatByName(name string) *dataFormat {
+	for _, f := range formats {
+		if slices.Contains(f.nicknames, strings.ToLower(name)) || strings.EqualFold(f.name, name) {
+			return f
+		}
+	}
+	return nil
+}
+
+// readStructures parses r, gunzipping it first if gzipped is set.
+func readStructures(r io.Reader, f *dataFormat, gzipped bool) ([]*structure, []string, error) {
+	if gzipped {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("not a gzip file: %w", err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	structures, warnings, err := f.parse(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, st := range structures {
+		if err := st.validate(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return structures, warnings, nil
+}
+
+// errNoStructures is returned by a parser that found no atoms.
+var errNoStructures = errors.New("no structures found")
+
+// maxLine bounds the length of a line of a structure file.
+const maxLine = 1 << 20
+
+// lineScanner returns a scanner for the lines of a text file.
+func lineScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	return sc
+}
+
+// scanErr turns a scanner's error into a parser error.
+func scanErr(err error) error {
+	if errors.Is(err, bufio.ErrTooLong) {
+		return fmt.Errorf("line longer than %d bytes", maxLine)
+	}
+	return err
+}
+
+// field returns line[from:to], trimmed, with the line padded to length.
+func field(line string, from, to int) string {
+	if from >= len(line) {
+		return ""
+	}
+	return strings.TrimSpace(line[from:min(to, len(line))])
+}
+
+// parseCoord parses a coordinate; NaN and infinities are not coordinates.
+func parseCoord(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return f, err == nil && finite(f)
+}
