@@ -1,0 +1,91 @@
+package chimerax_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"testing"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/store"
+)
+
+// BenchmarkStartReady measures a simulator child from start to REST-ready,
+// two ways in the same run: "bare" is fork/exec of the same binary with the
+// same arguments until its first HTTP answer; "supervisor" is Create with
+// Wait, which adds the store records, the session directory, the output
+// drain and the supervision. docs/performance.md compares the two.
+func BenchmarkStartReady(b *testing.B) {
+	b.Run("bare", func(b *testing.B) {
+		engine := testEngine()
+		port := regexp.MustCompile(`REST server started on host 127\.0\.0\.1 port (\d+)`)
+		for b.Loop() {
+			dir := b.TempDir()
+			cmd := exec.Command(engine.Path, "--nogui", "--offscreen", "--nocolor", "--cmd", chimerax.RESTCommand)
+			cmd.Env = append(os.Environ(), append(engine.Env, "HOME="+dir)...)
+			cmd.Dir = dir
+			stdin, _ := cmd.StdinPipe()
+			stdout, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			sc := bufio.NewScanner(stdout)
+			var p string
+			for sc.Scan() {
+				if m := port.FindStringSubmatch(sc.Text()); m != nil {
+					p = m[1]
+					break
+				}
+			}
+			go io.Copy(io.Discard, stdout)
+			resp, err := http.Get("http://127.0.0.1:" + p + "/run?command=" + url.QueryEscape("version"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+
+			b.StopTimer()
+			stdin.Close()
+			cmd.Process.Kill()
+			cmd.Wait()
+			b.StartTimer()
+		}
+	})
+
+	b.Run("supervisor", func(b *testing.B) {
+		sv, _ := MustStartSupervisor(b, func(c *chimerax.Config) { c.MaxSessionsPerUser = 0 })
+		ctx := context.Background()
+		for b.Loop() {
+			rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "bench", Wait: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if _, err := sv.Stop(ctx, rec.ID, store.ReasonDeleted); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+}
+
+// BenchmarkRun measures one command round trip to a ready child.
+func BenchmarkRun(b *testing.B) {
+	sv, _ := MustStartSupervisor(b, nil)
+	ctx := context.Background()
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "bench", Wait: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := sv.Run(ctx, rec.ID, "version"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

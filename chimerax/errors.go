@@ -1,0 +1,36 @@
+package chimerax
+
+import "errors"
+
+// Errors returned by the chimerax package. Callers match them with errors.Is;
+// the wrapped text says which session and why.
+var (
+	// ErrNotFound: no such session, or not one the caller may see.
+	ErrNotFound = errors.New("chimerax: session not found")
+	// ErrLimit: a session limit (total or per user) is reached.
+	ErrLimit = errors.New("chimerax: session limit reached")
+	// ErrEngineNotFound: the configured ChimeraX is missing or not executable.
+	ErrEngineNotFound = errors.New("chimerax: engine not found")
+	// ErrStartFailed: the child exited or could not be run before it was ready.
+	ErrStartFailed = errors.New("chimerax: start failed")
+	// ErrStartTimeout: the child did not announce its REST port in time.
+	ErrStartTimeout = errors.New("chimerax: start timed out")
+	// ErrOpenFailed: ChimeraX refused to open the session's structure.
+	ErrOpenFailed = errors.New("chimerax: open failed")
+	// ErrCommandTimeout: a command did not finish within its timeout.
+	ErrCommandTimeout = errors.New("chimerax: command timed out")
+	// ErrUnavailable: the child is not running or does not answer.
+	ErrUnavailable = errors.New("chimerax: child unavailable")
+	// ErrNotLive: the session has ended or is not ready for the operation.
+	ErrNotLive = errors.New("chimerax: session not live")
+	// ErrProtocol: the child answered, but not as ChimeraX's REST server does.
+	ErrProtocol = errors.New("chimerax: protocol error")
+	// ErrInvalid: the request is malformed (a bad PDB id, a bad name).
+	ErrInvalid = errors.New("chimerax: invalid request")
+	// ErrUnsupportedFormat: an upload is not a structure format ChimeraX opens here.
+	ErrUnsupportedFormat = errors.New("chimerax: unsupported structure format")
+	// ErrTooLarge: an upload, or what it decompresses to, is over its limit.
+	ErrTooLarge = errors.New("chimerax: structure too large")
+	// ErrShuttingDown: the supervisor is closing and starts nothing new.
+	ErrShuttingDown = errors.New("chimerax: shutting down")
+)

@@ -1,0 +1,4 @@
+package chimerax
+
+// ProcessStartTicks exposes processStartTicks to the tests.
+var ProcessStartTicks = processStartTicks

@@ -1,0 +1,380 @@
+package chimerax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/chimerad/chimerad/store"
+)
+
+// start launches c's child, opens its structure and marks the session
+// ready; on failure it ends the session failed. It always closes c.started.
+func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
+	log := sv.Logger.With().Str("session_id", c.id).Str("user", c.owner).Logger()
+	p, err := launch(c.startCtx, launchSpec{
+		Engine:      sv.engine,
+		SessionID:   c.id,
+		Dir:         sv.sessionDir(c.id),
+		Timeout:     sv.cfg.StartTimeout,
+		LogMaxBytes: sv.cfg.LogMaxBytes,
+	})
+	if err != nil {
+		sv.failStart(c, p, store.ReasonStartFailed, err)
+		return
+	}
+	log.Debug().Int("pid", p.pid).Int("port", p.port).Msg("chimerax listening")
+	client := NewClient(TCPDialer(p.port))
+
+	var open string
+	switch rec.Structure.Source {
+	case store.SourceUpload:
+		open = "open " + quote(openPath)
+	case store.SourcePDB:
+		open = "open " + fetchArg(rec.Structure.PDBID) + " from pdb"
+	}
+	if open != "" {
+		ctx, cancel := context.WithTimeout(c.startCtx, sv.cfg.StartTimeout)
+		res, err := client.Run(ctx, open)
+		cancel()
+		switch {
+		case err != nil:
+			p.kill()
+			sv.failStart(c, p, store.ReasonStartFailed, p.startError(fmt.Errorf("%w: open structure: %v", ErrStartFailed, err)))
+			return
+		case !res.OK():
+			p.kill()
+			// ChimeraX's text names the file by its path; show the client's name.
+			msg := strings.ReplaceAll(res.Message(), openPath, rec.Structure.Filename)
+			sv.failStart(c, p, store.ReasonOpenFailed, fmt.Errorf("%w: %s", ErrOpenFailed, msg))
+			return
+		}
+	}
+
+	sv.mu.Lock()
+	abandoned := c.ending
+	if !abandoned {
+		c.proc, c.client = p, client
+		c.lastActivity = sv.now()
+	}
+	sv.mu.Unlock()
+	if abandoned { // a Stop claimed the session while it started
+		p.kill()
+		c.startErr = ErrNotLive
+		close(c.started)
+		return
+	}
+	now := sv.now()
+	_, err = sv.db.UpdateSession(sv.ctx, c.id, func(s *store.Session) error {
+		if s.State != store.StateStarting {
+			return nil
+		}
+		s.State, s.ReadyAt, s.LastActivityAt = store.StateReady, now, now
+		// The pid is recorded only now, saving a write per start: a child
+		// started but unrecorded when the daemon dies is still found by
+		// Reconcile, through the session id in its environment.
+		s.Process = p.info(sv.sessionDir(c.id))
+		return nil
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("record ready")
+	}
+	log.Info().Int("pid", p.pid).Str("state", string(store.StateReady)).
+		Dur("start_duration_ms", now.Sub(rec.CreatedAt)).Msg("session ready")
+	close(c.started)
+
+	sv.wg.Add(1)
+	go func() {
+		defer sv.wg.Done()
+		sv.watch(c)
+	}()
+}
+
+// failStart ends a session whose start failed, unless a Stop has claimed it.
+func (sv *Supervisor) failStart(c *child, p *process, reason store.Reason, err error) {
+	c.startErr = err
+	if !sv.claimEnd(c) {
+		close(c.started)
+		return
+	}
+	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Str("reason", string(reason)).Err(err).Msg("session start failed")
+	c.proc = p
+	msg := err.Error()
+	if se, ok := errors.AsType[*StartError](err); ok {
+		msg = se.Err.Error() // the output goes to the record's process info
+	}
+	sv.finish(c, store.StateFailed, reason, msg)
+	close(c.started) // after finish, so a waiting Create reads the ended record
+}
+
+// watch waits for a ready child to exit and, unless a Stop made it exit,
+// ends the session as crashed.
+func (sv *Supervisor) watch(c *child) {
+	<-c.proc.done
+	if !sv.claimEnd(c) {
+		return
+	}
+	msg := "ChimeraX exited on its own (" + describeExit(c.proc.state) + ")"
+	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Int("pid", c.proc.pid).
+		Str("reason", string(store.ReasonCrashed)).Msg(msg)
+	c.proc.signalGroup(syscall.SIGKILL) // whatever it left behind in its group
+	sv.finish(c, store.StateFailed, store.ReasonCrashed, msg)
+}
+
+// claimEnd makes the caller the one who ends c; false if someone already is.
+func (sv *Supervisor) claimEnd(c *child) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if c.ending {
+		return false
+	}
+	c.ending = true
+	return true
+}
+
+// finish records the end of c's session (once: a reason is never
+// overwritten), removes its directory and gives its place back.
+func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, msg string) store.Session {
+	defer close(c.ended)
+	defer sv.release(c)
+	now := sv.now()
+	rec, err := sv.db.UpdateSession(context.Background(), c.id, func(s *store.Session) error {
+		if !s.State.Live() {
+			return errAlreadyEnded
+		}
+		s.State, s.TerminatedAt, s.TerminationReason, s.Error = state, now, reason, msg
+		if c.proc != nil {
+			s.Process = c.proc.info(sv.sessionDir(c.id))
+			s.Process.ExitCode, s.Process.Signal = exitInfo(c.proc.state)
+			s.Process.LastOutput = c.proc.out.Tail(20)
+		}
+		return nil
+	})
+	if errors.Is(err, errAlreadyEnded) {
+		rec, err = sv.db.Session(context.Background(), c.id)
+	}
+	if err != nil {
+		sv.Logger.Error().Err(err).Str("session_id", c.id).Msg("record session end")
+	}
+	if err := os.RemoveAll(sv.sessionDir(c.id)); err != nil {
+		sv.Logger.Error().Err(err).Str("session_id", c.id).Msg("remove session dir")
+	}
+	sv.Logger.Info().Str("session_id", c.id).Str("user", c.owner).Str("state", string(state)).
+		Str("reason", string(reason)).Msg("session ended")
+	return rec
+}
+
+var errAlreadyEnded = errors.New("chimerax: session already ended")
+
+// Stop ends a session: its child gets `exit`, then SIGTERM, then SIGKILL,
+// its files are removed, and the record ends terminated with reason.
+// Stopping an ended session returns its record unchanged.
+func (sv *Supervisor) Stop(ctx context.Context, id string, reason store.Reason) (store.Session, error) {
+	sv.mu.Lock()
+	c := sv.children[id]
+	claimed := c != nil && !c.ending
+	if claimed {
+		c.ending = true
+	}
+	sv.mu.Unlock()
+
+	if c == nil {
+		rec, err := sv.Session(ctx, id)
+		if err != nil || !rec.State.Live() {
+			return rec, err
+		}
+		// A live record with no child: only a crash between writes leaves
+		// one, and Reconcile ends those; end it here all the same.
+		return sv.endOrphan(ctx, rec, reason)
+	}
+	if !claimed { // someone else is ending it
+		select {
+		case <-c.ended:
+		case <-ctx.Done():
+			return store.Session{}, ctx.Err()
+		}
+		return sv.Session(ctx, id)
+	}
+
+	c.cancelStart()
+	<-c.started
+	sv.db.UpdateSession(context.Background(), id, func(s *store.Session) error {
+		if !s.State.Live() {
+			return errAlreadyEnded
+		}
+		s.State = store.StateStopping
+		return nil
+	})
+	if c.proc != nil {
+		c.proc.stop(sv.cfg.StopGrace)
+	}
+	return sv.finish(c, store.StateTerminated, reason, ""), nil
+}
+
+func (sv *Supervisor) endOrphan(ctx context.Context, rec store.Session, reason store.Reason) (store.Session, error) {
+	now := sv.now()
+	rec, err := sv.db.UpdateSession(ctx, rec.ID, func(s *store.Session) error {
+		if !s.State.Live() {
+			return errAlreadyEnded
+		}
+		s.State, s.TerminatedAt, s.TerminationReason = store.StateTerminated, now, reason
+		return nil
+	})
+	if errors.Is(err, errAlreadyEnded) {
+		return sv.Session(ctx, rec.ID)
+	}
+	os.RemoveAll(sv.sessionDir(rec.ID))
+	return rec, err
+}
+
+// Session returns a session's record.
+func (sv *Supervisor) Session(ctx context.Context, id string) (store.Session, error) {
+	rec, err := sv.db.Session(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return rec, err
+}
+
+// Sessions lists session records, newest first, and the next page's cursor.
+func (sv *Supervisor) Sessions(ctx context.Context, f store.SessionFilter) ([]store.Session, string, error) {
+	out, next, err := sv.db.Sessions(ctx, f)
+	if errors.Is(err, store.ErrInvalid) {
+		return nil, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return out, next, err
+}
+
+// Touch records activity on a live session and returns its record.
+func (sv *Supervisor) Touch(ctx context.Context, id string) (store.Session, error) {
+	now := sv.now()
+	sv.mu.Lock()
+	c := sv.children[id]
+	if c != nil && !c.ending {
+		c.lastActivity = now
+	}
+	sv.mu.Unlock()
+	if c == nil {
+		rec, err := sv.Session(ctx, id)
+		if err != nil {
+			return rec, err
+		}
+		return rec, fmt.Errorf("%w: session %s is %s", ErrNotLive, id, rec.State)
+	}
+	rec, err := sv.db.UpdateSession(ctx, id, func(s *store.Session) error {
+		if s.State.Live() {
+			s.LastActivityAt = now
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return rec, err
+}
+
+// IdleExpiresAt returns when a live session will end for idleness, or the
+// zero time if it never will.
+func (sv *Supervisor) IdleExpiresAt(s store.Session) time.Time {
+	timeout := sv.idleTimeout(s.IdleTimeout)
+	if !s.State.Live() || timeout <= 0 {
+		return time.Time{}
+	}
+	return s.LastActivityAt.Add(timeout)
+}
+
+func (sv *Supervisor) idleTimeout(own time.Duration) time.Duration {
+	if own > 0 {
+		return own
+	}
+	return sv.cfg.IdleTimeout
+}
+
+// Run runs one command line in a ready session's child and returns
+// ChimeraX's result. It counts as activity when it starts and when it ends.
+func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, error) {
+	sv.mu.Lock()
+	c := sv.children[id]
+	var ready bool
+	if c != nil {
+		select {
+		case <-c.started:
+			ready = c.proc != nil && !c.ending
+		default:
+		}
+	}
+	if ready {
+		c.lastActivity = sv.now()
+		c.busy++
+	}
+	sv.mu.Unlock()
+	if !ready {
+		if _, err := sv.Session(ctx, id); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: session %s is not ready", ErrNotLive, id)
+	}
+	ctx, cancel := context.WithTimeout(ctx, sv.cfg.CommandTimeout)
+	defer cancel()
+	res, err := c.client.Run(ctx, command)
+	sv.mu.Lock()
+	c.lastActivity = sv.now() // a long command is not idle the moment it ends
+	c.busy--
+	sv.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// Open prepares the supervisor to serve: it reconciles what a previous
+// daemon left behind, then starts the idle sweeper.
+func (sv *Supervisor) Open(ctx context.Context) error {
+	if err := sv.Reconcile(ctx); err != nil {
+		return err
+	}
+	sv.sweep = make(chan struct{})
+	sv.wg.Add(1)
+	go func() {
+		defer sv.wg.Done()
+		defer close(sv.sweep)
+		sv.sweepLoop()
+	}()
+	return nil
+}
+
+// Close stops every child in parallel (reason shutdown) and waits for the
+// supervisor's goroutines. New creates are refused from the moment it starts.
+func (sv *Supervisor) Close(ctx context.Context) error {
+	sv.mu.Lock()
+	sv.closing = true
+	ids := make([]string, 0, len(sv.children))
+	for id := range sv.children {
+		ids = append(ids, id)
+	}
+	sv.mu.Unlock()
+	sv.cancel()
+
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			if _, err := sv.Stop(context.Background(), id, store.ReasonShutdown); err != nil {
+				sv.Logger.Error().Err(err).Str("session_id", id).Msg("stop at shutdown")
+			}
+		})
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { sv.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("chimerax: close: %w", ctx.Err())
+	}
+}

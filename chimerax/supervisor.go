@@ -1,0 +1,298 @@
+package chimerax
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/chimerad/chimerad/store"
+)
+
+// Config holds the supervisor's settings. DefaultConfig gives sane values.
+type Config struct {
+	// DataDir holds sessions/<id>/ for each live session.
+	DataDir string
+	// StartTimeout bounds a child's start, up to its REST port line, and
+	// the opening of the session's structure.
+	StartTimeout time.Duration
+	// StopGrace is how long a child gets after `exit`, and after SIGTERM.
+	StopGrace time.Duration
+	// CommandTimeout bounds one command sent to a child.
+	CommandTimeout time.Duration
+	// LogMaxBytes caps a child's output log file.
+	LogMaxBytes int64
+	// MaxSessions and MaxSessionsPerUser cap live sessions, counting those
+	// still starting; 0 means no cap.
+	MaxSessions        int
+	MaxSessionsPerUser int
+	// MaxUncompressedBytes bounds what a gzip upload may inflate to.
+	MaxUncompressedBytes int64
+	// IdleTimeout ends sessions without activity for that long; 0 never.
+	IdleTimeout time.Duration
+	// MaxIdleTimeout caps the idle timeout a create may ask for.
+	MaxIdleTimeout time.Duration
+	// SweepInterval is how often idle sessions are looked for.
+	SweepInterval time.Duration
+}
+
+// DefaultConfig returns the supervisor's defaults for dataDir.
+func DefaultConfig(dataDir string) Config {
+	return Config{
+		DataDir:              dataDir,
+		StartTimeout:         60 * time.Second,
+		StopGrace:            10 * time.Second,
+		CommandTimeout:       60 * time.Second,
+		LogMaxBytes:          10 << 20,
+		MaxSessions:          32,
+		MaxSessionsPerUser:   4,
+		MaxUncompressedBytes: 1 << 30,
+		IdleTimeout:          30 * time.Minute,
+		MaxIdleTimeout:       24 * time.Hour,
+		SweepInterval:        30 * time.Second,
+	}
+}
+
+// Supervisor runs one ChimeraX child per live session: it starts them,
+// relays commands, notices when they die, ends idle ones, and stops them
+// all on Close. Children live as long as the supervisor, never as long as
+// the request that created them.
+type Supervisor struct {
+	db     *store.DB
+	engine Engine
+	cfg    Config
+
+	// Logger receives one line per lifecycle event.
+	Logger zerolog.Logger
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+
+	ctx    context.Context // ends when Close begins
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the supervisor starts
+	sweep  chan struct{}  // closed when the sweeper has stopped
+
+	mu        sync.Mutex
+	closing   bool
+	lastSweep time.Time
+	children  map[string]*child // live sessions, by id
+	perUser   map[string]int
+}
+
+// child is the supervisor's view of one live session.
+type child struct {
+	id, owner   string
+	idleTimeout time.Duration
+	startCtx    context.Context // ends when the start is to be abandoned
+	cancelStart context.CancelFunc
+
+	started  chan struct{} // closed once the start succeeded or failed
+	startErr error         // why the start failed; read after started
+
+	// Set once started is closed and startErr is nil.
+	proc   *process
+	client *Client
+
+	// Guarded by Supervisor.mu.
+	lastActivity time.Time
+	busy         int           // commands in flight
+	ending       bool          // someone has claimed the end of this session
+	ended        chan struct{} // closed once the end is recorded
+}
+
+// NewSupervisor returns a supervisor that starts engine for each session
+// and records sessions in db. Call Close to stop every child.
+func NewSupervisor(db *store.DB, engine Engine, cfg Config) *Supervisor {
+	// Children are found again by their working directory, which the
+	// kernel reports as an absolute path.
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Supervisor{
+		db:       db,
+		engine:   engine,
+		cfg:      cfg,
+		Logger:   zerolog.Nop(),
+		Now:      time.Now,
+		ctx:      ctx,
+		cancel:   cancel,
+		children: make(map[string]*child),
+		perUser:  make(map[string]int),
+	}
+}
+
+// Engine returns the program the supervisor starts.
+func (sv *Supervisor) Engine() Engine { return sv.engine }
+
+// Config returns the supervisor's settings.
+func (sv *Supervisor) Config() Config { return sv.cfg }
+
+func (sv *Supervisor) now() time.Time { return sv.Now().UTC() }
+
+func (sv *Supervisor) sessionDir(id string) string {
+	return filepath.Join(sv.cfg.DataDir, "sessions", id)
+}
+
+// CreateRequest describes a new session.
+type CreateRequest struct {
+	Owner string
+	Name  string
+	// PDBID, if set, is an entry ChimeraX fetches and opens.
+	PDBID string
+	// Upload, if set, is a checked structure file (see SaveUpload) that
+	// Create moves into the session directory and opens.
+	Upload *Upload
+	// IdleTimeout asks for this session's own idle timeout; 0 takes the
+	// default. It may not exceed Config.MaxIdleTimeout.
+	IdleTimeout time.Duration
+	// Wait makes Create return only once the session is ready or failed
+	// (or ctx ends); otherwise it returns as soon as the child is starting.
+	Wait bool
+}
+
+const maxNameBytes = 200
+
+// Create starts a new session for req.Owner. A request refused for its
+// input or a limit leaves no record, no file and no process. Once the
+// record exists, a failed start ends it `failed` with the reason, and Create
+// (with Wait) returns that record together with ErrStartFailed,
+// ErrStartTimeout or ErrOpenFailed.
+func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Session, error) {
+	rec := store.Session{
+		ID:        uuid.NewString(),
+		Owner:     req.Owner,
+		Name:      req.Name,
+		State:     store.StateStarting,
+		Engine:    sv.engine.Name,
+		Structure: store.Structure{Source: store.SourceNone},
+	}
+	if len(req.Name) > maxNameBytes || strings.ContainsFunc(req.Name, isControl) {
+		return store.Session{}, fmt.Errorf("%w: name: at most %d bytes, no control characters", ErrInvalid, maxNameBytes)
+	}
+	if req.IdleTimeout < 0 || (sv.cfg.MaxIdleTimeout > 0 && req.IdleTimeout > sv.cfg.MaxIdleTimeout) {
+		return store.Session{}, fmt.Errorf("%w: idle timeout %v: want between 0 and %v", ErrInvalid, req.IdleTimeout, sv.cfg.MaxIdleTimeout)
+	}
+	rec.IdleTimeout = req.IdleTimeout
+	if req.PDBID != "" && req.Upload != nil {
+		return store.Session{}, fmt.Errorf("%w: give a pdb_id or a file, not both", ErrInvalid)
+	}
+	if req.PDBID != "" {
+		id, err := NormalizePDBID(req.PDBID)
+		if err != nil {
+			return store.Session{}, err
+		}
+		rec.Structure = store.Structure{Source: store.SourcePDB, PDBID: id}
+	}
+
+	c, err := sv.reserve(rec.ID, req.Owner, rec.IdleTimeout)
+	if err != nil {
+		return store.Session{}, err
+	}
+	created := false
+	dir := sv.sessionDir(rec.ID)
+	defer func() {
+		if !created {
+			os.RemoveAll(dir)
+			sv.release(c)
+		}
+	}()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return store.Session{}, fmt.Errorf("create session dir: %w", err)
+	}
+	var openPath string
+	if u := req.Upload; u != nil {
+		openPath = filepath.Join(dir, "structure"+filepath.Ext(strings.TrimSuffix(u.Path, ".gz")))
+		if u.Gzip {
+			openPath += ".gz"
+		}
+		if err := os.Rename(u.Path, openPath); err != nil {
+			return store.Session{}, fmt.Errorf("create session: move upload: %w", err)
+		}
+		rec.Structure = store.Structure{
+			Source:    store.SourceUpload,
+			Filename:  u.Filename,
+			Format:    string(u.Format),
+			SizeBytes: u.Size,
+		}
+	}
+
+	now := sv.now()
+	rec.CreatedAt, rec.LastActivityAt = now, now
+	rec.Process = &store.Process{Dir: dir}
+	if err := sv.db.CreateSession(ctx, &rec); err != nil {
+		return store.Session{}, fmt.Errorf("create session: %w", err)
+	}
+	created = true
+	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Str("state", string(rec.State)).Msg("session created")
+
+	sv.wg.Add(1)
+	go func() {
+		defer sv.wg.Done()
+		sv.start(c, rec, openPath)
+	}()
+	if !req.Wait {
+		return rec, nil
+	}
+	select {
+	case <-c.started:
+	case <-ctx.Done():
+		return sv.Session(context.WithoutCancel(ctx), rec.ID)
+	}
+	got, err := sv.Session(context.WithoutCancel(ctx), rec.ID)
+	if err != nil {
+		return got, err
+	}
+	return got, c.startErr
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// reserve takes a place for a new session under the limits.
+func (sv *Supervisor) reserve(id, owner string, idle time.Duration) (*child, error) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.closing {
+		return nil, ErrShuttingDown
+	}
+	if sv.cfg.MaxSessions > 0 && len(sv.children) >= sv.cfg.MaxSessions {
+		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
+	}
+	if sv.cfg.MaxSessionsPerUser > 0 && sv.perUser[owner] >= sv.cfg.MaxSessionsPerUser {
+		return nil, fmt.Errorf("%w: limits.max_sessions_per_user (%d live sessions for %s)", ErrLimit, sv.cfg.MaxSessionsPerUser, owner)
+	}
+	ctx, cancel := context.WithCancel(sv.ctx)
+	c := &child{
+		id:           id,
+		owner:        owner,
+		idleTimeout:  idle,
+		startCtx:     ctx,
+		cancelStart:  cancel,
+		started:      make(chan struct{}),
+		ended:        make(chan struct{}),
+		lastActivity: sv.now(),
+	}
+	sv.children[id] = c
+	sv.perUser[owner]++
+	return c, nil
+}
+
+// release gives a session's place back.
+func (sv *Supervisor) release(c *child) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.children[c.id] != c {
+		return
+	}
+	delete(sv.children, c.id)
+	if sv.perUser[c.owner]--; sv.perUser[c.owner] <= 0 {
+		delete(sv.perUser, c.owner)
+	}
+	c.cancelStart()
+}

@@ -1,0 +1,608 @@
+package chimerax_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/sim"
+	"github.com/chimerad/chimerad/store"
+)
+
+// beSimulator makes the test binary run the ChimeraX simulator instead of
+// the tests, as src/os/exec/exec_test.go does with its helper process.
+const beSimulator = "CHIMERAD_TEST_BE_SIMULATOR"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(beSimulator) == "1" {
+		os.Exit(sim.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// testEngine is the simulator, run by this test binary, with knobs.
+func testEngine(knobs ...string) chimerax.Engine {
+	return chimerax.Engine{
+		Name: chimerax.EngineSimulator,
+		Path: os.Args[0],
+		Env:  append([]string{beSimulator + "=1"}, knobs...),
+	}
+}
+
+// MustStartSupervisor opens a store and a supervisor running the simulator
+// with the given knobs in a temporary data dir. At cleanup it closes both
+// and fails the test if any child is left running or any file is left in
+// the sessions directory.
+func MustStartSupervisor(tb testing.TB, tune func(*chimerax.Config), knobs ...string) (*chimerax.Supervisor, *store.DB) {
+	tb.Helper()
+	dir := tb.TempDir()
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := chimerax.DefaultConfig(dir)
+	cfg.StartTimeout = 20 * time.Second
+	cfg.StopGrace = 2 * time.Second
+	cfg.CommandTimeout = 10 * time.Second
+	if tune != nil {
+		tune(&cfg)
+	}
+	sv := chimerax.NewSupervisor(db, testEngine(knobs...), cfg)
+	if err := sv.Open(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := sv.Close(ctx); err != nil {
+			tb.Error(err)
+		}
+		if pids := chimerax.FindChildren(filepath.Join(dir, "sessions")); len(pids) > 0 {
+			tb.Errorf("children left running after Close: %v", pids)
+		}
+		if left, _ := os.ReadDir(filepath.Join(dir, "sessions")); len(left) > 0 {
+			tb.Errorf("session dirs left after Close: %d", len(left))
+		}
+		if err := db.Check(); err != nil {
+			tb.Error(err)
+		}
+		db.Close()
+	})
+	return sv, db
+}
+
+// mustUpload spools a testdata file as an upload.
+func mustUpload(tb testing.TB, name string) *chimerax.Upload {
+	tb.Helper()
+	f, err := os.Open(filepath.Join("..", "testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	u, err := chimerax.SaveUpload(tb.TempDir(), name, f, 1<<30)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("after %v: still not %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestStartReadyRunStop(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, nil)
+
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "1hpv.pdb"), Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != store.StateReady || rec.ReadyAt.IsZero() {
+		t.Fatalf("Create = state %q ready_at %v, want ready", rec.State, rec.ReadyAt)
+	}
+	if rec.Process == nil || rec.Process.PID <= 0 || rec.Process.Port <= 0 || rec.Process.StartTicks == 0 {
+		t.Errorf("Create process = %+v, want pid, port and start time", rec.Process)
+	}
+	if rec.Structure.Format != "pdb" || rec.Structure.Filename != "1hpv.pdb" {
+		t.Errorf("Create structure = %+v, want 1hpv.pdb, pdb", rec.Structure)
+	}
+
+	res, err := sv.Run(ctx, rec.ID, "info models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() || !strings.Contains(strings.Join(res.Log.Note, ""), "#1") {
+		t.Errorf("info models = %+v, want a note naming model #1", res)
+	}
+
+	res, err = sv.Run(ctx, rec.ID, "frobnicate now")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Error == nil || res.Error.Type != "UserError" || !strings.Contains(res.Error.Message, "Unknown command") {
+		t.Errorf("Run(frobnicate) error = %+v, want UserError Unknown command", res.Error)
+	}
+
+	pid := rec.Process.PID
+	dir := rec.Process.Dir
+	ended, err := sv.Stop(ctx, rec.ID, store.ReasonDeleted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ended.State != store.StateTerminated || ended.TerminationReason != store.ReasonDeleted {
+		t.Errorf("Stop = %q/%q, want terminated/deleted", ended.State, ended.TerminationReason)
+	}
+	if ended.Process.ExitCode == nil || *ended.Process.ExitCode != 0 {
+		t.Errorf("Stop exit = %v %q, want a graceful exit 0", ended.Process.ExitCode, ended.Process.Signal)
+	}
+	if processAlive(pid) {
+		t.Errorf("pid %d still alive after Stop", pid)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("session dir after Stop: %v, want it gone", err)
+	}
+	again, err := sv.Stop(ctx, rec.ID, store.ReasonAdminKill)
+	if err != nil || again.TerminationReason != store.ReasonDeleted {
+		t.Errorf("second Stop = %q, %v, want the first reason kept", again.TerminationReason, err)
+	}
+}
+
+func TestOpenEachFormat(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.MaxSessionsPerUser = 0 },
+		"CHIMERAX_SIM_FETCH_CACHE="+mustAbs(t, "../testdata"))
+	for _, tc := range []struct {
+		file, pdb, format string
+	}{
+		{file: "1hpv.pdb", format: "pdb"},
+		{file: "1hpv.pdb.gz", format: "pdb"},
+		{file: "3al1.cif", format: "mmcif"},
+		{file: "ligs3d.sdf", format: "sdf"},
+		{file: "small03.mol2", format: "mol2"},
+		{pdb: "1hpv"},
+		{pdb: "3AL1"},
+	} {
+		t.Run(tc.file+tc.pdb, func(t *testing.T) {
+			req := chimerax.CreateRequest{Owner: "alice", PDBID: tc.pdb, Wait: true}
+			if tc.file != "" {
+				req.Upload = mustUpload(t, tc.file)
+			}
+			rec, err := sv.Create(ctx, req)
+			if err != nil {
+				t.Fatalf("Create(%s) = %v", tc.file+tc.pdb, err)
+			}
+			defer sv.Stop(ctx, rec.ID, store.ReasonDeleted)
+			if rec.Structure.Format != tc.format {
+				t.Errorf("format = %q, want %q", rec.Structure.Format, tc.format)
+			}
+			res, err := sv.Run(ctx, rec.ID, "info models")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if notes := strings.Join(res.Log.Note, ""); !strings.Contains(notes, "#1") {
+				t.Errorf("info models after open = %q, want model #1", notes)
+			}
+		})
+	}
+}
+
+func TestOpenFailed(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, nil, "CHIMERAX_SIM_FETCH_CACHE="+t.TempDir())
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", PDBID: "9zzz", Wait: true})
+	if !errors.Is(err, chimerax.ErrOpenFailed) {
+		t.Fatalf("Create(missing entry) = %v, want ErrOpenFailed", err)
+	}
+	if rec.State != store.StateFailed || rec.TerminationReason != store.ReasonOpenFailed || !strings.Contains(rec.Error, "9zzz") {
+		t.Errorf("record = %q/%q %q, want failed/open_failed with ChimeraX's text", rec.State, rec.TerminationReason, rec.Error)
+	}
+	if rec.Process != nil && rec.Process.PID > 0 && processAlive(rec.Process.PID) {
+		t.Errorf("child %d alive after a failed open", rec.Process.PID)
+	}
+}
+
+func TestStartTimeout(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.StartTimeout = 500 * time.Millisecond },
+		"CHIMERAX_SIM_NO_PORT=1")
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if !errors.Is(err, chimerax.ErrStartTimeout) {
+		t.Fatalf("Create = %v, want ErrStartTimeout", err)
+	}
+	var se *chimerax.StartError
+	if !errors.As(err, &se) || len(se.Output) == 0 {
+		t.Errorf("error %v carries no output of the child", err)
+	}
+	if rec.State != store.StateFailed || rec.TerminationReason != store.ReasonStartFailed {
+		t.Errorf("record = %q/%q, want failed/start_failed", rec.State, rec.TerminationReason)
+	}
+	if rec.Process == nil || len(rec.Process.LastOutput) == 0 {
+		t.Errorf("record keeps no output of the child: %+v", rec.Process)
+	}
+}
+
+func TestStartFailsWhenChildExits(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// A "ChimeraX" that rejects the options exits 64 before any port line.
+	engine := testEngine()
+	engine.Args = []string{"--no-such-option"}
+	sv := chimerax.NewSupervisor(db, engine, chimerax.DefaultConfig(dir))
+	defer sv.Close(ctx)
+	_, err = sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if !errors.Is(err, chimerax.ErrStartFailed) || !strings.Contains(err.Error(), "exit code 64") {
+		t.Errorf("Create = %v, want ErrStartFailed with exit code 64", err)
+	}
+}
+
+func TestCrashNoticed(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, nil, "CHIMERAX_SIM_CRASH_AFTER=0")
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sv.Run(ctx, rec.ID, "version"); !errors.Is(err, chimerax.ErrUnavailable) {
+		t.Errorf("Run on a crashing child = %v, want ErrUnavailable", err)
+	}
+	var got store.Session
+	waitFor(t, 2*time.Second, "recorded as crashed", func() bool {
+		got, _ = sv.Session(ctx, rec.ID)
+		return got.State == store.StateFailed
+	})
+	if got.TerminationReason != store.ReasonCrashed || got.Process.ExitCode == nil || *got.Process.ExitCode != 70 {
+		t.Errorf("crashed record = %q exit %v, want crashed with exit code 70", got.TerminationReason, got.Process.ExitCode)
+	}
+}
+
+func TestKilledChildNoticed(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, nil)
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := os.FindProcess(rec.Process.PID)
+	p.Signal(os.Kill)
+	var got store.Session
+	waitFor(t, 2*time.Second, "recorded as crashed", func() bool {
+		got, _ = sv.Session(ctx, rec.ID)
+		return got.State == store.StateFailed
+	})
+	if got.TerminationReason != store.ReasonCrashed || got.Process.Signal != "killed" {
+		t.Errorf("record = %q signal %q, want crashed by signal killed", got.TerminationReason, got.Process.Signal)
+	}
+}
+
+func TestHungCommandAndStubbornChild(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.CommandTimeout = 300 * time.Millisecond
+		c.StopGrace = 300 * time.Millisecond
+	}, "CHIMERAX_SIM_HANG_ON=turn", "CHIMERAX_SIM_IGNORE_SIGTERM=1")
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sv.Run(ctx, rec.ID, "turn y 30"); !errors.Is(err, chimerax.ErrCommandTimeout) {
+		t.Fatalf("Run(hanging) = %v, want ErrCommandTimeout", err)
+	}
+	// The child is stuck in the command, so it reads no `exit`, and it
+	// ignores SIGTERM: only SIGKILL ends it.
+	ended, err := sv.Stop(ctx, rec.ID, store.ReasonDeleted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ended.Process.Signal != "killed" {
+		t.Errorf("stubborn child ended by %q (exit %v), want SIGKILL", ended.Process.Signal, ended.Process.ExitCode)
+	}
+	if processAlive(rec.Process.PID) {
+		t.Errorf("pid %d alive after Stop", rec.Process.PID)
+	}
+}
+
+func TestStdoutFloodDoesNotStall(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.LogMaxBytes = 1 << 20 }, "CHIMERAX_SIM_FLOOD=20000000")
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sv.Run(ctx, rec.ID, "version")
+	if err != nil || !res.OK() {
+		t.Fatalf("Run(version) after flood = %+v, %v", res, err)
+	}
+	var total int64
+	for _, name := range []string{"chimerax.log", "chimerax.log.1"} {
+		if fi, err := os.Stat(filepath.Join(rec.Process.Dir, name)); err == nil {
+			total += fi.Size()
+		}
+	}
+	if total == 0 || total > 2<<20 {
+		t.Errorf("output logs hold %d bytes, want some, capped at 2 MiB", total)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.MaxSessions = 3
+		c.MaxSessionsPerUser = 2
+	})
+	// A burst of concurrent creates never exceeds the limits.
+	type result struct {
+		owner string
+		err   error
+	}
+	results := make(chan result)
+	for i := range 6 {
+		owner := []string{"alice", "bob"}[i%2]
+		go func() {
+			_, err := sv.Create(ctx, chimerax.CreateRequest{Owner: owner})
+			results <- result{owner, err}
+		}()
+	}
+	ok := map[string]int{}
+	total := 0
+	for range 6 {
+		r := <-results
+		switch {
+		case r.err == nil:
+			ok[r.owner]++
+			total++
+		case !errors.Is(r.err, chimerax.ErrLimit):
+			t.Errorf("Create = %v, want success or ErrLimit", r.err)
+		}
+	}
+	if total != 3 || ok["alice"] > 2 || ok["bob"] > 2 {
+		t.Errorf("burst created %v (total %d), want 3 in all and at most 2 each", ok, total)
+	}
+}
+
+func TestSweepEndsIdleSessions(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.IdleTimeout = time.Hour
+		c.SweepInterval = time.Hour // the test sweeps by hand
+	})
+	now := time.Now()
+	sv.Now = func() time.Time { return now }
+	idle, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(50 * time.Minute)
+	if _, err := sv.Touch(ctx, busy.ID); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(20 * time.Minute)
+	swept := sv.Sweep()
+	if len(swept) != 1 || swept[0] != idle.ID {
+		t.Fatalf("Sweep = %v, want only %s", swept, idle.ID)
+	}
+	waitFor(t, 10*time.Second, "idle session ended", func() bool {
+		rec, _ := sv.Session(ctx, idle.ID)
+		return rec.State == store.StateTerminated && rec.TerminationReason == store.ReasonIdleTimeout
+	})
+	if rec, _ := sv.Session(ctx, busy.ID); rec.State != store.StateReady {
+		t.Errorf("touched session = %q, want ready", rec.State)
+	}
+}
+
+func TestCloseStopsEverything(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sv := chimerax.NewSupervisor(db, testEngine(), chimerax.DefaultConfig(dir))
+	var ids []string
+	for range 3 {
+		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+	starting, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range append(ids, starting.ID) {
+		rec, _ := db.Session(ctx, id)
+		if rec.State.Live() || rec.TerminationReason != store.ReasonShutdown {
+			t.Errorf("after Close %s = %q/%q, want ended with reason shutdown", id, rec.State, rec.TerminationReason)
+		}
+	}
+	if pids := chimerax.FindChildren(filepath.Join(dir, "sessions")); len(pids) > 0 {
+		t.Errorf("children left: %v", pids)
+	}
+	if _, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice"}); !errors.Is(err, chimerax.ErrShuttingDown) {
+		t.Errorf("Create after Close = %v, want ErrShuttingDown", err)
+	}
+}
+
+// TestReconcileKillsSurvivors plays what a daemon killed with -9 leaves: a
+// live record whose child still runs, and a record still starting whose
+// child was never recorded. Both children are found and killed.
+func TestReconcileKillsSurvivors(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	survivor := func(rec *store.Session) *exec.Cmd {
+		sdir := filepath.Join(dir, "sessions", rec.ID)
+		os.MkdirAll(filepath.Join(sdir, "home"), 0o700)
+		e := testEngine()
+		cmd := exec.Command(e.Path, "--nogui", "--offscreen", "--nocolor", "--cmd", chimerax.RESTCommand)
+		cmd.Dir = sdir
+		cmd.Env = append(os.Environ(), append(e.Env, "HOME="+sdir+"/home", chimerax.SessionEnv+"="+rec.ID)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if _, err := cmd.StdinPipe(); err != nil { // held open: EOF would end it
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	newRec := func(state store.State) *store.Session {
+		rec := &store.Session{ID: uuid.NewString(), Owner: "alice", State: state, Engine: "simulator",
+			Structure: store.Structure{Source: store.SourceNone}}
+		if err := db.CreateSession(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+
+	ready := newRec(store.StateReady)
+	readyCmd := survivor(ready)
+	waitFor(t, 5*time.Second, "survivor started", func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d/cwd", readyCmd.Process.Pid))
+		return err == nil
+	})
+	ticks, err := chimerax.ProcessStartTicks(readyCmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.UpdateSession(ctx, ready.ID, func(s *store.Session) error {
+		s.Process = &store.Process{PID: readyCmd.Process.Pid, StartTicks: ticks}
+		return nil
+	})
+	starting := newRec(store.StateStarting)
+	startingCmd := survivor(starting)
+	stray := filepath.Join(dir, "sessions", uuid.NewString())
+	os.MkdirAll(stray, 0o700)
+
+	sv := chimerax.NewSupervisor(db, testEngine(), chimerax.DefaultConfig(dir))
+	if err := sv.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sv.Close(ctx)
+	for _, rec := range []*store.Session{ready, starting} {
+		got, _ := db.Session(ctx, rec.ID)
+		if got.State != store.StateTerminated || got.TerminationReason != store.ReasonDaemonRestart {
+			t.Errorf("after Reconcile %s = %q/%q, want terminated/daemon_restart", rec.State, got.State, got.TerminationReason)
+		}
+	}
+	for _, cmd := range []*exec.Cmd{readyCmd, startingCmd} {
+		cmd.Wait()
+		if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("survivor %d ended by %v, want SIGKILL from Reconcile", cmd.Process.Pid, cmd.ProcessState)
+		}
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, "sessions")); len(left) != 0 {
+		t.Errorf("Reconcile left %d session dirs", len(left))
+	}
+}
+
+func TestClientParsesEnvelope(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		wantErr    bool
+		check      func(*chimerax.Result) error
+	}{
+		{
+			name: "ok",
+			body: `{"json values": ["{\"model specs\": [\"#1\"]}", null], "python values": [], "log messages": {"note": ["a\n"], "warning": [], "error": [], "bug": []}, "error": null}`,
+			check: func(r *chimerax.Result) error {
+				var v struct {
+					Specs []string `json:"model specs"`
+				}
+				if err := json.Unmarshal(r.JSONValues[0], &v); err != nil || len(v.Specs) != 1 || v.Specs[0] != "#1" {
+					return fmt.Errorf("json value 0 = %s, want model specs [#1]", r.JSONValues[0])
+				}
+				if string(r.JSONValues[1]) != "null" || !r.OK() {
+					return fmt.Errorf("json value 1 = %s ok %v, want null and ok", r.JSONValues[1], r.OK())
+				}
+				return nil
+			},
+		},
+		{
+			name: "error",
+			body: `{"json values": [], "python values": [], "log messages": {"note": [], "warning": [], "error": [], "bug": []}, "error": {"type": "UserError", "message": "Unknown command: x"}}`,
+			check: func(r *chimerax.Result) error {
+				if r.OK() || r.Error.Type != "UserError" || r.Message() != "Unknown command: x" {
+					return fmt.Errorf("error = %+v, want UserError", r.Error)
+				}
+				return nil
+			},
+		},
+		{name: "missing key", body: `{"json values": [], "python values": [], "error": null}`, wantErr: true},
+		{name: "not json", body: `<html>`, wantErr: true},
+		{name: "bad inner json", body: `{"json values": ["{"], "python values": [], "log messages": {"note": [], "warning": [], "error": [], "bug": []}, "error": null}`, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := chimerax.ParseResult([]byte(tc.body))
+			if tc.wantErr {
+				if !errors.Is(err, chimerax.ErrProtocol) {
+					t.Errorf("ParseResult = %v, want ErrProtocol", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.check(r); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
+}
+
+func mustAbs(tb testing.TB, p string) string {
+	tb.Helper()
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return abs
+}
