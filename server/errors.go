@@ -1,0 +1,131 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/store"
+)
+
+// Errors of the server's own.
+var (
+	errUnauthorized = errors.New("a valid bearer token is required")
+	errForbidden    = errors.New("this needs an admin")
+	errNoRoute      = errors.New("no such endpoint")
+	errMethod       = errors.New("method not allowed on this endpoint")
+	errBadHost      = errors.New("Host header not allowed; see http.allowed_hosts")
+	errBadRequest   = errors.New("bad request")
+	errMediaType    = errors.New("unsupported content type")
+	errTooLarge     = errors.New("request body too large")
+)
+
+// problemKinds is the one table from errors to HTTP status and machine code.
+// The first row whose error matches (errors.Is) wins.
+var problemKinds = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{errUnauthorized, http.StatusUnauthorized, "unauthorized"},
+	{errForbidden, http.StatusForbidden, "forbidden"},
+	{errNoRoute, http.StatusNotFound, "no_route"},
+	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
+	{errBadHost, http.StatusMisdirectedRequest, "host_not_allowed"},
+	{errBadRequest, http.StatusBadRequest, "invalid_request"},
+	{errMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{chimerax.ErrNotFound, http.StatusNotFound, "session_not_found"},
+	{chimerax.ErrInvalid, http.StatusBadRequest, "invalid_request"},
+	{chimerax.ErrUnsupportedFormat, http.StatusUnsupportedMediaType, "unsupported_format"},
+	{chimerax.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{chimerax.ErrLimit, http.StatusTooManyRequests, "limit_reached"},
+	{chimerax.ErrOpenFailed, http.StatusUnprocessableEntity, "open_failed"},
+	{chimerax.ErrNotLive, http.StatusConflict, "session_not_live"},
+	{chimerax.ErrStartTimeout, http.StatusGatewayTimeout, "start_timeout"},
+	{chimerax.ErrStartFailed, http.StatusBadGateway, "start_failed"},
+	{chimerax.ErrCommandTimeout, http.StatusGatewayTimeout, "command_timeout"},
+	{chimerax.ErrUnavailable, http.StatusBadGateway, "chimerax_unavailable"},
+	{chimerax.ErrProtocol, http.StatusBadGateway, "chimerax_protocol"},
+	{chimerax.ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
+	{store.ErrNotFound, http.StatusNotFound, "not_found"},
+	{store.ErrExists, http.StatusConflict, "exists"},
+	{store.ErrInvalid, http.StatusBadRequest, "invalid_request"},
+}
+
+// retryAfter is what a 429 or 503 suggests to wait.
+const retryAfter = 5 * time.Second
+
+// Problem is an RFC 9457 problem details body, with chimerad's machine code.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Code      string `json:"code"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	// SessionID names the session a failed create left behind (failed).
+	SessionID string `json:"session_id,omitempty"`
+}
+
+// problemFor maps err to its problem. 4xx details are ours and safe to
+// show; a 5xx that is not a ChimeraX start or command failure says only
+// "internal error".
+func problemFor(err error) Problem {
+	p := Problem{Type: "about:blank", Status: http.StatusInternalServerError, Code: "internal", Detail: "internal error"}
+	if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		p.Status, p.Code = http.StatusRequestEntityTooLarge, "too_large"
+		p.Detail = "request body over the limit of " + strconv.FormatInt(mbe.Limit, 10) + " bytes"
+	} else {
+		for _, k := range problemKinds {
+			if errors.Is(err, k.err) {
+				p.Status, p.Code, p.Detail = k.status, k.code, err.Error()
+				break
+			}
+		}
+	}
+	if se, ok := errors.AsType[*chimerax.StartError](err); ok {
+		p.Detail = se.Err.Error() // the child's output is for the log and admins
+	}
+	p.Title = http.StatusText(p.Status)
+	return p
+}
+
+// fail writes err as a problem answer and logs 5xx answers with the whole
+// error chain, once.
+func (s *Server) fail(c *gin.Context, err error) {
+	p := problemFor(err)
+	p.Instance = c.Request.URL.Path
+	p.RequestID = c.GetString(requestIDKey)
+	var fe *failedSession
+	if errors.As(err, &fe) {
+		p.SessionID = fe.id
+	}
+	switch p.Status {
+	case http.StatusUnauthorized:
+		c.Header("WWW-Authenticate", `Bearer realm="chimerad"`)
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		c.Header("Retry-After", strconv.Itoa(int(retryAfter.Seconds())))
+	}
+	if p.Status >= 500 {
+		s.logger.Error().Err(err).Str("request_id", p.RequestID).Int("status", p.Status).Msg("request failed")
+	}
+	c.Error(err)
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(p.Status, p)
+}
+
+// failedSession carries the id of a session whose create failed after its
+// record was made.
+type failedSession struct {
+	id  string
+	err error
+}
+
+func (e *failedSession) Error() string { return e.err.Error() }
+func (e *failedSession) Unwrap() error { return e.err }

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/chimerad/chimerad/store"
+)
+
+const (
+	requestIDKey = "request_id"
+	principalKey = "principal"
+)
+
+// timeSince is time.Since; a variable so that nothing else reads the clock.
+var timeSince = time.Since
+
+// principal is who is making a request.
+type principal struct {
+	Name  string
+	Admin bool
+	// Socket is true for requests on the admin Unix socket.
+	Socket bool
+}
+
+// socketAdmin is the principal of requests on the admin socket.
+const socketAdmin = "admin"
+
+func caller(c *gin.Context) principal {
+	p, _ := c.Get(principalKey)
+	pr, _ := p.(principal)
+	return pr
+}
+
+// recover turns a panic into a logged 500 problem, never a dropped connection.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.fail(c, fmt.Errorf("panic: %v", v))
+		}
+	}()
+	c.Next()
+}
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestID gives every request an id, the client's if it sent a sane one,
+// and returns it in X-Request-ID.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if !requestIDRE.MatchString(id) {
+		id = uuid.NewString()
+	}
+	c.Set(requestIDKey, id)
+	c.Header("X-Request-ID", id)
+	c.Next()
+}
+
+// accessLog writes one line per request.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	ev := s.logger.Info()
+	if c.Writer.Status() >= 500 {
+		ev = s.logger.Warn()
+	}
+	ev.Str("request_id", c.GetString(requestIDKey)).
+		Str("method", c.Request.Method).
+		Str("route", route).
+		Str("path", c.Request.URL.Path).
+		Int("status", c.Writer.Status()).
+		Int("bytes", c.Writer.Size()).
+		Dur("duration_ms", time.Since(start)).
+		Str("user", caller(c).Name).
+		Msg("request")
+}
+
+// checkHost refuses Host headers outside http.allowed_hosts, so that a web
+// page that rebinds its DNS name to 127.0.0.1 cannot drive the API.
+func (s *Server) checkHost(c *gin.Context) {
+	if fromSocket(c) || slices.Contains(s.cfg.AllowedHosts, "*") {
+		c.Next()
+		return
+	}
+	host := c.Request.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(strings.ToLower(host), "[]")
+	for _, allowed := range s.cfg.AllowedHosts {
+		if strings.EqualFold(strings.Trim(allowed, "[]"), host) {
+			c.Next()
+			return
+		}
+	}
+	s.fail(c, fmt.Errorf("%w: %q", errBadHost, truncate(c.Request.Host, 100)))
+}
+
+// cors answers browsers from cors.allowed_origins, and only those.
+func (s *Server) cors(c *gin.Context) {
+	origin := c.GetHeader("Origin")
+	if origin == "" || !slices.Contains(s.cfg.AllowedOrigins, origin) {
+		c.Next()
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Expose-Headers", "Location, X-Request-ID, Retry-After")
+	if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID")
+		h.Set("Access-Control-Max-Age", "600")
+		c.AbortWithStatus(http.StatusNoContent)
+		return
+	}
+	c.Next()
+}
+
+func fromSocket(c *gin.Context) bool {
+	v, _ := c.Request.Context().Value(socketKey{}).(bool)
+	return v
+}
+
+// authenticate resolves the bearer token to a user; a request on the admin
+// socket is the socket's admin.
+func (s *Server) authenticate(c *gin.Context) {
+	if fromSocket(c) {
+		c.Set(principalKey, principal{Name: socketAdmin, Admin: true, Socket: true})
+		c.Next()
+		return
+	}
+	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		s.fail(c, errUnauthorized)
+		return
+	}
+	u, err := s.users.UserByToken(c, strings.TrimSpace(token))
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(c, errUnauthorized)
+		return
+	} else if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Set(principalKey, principal{Name: u.Name, Admin: u.Admin})
+	c.Next()
+}
+
+// requireAdmin lets only admins through.
+func (s *Server) requireAdmin(c *gin.Context) {
+	if !caller(c).Admin {
+		s.fail(c, errForbidden)
+		return
+	}
+	c.Next()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

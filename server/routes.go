@@ -1,0 +1,57 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// routes builds the whole API on one screen.
+func (s *Server) routes() *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true // c.Done and c.Value follow the request's context
+	r.Use(s.recover, s.requestID, s.accessLog, s.checkHost, s.cors)
+	r.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
+	r.NoMethod(func(c *gin.Context) { s.fail(c, errMethod) })
+
+	r.GET("/healthz", s.handle(s.healthz))
+
+	api := r.Group("/api", s.authenticate)
+	api.GET("/sessions", s.handle(s.listSessions))
+	api.POST("/sessions", s.handle(s.createSession))
+	api.GET("/sessions/:id", s.handle(s.getSession))
+	api.PUT("/sessions/:id/heartbeat", s.handle(s.heartbeat))
+	api.DELETE("/sessions/:id", s.handle(s.deleteSession))
+
+	admin := api.Group("", s.requireAdmin)
+	admin.GET("/users", s.handle(s.listUsers))
+	admin.POST("/users", s.handle(s.addUser))
+	admin.DELETE("/users/:name", s.handle(s.removeUser))
+	admin.POST("/users/:name/token", s.handle(s.rotateToken))
+	return r
+}
+
+// handlerFunc is a handler that returns its error for handle to write.
+type handlerFunc func(c *gin.Context) error
+
+// handle adapts a handlerFunc: a returned error becomes a problem answer.
+func (s *Server) handle(h handlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			s.fail(c, err)
+		}
+	}
+}
+
+func (s *Server) healthz(c *gin.Context) error {
+	e := s.sv.Engine()
+	c.JSON(http.StatusOK, gin.H{
+		"status":         "ok",
+		"version":        s.cfg.Version,
+		"engine":         e.Name,
+		"engine_path":    e.Path,
+		"uptime_seconds": int64(timeSince(s.start).Seconds()),
+	})
+	return nil
+}

@@ -1,0 +1,127 @@
+// Package server is chimerad's HTTP face: the Gin routes of the REST API,
+// their handlers and middleware (authentication, request ids, access logs,
+// host and CORS checks), the one table from errors to HTTP status with
+// RFC 9457 problem bodies, and the admin endpoints reached over the Unix
+// socket.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/rs/zerolog"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/store"
+)
+
+// Supervisor is what the server needs of the session supervisor;
+// *chimerax.Supervisor provides it.
+type Supervisor interface {
+	Create(ctx context.Context, req chimerax.CreateRequest) (store.Session, error)
+	Stop(ctx context.Context, id string, reason store.Reason) (store.Session, error)
+	Session(ctx context.Context, id string) (store.Session, error)
+	Sessions(ctx context.Context, f store.SessionFilter) ([]store.Session, string, error)
+	Touch(ctx context.Context, id string) (store.Session, error)
+	IdleExpiresAt(s store.Session) time.Time
+	Engine() chimerax.Engine
+}
+
+// Users is what the server needs of the user store; *store.DB provides it.
+type Users interface {
+	UserByToken(ctx context.Context, token string) (store.User, error)
+	Users(ctx context.Context) ([]store.User, error)
+	CreateUser(ctx context.Context, name string, admin bool) (store.User, string, error)
+	DeleteUser(ctx context.Context, name string) error
+	RotateToken(ctx context.Context, name string) (string, error)
+}
+
+// Config holds the server's settings.
+type Config struct {
+	// Version is chimerad's version, shown by /healthz.
+	Version string
+	// AllowedHosts are the Host header values (without port) the API
+	// answers; "*" allows any. Guards against DNS rebinding.
+	AllowedHosts []string
+	// AllowedOrigins may call the API from a browser (CORS); none by default.
+	AllowedOrigins []string
+	// MaxUploadBytes caps a structure upload.
+	MaxUploadBytes int64
+	// MaxUncompressedBytes caps what a gzip upload inflates to.
+	MaxUncompressedBytes int64
+	// SpoolDir receives uploads while they are read and checked.
+	SpoolDir string
+}
+
+// DefaultConfig returns the server's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Version:              "dev",
+		AllowedHosts:         []string{"localhost", "127.0.0.1", "::1"},
+		MaxUploadBytes:       256 << 20,
+		MaxUncompressedBytes: 1 << 30,
+		SpoolDir:             os.TempDir(),
+	}
+}
+
+// Server serves the API on TCP listeners and the admin Unix socket.
+type Server struct {
+	cfg    Config
+	sv     Supervisor
+	users  Users
+	logger zerolog.Logger
+	start  time.Time
+	engine *gin.Engine
+}
+
+// New returns a server for sv and users.
+func New(cfg Config, sv Supervisor, users Users, logger zerolog.Logger) *Server {
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, sv: sv, users: users, logger: logger, start: time.Now()}
+	s.engine = s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// socketKey marks a request that arrived on the admin Unix socket.
+type socketKey struct{}
+
+// HTTPServer returns an http.Server for the API with sane timeouts. With
+// admin set, every request on it is an admin request: use it only for the
+// Unix socket, whose file mode guards it.
+func (s *Server) HTTPServer(admin bool) *http.Server {
+	srv := &http.Server{
+		Handler:           s.engine,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Uploads of up to MaxUploadBytes must fit in ReadTimeout, and a
+		// create that waits for ChimeraX in WriteTimeout.
+		ReadTimeout:    10 * time.Minute,
+		WriteTimeout:   10 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       nil,
+	}
+	if admin {
+		srv.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, socketKey{}, true)
+		}
+	}
+	return srv
+}
+
+// Serve serves the API on ln until Shutdown; see HTTPServer for admin.
+func Serve(srv *http.Server, ln net.Listener) error {
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("server: %w", err)
+}

@@ -1,0 +1,334 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/store"
+)
+
+// SessionView is a session as the API shows it.
+type SessionView struct {
+	ID                 string          `json:"id"`
+	Owner              string          `json:"owner"`
+	Name               string          `json:"name"`
+	State              store.State     `json:"state"`
+	Engine             string          `json:"engine"`
+	Structure          store.Structure `json:"structure"`
+	CreatedAt          time.Time       `json:"created_at"`
+	ReadyAt            *time.Time      `json:"ready_at"`
+	LastActivityAt     *time.Time      `json:"last_activity_at"`
+	IdleTimeoutSeconds int64           `json:"idle_timeout_seconds,omitempty"`
+	IdleExpiresAt      *time.Time      `json:"idle_expires_at"`
+	TerminatedAt       *time.Time      `json:"terminated_at"`
+	TerminationReason  store.Reason    `json:"termination_reason,omitempty"`
+	Error              string          `json:"error,omitempty"`
+	// Process is shown to admins only: pid, port and paths stay private.
+	Process *store.Process `json:"process,omitempty"`
+}
+
+func (s *Server) view(rec store.Session, admin bool) SessionView {
+	v := SessionView{
+		ID:                 rec.ID,
+		Owner:              rec.Owner,
+		Name:               rec.Name,
+		State:              rec.State,
+		Engine:             rec.Engine,
+		Structure:          rec.Structure,
+		CreatedAt:          rec.CreatedAt.UTC().Truncate(time.Millisecond),
+		ReadyAt:            timePtr(rec.ReadyAt),
+		LastActivityAt:     timePtr(rec.LastActivityAt),
+		IdleTimeoutSeconds: int64(rec.IdleTimeout / time.Second),
+		IdleExpiresAt:      timePtr(s.sv.IdleExpiresAt(rec)),
+		TerminatedAt:       timePtr(rec.TerminatedAt),
+		TerminationReason:  rec.TerminationReason,
+		Error:              rec.Error,
+	}
+	if admin {
+		v.Process = rec.Process
+	}
+	return v
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC().Truncate(time.Millisecond)
+	return &t
+}
+
+// maxJSONBody caps every JSON request body.
+const maxJSONBody = 64 << 10
+
+// createBody is the JSON form of POST /api/sessions.
+type createBody struct {
+	PDBID              string `json:"pdb_id"`
+	Name               string `json:"name"`
+	IdleTimeoutSeconds int64  `json:"idle_timeout_seconds"`
+}
+
+func (s *Server) createSession(c *gin.Context) error {
+	req := chimerax.CreateRequest{Owner: caller(c).Name, Wait: c.Query("wait") != "false"}
+	if w := c.Query("wait"); w != "" && w != "true" && w != "false" {
+		return fmt.Errorf("%w: wait=%q: want true or false", errBadRequest, truncate(w, 20))
+	}
+	mt, params, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	switch {
+	case mt == "multipart/form-data":
+		upload, err := s.readMultipartCreate(c, params["boundary"], &req)
+		if upload != nil {
+			defer os.Remove(upload.Path) // gone already once Create moved it
+		}
+		if err != nil {
+			return err
+		}
+	case mt == "application/json" || (mt == "" && c.Request.ContentLength <= 0):
+		var body createBody
+		if err := decodeJSON(c, &body); err != nil {
+			return err
+		}
+		req.PDBID, req.Name = body.PDBID, body.Name
+		if body.IdleTimeoutSeconds < 0 || body.IdleTimeoutSeconds > int64(365*24*time.Hour/time.Second) {
+			return fmt.Errorf("%w: idle_timeout_seconds %d out of range", errBadRequest, body.IdleTimeoutSeconds)
+		}
+		req.IdleTimeout = time.Duration(body.IdleTimeoutSeconds) * time.Second
+	default:
+		return fmt.Errorf("%w: %q: send application/json or multipart/form-data", errMediaType, truncate(c.GetHeader("Content-Type"), 80))
+	}
+
+	rec, err := s.sv.Create(c, req)
+	if err != nil {
+		if rec.ID != "" {
+			return &failedSession{id: rec.ID, err: err}
+		}
+		return err
+	}
+	c.Header("Location", "/api/sessions/"+rec.ID)
+	status := http.StatusCreated
+	if rec.State == store.StateStarting {
+		status = http.StatusAccepted
+	}
+	c.JSON(status, s.view(rec, caller(c).Admin))
+	return nil
+}
+
+// readMultipartCreate reads a multipart create: an optional `name` field
+// and one `file` part, streamed to the spool directory under the upload
+// limit while its format is checked.
+func (s *Server) readMultipartCreate(c *gin.Context, boundary string, req *chimerax.CreateRequest) (*chimerax.Upload, error) {
+	if boundary == "" {
+		return nil, fmt.Errorf("%w: multipart body without a boundary", errBadRequest)
+	}
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes+maxJSONBody)
+	mr := multipart.NewReader(body, boundary)
+	var upload *chimerax.Upload
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return upload, bodyError(err)
+		}
+		switch part.FormName() {
+		case "file":
+			if upload != nil {
+				return upload, fmt.Errorf("%w: more than one file part", errBadRequest)
+			}
+			limited := &limitedReader{r: part, n: s.cfg.MaxUploadBytes}
+			upload, err = chimerax.SaveUpload(s.cfg.SpoolDir, part.FileName(), limited, s.cfg.MaxUncompressedBytes)
+			if err != nil {
+				return nil, bodyError(err)
+			}
+			req.Upload = upload
+		case "name":
+			v, err := io.ReadAll(io.LimitReader(part, 1024))
+			if err != nil {
+				return upload, bodyError(err)
+			}
+			req.Name = string(v)
+		default:
+			return upload, fmt.Errorf("%w: unknown form field %q: want name and file", errBadRequest, truncate(part.FormName(), 40))
+		}
+	}
+	if upload == nil {
+		return nil, fmt.Errorf("%w: multipart create without a file part", errBadRequest)
+	}
+	return upload, nil
+}
+
+// limitedReader fails with ErrTooLarge once more than n bytes are read.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return 0, errUploadTooLarge
+	}
+	if int64(len(p)) > l.n+1 {
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, errUploadTooLarge
+	}
+	return n, err
+}
+
+var errUploadTooLarge = fmt.Errorf("%w: upload over limits.max_upload_bytes", chimerax.ErrTooLarge)
+
+// bodyError classifies an error met while reading a request body.
+func bodyError(err error) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return err
+	}
+	for _, known := range []error{chimerax.ErrTooLarge, chimerax.ErrUnsupportedFormat, chimerax.ErrInvalid} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %v", errBadRequest, err)
+}
+
+// decodeJSON decodes one JSON object from the body into v, refusing unknown
+// fields, trailing data and bodies over maxJSONBody. An empty body is {}.
+func decodeJSON(c *gin.Context, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBody))
+	if err != nil {
+		return bodyError(err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: JSON body: %v", errBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: JSON body: data after the object", errBadRequest)
+	}
+	return nil
+}
+
+func (s *Server) listSessions(c *gin.Context) error {
+	who := caller(c)
+	f := store.SessionFilter{Owner: who.Name, After: c.Query("cursor"), Limit: 100}
+	if who.Admin {
+		f.Owner = c.Query("user")
+	} else if u := c.Query("user"); u != "" && u != who.Name {
+		return fmt.Errorf("%w: only admins may list other users' sessions", errForbidden)
+	}
+	if st := c.Query("state"); st != "" {
+		if !store.State(st).Valid() {
+			return fmt.Errorf("%w: state=%q: want starting, ready, stopping, terminated or failed", errBadRequest, truncate(st, 20))
+		}
+		f.State = store.State(st)
+	}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("%w: limit=%q: want 1 to 1000", errBadRequest, truncate(l, 20))
+		}
+		f.Limit = n
+	}
+	recs, next, err := s.sv.Sessions(c, f)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Sessions   []SessionView `json:"sessions"`
+		NextCursor string        `json:"next_cursor,omitempty"`
+	}{Sessions: make([]SessionView, 0, len(recs)), NextCursor: next}
+	for _, r := range recs {
+		out.Sessions = append(out.Sessions, s.view(r, who.Admin))
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+// session loads the session named in the path for the caller: another
+// user's session is not found, exactly as a missing one. A request by the
+// owner on a live session counts as activity.
+func (s *Server) session(c *gin.Context) (store.Session, error) {
+	id, who := c.Param("id"), caller(c)
+	rec, err := s.sv.Session(c, id)
+	if err != nil {
+		return rec, err
+	}
+	if rec.Owner != who.Name && !who.Admin {
+		return store.Session{}, fmt.Errorf("%w: %s", chimerax.ErrNotFound, id)
+	}
+	if rec.Owner == who.Name && rec.State.Live() {
+		if touched, err := s.sv.Touch(c, id); err == nil {
+			rec = touched
+		}
+	}
+	return rec, nil
+}
+
+func (s *Server) getSession(c *gin.Context) error {
+	rec, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, s.view(rec, caller(c).Admin))
+	return nil
+}
+
+func (s *Server) heartbeat(c *gin.Context) error {
+	rec, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	if caller(c).Name != rec.Owner { // an admin's heartbeat still keeps it alive
+		if rec, err = s.sv.Touch(c, rec.ID); err != nil {
+			return err
+		}
+	}
+	if !rec.State.Live() {
+		return fmt.Errorf("%w: session %s is %s", chimerax.ErrNotLive, rec.ID, rec.State)
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"id":               rec.ID,
+		"last_activity_at": timePtr(rec.LastActivityAt),
+		"idle_expires_at":  timePtr(s.sv.IdleExpiresAt(rec)),
+	})
+	return nil
+}
+
+func (s *Server) deleteSession(c *gin.Context) error {
+	rec, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	reason := store.ReasonDeleted
+	if r := c.Query("reason"); r != "" {
+		if !caller(c).Admin || store.Reason(r) != store.ReasonAdminKill {
+			return fmt.Errorf("%w: reason=%q: only admins, and only admin_kill", errBadRequest, truncate(r, 20))
+		}
+		reason = store.ReasonAdminKill
+	}
+	rec, err = s.sv.Stop(c, rec.ID, reason)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, s.view(rec, caller(c).Admin))
+	return nil
+}
