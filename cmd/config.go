@@ -1,0 +1,287 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+)
+
+// Config is chimerad's whole configuration. Every key a.b_c can be set in
+// the config file, as the environment variable CHIMERAD_A_B_C, or (for a
+// few) by a flag; flags win over the environment, which wins over the file,
+// which wins over DefaultConfig.
+type Config struct {
+	DataDir  string         `mapstructure:"data_dir"`
+	Log      LogConfig      `mapstructure:"log"`
+	HTTP     HTTPConfig     `mapstructure:"http"`
+	CORS     CORSConfig     `mapstructure:"cors"`
+	ChimeraX ChimeraXConfig `mapstructure:"chimerax"`
+	Commands CommandsConfig `mapstructure:"commands"`
+	Session  SessionConfig  `mapstructure:"session"`
+	Limits   LimitsConfig   `mapstructure:"limits"`
+}
+
+// LogConfig configures the daemon's log on stderr.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// HTTPConfig configures the API listener.
+type HTTPConfig struct {
+	Listen       string   `mapstructure:"listen"`
+	AllowedHosts []string `mapstructure:"allowed_hosts"`
+}
+
+// CORSConfig lists the browser origins allowed to call the API.
+type CORSConfig struct {
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+}
+
+// ChimeraXConfig says which ChimeraX runs sessions and how it is handled.
+type ChimeraXConfig struct {
+	Path         string        `mapstructure:"path"`
+	StartTimeout time.Duration `mapstructure:"start_timeout"`
+	StopGrace    time.Duration `mapstructure:"stop_grace"`
+	LogMaxBytes  int64         `mapstructure:"log_max_bytes"`
+}
+
+// CommandsConfig configures commands sent to a session's ChimeraX.
+type CommandsConfig struct {
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// SessionConfig configures session lifetimes.
+type SessionConfig struct {
+	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
+	MaxIdleTimeout time.Duration `mapstructure:"max_idle_timeout"`
+	SweepInterval  time.Duration `mapstructure:"sweep_interval"`
+}
+
+// LimitsConfig caps what clients may use.
+type LimitsConfig struct {
+	MaxSessions          int   `mapstructure:"max_sessions"`
+	MaxSessionsPerUser   int   `mapstructure:"max_sessions_per_user"`
+	MaxUploadBytes       int64 `mapstructure:"max_upload_bytes"`
+	MaxUncompressedBytes int64 `mapstructure:"max_uncompressed_bytes"`
+}
+
+// DefaultListen is where the API listens unless told otherwise: loopback only.
+const DefaultListen = "127.0.0.1:8471"
+
+// DefaultConfig returns chimerad's defaults.
+func DefaultConfig() Config {
+	return Config{
+		DataDir: defaultDataDir(),
+		Log:     LogConfig{Level: "info", Format: "json"},
+		HTTP: HTTPConfig{
+			Listen:       DefaultListen,
+			AllowedHosts: []string{"localhost", "127.0.0.1", "::1"},
+		},
+		CORS: CORSConfig{AllowedOrigins: []string{}},
+		ChimeraX: ChimeraXConfig{
+			StartTimeout: 60 * time.Second,
+			StopGrace:    10 * time.Second,
+			LogMaxBytes:  10 << 20,
+		},
+		Commands: CommandsConfig{Timeout: 60 * time.Second},
+		Session: SessionConfig{
+			IdleTimeout:    30 * time.Minute,
+			MaxIdleTimeout: 24 * time.Hour,
+			SweepInterval:  30 * time.Second,
+		},
+		Limits: LimitsConfig{
+			MaxSessions:          32,
+			MaxSessionsPerUser:   4,
+			MaxUploadBytes:       256 << 20,
+			MaxUncompressedBytes: 1 << 30,
+		},
+	}
+}
+
+// defaultDataDir is $XDG_STATE_HOME/chimerad, i.e. ~/.local/state/chimerad.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "chimerad")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "chimerad-state"
+	}
+	return filepath.Join(home, ".local", "state", "chimerad")
+}
+
+// Validate reports every invalid value, naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, val any, why string) {
+		errs = append(errs, fmt.Errorf("config: %s = %v: %s", key, val, why))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", `""`, "must name a directory")
+	}
+	switch c.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		bad("log.level", c.Log.Level, "want trace, debug, info, warn or error")
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log.format", c.Log.Format, "want json or console")
+	}
+	if host, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen", c.HTTP.Listen, "want host:port, e.g. "+DefaultListen)
+	} else if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		bad("http.listen", c.HTTP.Listen, "host must be an IP address or localhost")
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		bad("http.listen", c.HTTP.Listen, "bad port")
+	}
+	if len(c.HTTP.AllowedHosts) == 0 {
+		bad("http.allowed_hosts", "[]", `must name at least one host ("*" allows any)`)
+	}
+	for key, d := range map[string]time.Duration{
+		"chimerax.start_timeout": c.ChimeraX.StartTimeout,
+		"chimerax.stop_grace":    c.ChimeraX.StopGrace,
+		"commands.timeout":       c.Commands.Timeout,
+		"session.sweep_interval": c.Session.SweepInterval,
+	} {
+		if d <= 0 {
+			bad(key, d, "must be positive")
+		}
+	}
+	for key, d := range map[string]time.Duration{
+		"session.idle_timeout":     c.Session.IdleTimeout,
+		"session.max_idle_timeout": c.Session.MaxIdleTimeout,
+	} {
+		if d < 0 {
+			bad(key, d, "must not be negative (0 means never)")
+		}
+	}
+	for key, n := range map[string]int64{
+		"chimerax.log_max_bytes":        c.ChimeraX.LogMaxBytes,
+		"limits.max_upload_bytes":       c.Limits.MaxUploadBytes,
+		"limits.max_uncompressed_bytes": c.Limits.MaxUncompressedBytes,
+	} {
+		if n <= 0 {
+			bad(key, n, "must be positive")
+		}
+	}
+	for key, n := range map[string]int{
+		"limits.max_sessions":          c.Limits.MaxSessions,
+		"limits.max_sessions_per_user": c.Limits.MaxSessionsPerUser,
+	} {
+		if n < 0 {
+			bad(key, n, "must not be negative (0 means no limit)")
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// loadConfig builds the configuration for cmd: defaults, then the config
+// file, then CHIMERAD_* variables, then the flags cmd was given.
+func loadConfig(cmd *cobra.Command) (Config, error) {
+	cfg := DefaultConfig()
+	v := viper.New()
+	v.SetEnvPrefix("CHIMERAD")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	// Register every key with its default, so the environment reaches all.
+	var defaults map[string]any
+	if err := mapstructure.Decode(cfg, &defaults); err != nil {
+		return cfg, err
+	}
+	for key, val := range flatten("", defaults) {
+		v.SetDefault(key, val)
+	}
+	for flag, key := range map[string]string{
+		"data-dir": "data_dir",
+		"listen":   "http.listen",
+		"chimerax": "chimerax.path",
+	} {
+		if f := cmd.Flags().Lookup(flag); f != nil {
+			if err := v.BindPFlag(key, f); err != nil {
+				return cfg, err
+			}
+		}
+	}
+
+	path, _ := cmd.Flags().GetString("config")
+	if path == "" {
+		path = findConfigFile()
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return cfg, fmt.Errorf("config: read %s: %w", path, err)
+		}
+	}
+	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	)))
+	if err != nil {
+		return cfg, fmt.Errorf("config %s: %w", orDefault(path, "(no file)"), err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// findConfigFile returns the first config file that exists of
+// ./chimerad.yaml, $XDG_CONFIG_HOME/chimerad/config.yaml and
+// /etc/chimerad/config.yaml, or "".
+func findConfigFile() string {
+	xdg := os.Getenv("XDG_CONFIG_HOME")
+	if !filepath.IsAbs(xdg) {
+		if home, err := os.UserHomeDir(); err == nil {
+			xdg = filepath.Join(home, ".config")
+		}
+	}
+	for _, p := range []string{"chimerad.yaml", filepath.Join(xdg, "chimerad", "config.yaml"), "/etc/chimerad/config.yaml"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
+}
+
+// flatten turns nested maps into dotted keys.
+func flatten(prefix string, m map[string]any) map[string]any {
+	out := make(map[string]any)
+	for k, v := range m {
+		key := k
+		if prefix != "" {
+			key = prefix + "." + k
+		}
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Map {
+			sub := make(map[string]any)
+			for _, mk := range rv.MapKeys() {
+				sub[mk.String()] = rv.MapIndex(mk).Interface()
+			}
+			for fk, fv := range flatten(key, sub) {
+				out[fk] = fv
+			}
+			continue
+		}
+		out[key] = v
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package cmd
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"go.yaml.in/yaml/v3"
+)
+
+// loadFor runs loadConfig as the serve command would with args.
+func loadFor(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	c := NewRootCommand()
+	serve, _, err := c.Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve.InheritedFlags() // merge the root's persistent flags into serve's set
+	if err := serve.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	return loadConfig(serve)
+}
+
+// TestConfigExample keeps config.example.yaml honest: it loads cleanly,
+// every key it sets has the default value, and it names every key.
+func TestConfigExample(t *testing.T) {
+	example := mustAbs(t, "../config.example.yaml")
+	t.Chdir(t.TempDir()) // no ./chimerad.yaml
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	cfg, err := loadFor(t, "--config", example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	if !reflect.DeepEqual(cfg, def) {
+		t.Errorf("config.example.yaml = %+v\nwant defaults %+v", cfg, def)
+	}
+
+	raw, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFile map[string]any
+	if err := yaml.Unmarshal(raw, &inFile); err != nil {
+		t.Fatal(err)
+	}
+	var defaults map[string]any
+	if err := mapstructure.Decode(def, &defaults); err != nil {
+		t.Fatal(err)
+	}
+	fileKeys := flatten("", inFile)
+	for key := range flatten("", defaults) {
+		if _, ok := fileKeys[key]; !ok && key != "data_dir" && !strings.Contains(string(raw), "# "+key+":") {
+			t.Errorf("config.example.yaml does not mention %s", key)
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	t.Chdir(t.TempDir())
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("session:\n  idle_timeout: 5m\n  sweep_interval: 7s\nhttp:\n  listen: 127.0.0.1:9000\n"), 0o600)
+
+	cfg, err := loadFor(t, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Session.IdleTimeout != 5*time.Minute || cfg.Session.SweepInterval != 7*time.Second {
+		t.Errorf("file: idle %v sweep %v, want 5m 7s", cfg.Session.IdleTimeout, cfg.Session.SweepInterval)
+	}
+
+	t.Setenv("CHIMERAD_SESSION_IDLE_TIMEOUT", "9m")
+	t.Setenv("CHIMERAD_HTTP_LISTEN", "127.0.0.1:9001")
+	t.Setenv("CHIMERAD_HTTP_ALLOWED_HOSTS", "a.example,b.example")
+	cfg, err = loadFor(t, "--config", file, "--listen", "127.0.0.1:9002", "--data-dir", "/tmp/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Session.IdleTimeout != 9*time.Minute {
+		t.Errorf("env over file: idle = %v, want 9m", cfg.Session.IdleTimeout)
+	}
+	if cfg.Session.SweepInterval != 7*time.Second {
+		t.Errorf("file value without env: sweep = %v, want 7s", cfg.Session.SweepInterval)
+	}
+	if cfg.HTTP.Listen != "127.0.0.1:9002" || cfg.DataDir != "/tmp/x" {
+		t.Errorf("flags over env: listen %q data_dir %q", cfg.HTTP.Listen, cfg.DataDir)
+	}
+	if !reflect.DeepEqual(cfg.HTTP.AllowedHosts, []string{"a.example", "b.example"}) {
+		t.Errorf("list from env = %q", cfg.HTTP.AllowedHosts)
+	}
+}
+
+func TestConfigRejects(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct {
+		name, yaml, env, want string
+	}{
+		{name: "unknown key", yaml: "session:\n  idle_timout: 5m\n", want: "idle_timout"},
+		{name: "negative duration", yaml: "session:\n  idle_timeout: -5m\n", want: "session.idle_timeout = -5m0s"},
+		{name: "zero sweep", yaml: "session:\n  sweep_interval: 0s\n", want: "session.sweep_interval"},
+		{name: "bad address", yaml: "http:\n  listen: nowhere\n", want: "http.listen = nowhere"},
+		{name: "bad host", yaml: "http:\n  listen: example.com:80\n", want: "http.listen"},
+		{name: "bad level", yaml: "log:\n  level: loud\n", want: "log.level = loud"},
+		{name: "not a duration", yaml: "chimerax:\n  stop_grace: soon\n", want: "stop_grace"},
+		{name: "env negative", env: "-1", want: "limits.max_sessions = -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(file, []byte(tc.yaml), 0o600)
+			if tc.env != "" {
+				t.Setenv("CHIMERAD_LIMITS_MAX_SESSIONS", tc.env)
+			}
+			_, err := loadFor(t, "--config", file)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("load = %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func mustAbs(tb testing.TB, p string) string {
+	tb.Helper()
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return abs
+}

@@ -1,0 +1,120 @@
+// Package cmd is chimerad's composition root: the cobra commands, each
+// built by a constructor, the configuration (one local viper), the logger,
+// the wiring of store, supervisor and server, and the admin client that
+// talks to a running daemon over its Unix socket.
+package cmd
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/sim"
+)
+
+// Version is chimerad's version; release builds set it with
+// -ldflags "-X github.com/chimerad/chimerad/cmd.Version=v1.2.3".
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// NewRootCommand returns the chimerad command with all its subcommands.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "chimerad",
+		Short: "A session server for headless UCSF ChimeraX",
+		Long: `chimerad runs one headless UCSF ChimeraX per user session behind an
+authenticated REST API, and ends sessions when asked or when idle.
+
+Run the daemon with "chimerad serve"; manage it with "chimerad users" and
+"chimerad sessions", which talk to the running daemon over its Unix socket.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("config", "", "config file (default: first of ./chimerad.yaml, $XDG_CONFIG_HOME/chimerad/config.yaml, /etc/chimerad/config.yaml)")
+	root.PersistentFlags().String("data-dir", "", "state directory (default $XDG_STATE_HOME/chimerad)")
+	root.AddCommand(
+		newServeCommand(),
+		newVersionCommand(),
+		newUsersCommand(),
+		newSessionsCommand(),
+		newSimulatorCommand(),
+	)
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print chimerad's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "chimerad", version())
+			return err
+		},
+	}
+}
+
+// newSimulatorCommand is the hidden built-in ChimeraX simulator. Its
+// arguments are ChimeraX's own, passed through untouched.
+func newSimulatorCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:                chimerax.SimulatorCommand + " [ChimeraX options]",
+		Short:              "Run the built-in ChimeraX simulator",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// ChimeraX installs no SIGTERM handler and dies at once; so must
+			// the simulator, whatever main asked of the signals.
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			if code := sim.Main(args, os.Stdin, os.Stdout, os.Stderr); code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+}
+
+// exitCode is an error that asks main to exit with that status, silently.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// ExitCode returns the exit status err asks for: 0 for nil, the code of an
+// exitCode, 1 otherwise.
+func ExitCode(err error) (code int, silent bool) {
+	if err == nil {
+		return 0, true
+	}
+	if e, ok := err.(exitCode); ok {
+		return int(e), true
+	}
+	return 1, false
+}
+
+// newLogger builds the one logger of the process.
+func newLogger(w io.Writer, cfg LogConfig) zerolog.Logger {
+	level, err := zerolog.ParseLevel(cfg.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	if cfg.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}

@@ -1,0 +1,148 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/server"
+	"github.com/chimerad/chimerad/store"
+)
+
+// SocketName is the admin socket's file name in the data directory.
+const SocketName = "chimerad.sock"
+
+// shutdownGrace bounds how long in-flight requests may finish at shutdown.
+const shutdownGrace = 15 * time.Second
+
+func newServeCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the chimerad daemon",
+		Long: `Run the daemon: the REST API on --listen (loopback by default), the admin
+socket in the data directory, and one ChimeraX child per live session.
+Without ChimeraX installed, sessions run on the built-in simulator.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, newLogger(cmd.ErrOrStderr(), cfg.Log))
+		},
+	}
+	c.Flags().String("listen", "", "API address, host:port (default "+DefaultListen+")")
+	c.Flags().String("chimerax", "", `ChimeraX executable, or "simulator" (default: found on PATH or in the usual places, else the simulator)`)
+	return c
+}
+
+// serve runs the daemon until ctx ends: config, logger, store, supervisor,
+// reconcile, server; and shuts down in reverse.
+func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
+	engine, fellBack, err := chimerax.FindEngine(cfg.ChimeraX.Path)
+	if err != nil {
+		return err
+	}
+	if fellBack {
+		log.Warn().Str("engine_path", engine.Path).
+			Msg("ChimeraX not found on PATH or in the usual places; sessions run on the built-in simulator. Set chimerax.path (or --chimerax, or CHIMERAD_CHIMERAX_PATH) to a ChimeraX executable to use the real one")
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := store.Open(cfg.DataDir, time.Second)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+
+	sv := chimerax.NewSupervisor(db, engine, chimerax.Config{
+		DataDir:              cfg.DataDir,
+		StartTimeout:         cfg.ChimeraX.StartTimeout,
+		StopGrace:            cfg.ChimeraX.StopGrace,
+		CommandTimeout:       cfg.Commands.Timeout,
+		LogMaxBytes:          cfg.ChimeraX.LogMaxBytes,
+		MaxSessions:          cfg.Limits.MaxSessions,
+		MaxSessionsPerUser:   cfg.Limits.MaxSessionsPerUser,
+		MaxUncompressedBytes: cfg.Limits.MaxUncompressedBytes,
+		IdleTimeout:          cfg.Session.IdleTimeout,
+		MaxIdleTimeout:       cfg.Session.MaxIdleTimeout,
+		SweepInterval:        cfg.Session.SweepInterval,
+	})
+	sv.Logger = log
+	if err := sv.Open(ctx); err != nil {
+		return fmt.Errorf("reconcile sessions: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.ChimeraX.StopGrace+10*time.Second)
+		defer cancel()
+		err = errors.Join(err, sv.Close(ctx))
+	}()
+
+	spool := filepath.Join(cfg.DataDir, "spool")
+	os.RemoveAll(spool) // uploads a previous daemon was reading when it died
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return fmt.Errorf("create spool dir: %w", err)
+	}
+	scfg := server.DefaultConfig()
+	scfg.Version = version()
+	scfg.AllowedHosts = cfg.HTTP.AllowedHosts
+	scfg.AllowedOrigins = cfg.CORS.AllowedOrigins
+	scfg.MaxUploadBytes = cfg.Limits.MaxUploadBytes
+	scfg.MaxUncompressedBytes = cfg.Limits.MaxUncompressedBytes
+	scfg.SpoolDir = spool
+	srv := server.New(scfg, sv, db, log)
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Listen, err)
+	}
+	sock, err := listenSocket(filepath.Join(cfg.DataDir, SocketName))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	api, admin := srv.HTTPServer(false), srv.HTTPServer(true)
+	errc := make(chan error, 2)
+	go func() { errc <- server.Serve(api, ln) }()
+	go func() { errc <- server.Serve(admin, sock) }()
+	log.Info().Str("listen", ln.Addr().String()).Str("socket", sock.Addr().String()).
+		Str("engine", engine.Name).Str("engine_path", engine.Path).Str("data_dir", cfg.DataDir).
+		Str("version", version()).Msg("chimerad serving")
+
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case err = <-errc:
+		log.Error().Err(err).Msg("server stopped")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	return errors.Join(err, api.Shutdown(sctx), admin.Shutdown(sctx))
+}
+
+// listenSocket listens on the admin Unix socket, mode 0600. A stale socket
+// file is replaced: the store's lock proves no other daemon uses it.
+func listenSocket(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return ln, nil
+}

@@ -1,0 +1,319 @@
+package cmd_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chimerad/chimerad/chimerax"
+)
+
+// binary is chimerad, built once for the package's tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chimerad-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "chimerad")
+	build := exec.Command("go", "build", "-o", binary, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build chimerad:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// testEnv is a clean environment: no ChimeraX on PATH, no config file.
+func testEnv(t *testing.T) []string {
+	home := t.TempDir()
+	return []string{
+		"PATH=" + filepath.Dir(mustLookPath(t, "go")) + ":/usr/bin:/bin",
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"CHIMERAX_SIM_FETCH_CACHE=" + mustAbs(t, "../testdata"),
+	}
+}
+
+// chimerad runs an admin command to completion.
+func chimerad(t *testing.T, dataDir string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	c := exec.Command(binary, append(args, "--data-dir", dataDir)...)
+	c.Env = testEnv(t)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	c.WaitDelay = 5 * time.Second
+	done := make(chan error, 1)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- c.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		c.Process.Kill()
+		t.Fatalf("chimerad %v did not finish", args)
+	}
+	return out.String(), errb.String(), err
+}
+
+// daemon is a running `chimerad serve`.
+type daemon struct {
+	cmd    *exec.Cmd
+	dir    string
+	url    string
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	exited chan struct{}
+}
+
+func (d *daemon) log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.logs.String()
+}
+
+// startDaemon starts `chimerad serve` on a free loopback port and waits
+// until it logs where it listens. The daemon is killed at cleanup if the
+// test has not stopped it.
+func startDaemon(t *testing.T, dir string, extra ...string) *daemon {
+	t.Helper()
+	d := &daemon{dir: dir, exited: make(chan struct{})}
+	d.cmd = exec.Command(binary, append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"}, extra...)...)
+	d.cmd.Env = append(testEnv(t), "CHIMERAD_CHIMERAX_STOP_GRACE=2s")
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	listen := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			d.mu.Lock()
+			d.logs.Write(sc.Bytes())
+			d.logs.WriteByte('\n')
+			d.mu.Unlock()
+			var line struct{ Message, Listen string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "chimerad serving" {
+				listen <- line.Listen
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() {
+		d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		<-d.exited
+		if pids := chimerax.FindChildren(filepath.Join(dir, "sessions")); len(pids) > 0 {
+			for _, ps := range pids {
+				for _, pid := range ps {
+					syscall.Kill(-pid, syscall.SIGKILL)
+				}
+			}
+			t.Errorf("children left by the daemon: %v", pids)
+		}
+	})
+	select {
+	case addr := <-listen:
+		d.url = "http://" + addr
+	case <-d.exited:
+		t.Fatalf("daemon exited at start: %s", d.log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("daemon did not start: %s", d.log())
+	}
+	return d
+}
+
+func (d *daemon) get(t *testing.T, path, token string) (int, []byte) {
+	t.Helper()
+	return d.do(t, "GET", path, token, "")
+}
+
+func (d *daemon) do(t *testing.T, method, path, token, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, d.url+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir)
+	if !strings.Contains(d.log(), `"level":"warn"`) || !strings.Contains(d.log(), "built-in simulator") {
+		t.Errorf("no WARN line about the simulator fallback in:\n%s", d.log())
+	}
+
+	code, body := d.get(t, "/healthz", "")
+	var h map[string]any
+	json.Unmarshal(body, &h)
+	if code != 200 || h["status"] != "ok" || h["engine"] != "simulator" || h["engine_path"] != binary {
+		t.Errorf("healthz = %d %s", code, body)
+	}
+
+	// A second daemon on the same data dir refuses at once.
+	start := time.Now()
+	_, stderr, err := chimerad(t, dir, "serve", "--listen", "127.0.0.1:0")
+	if err == nil || !strings.Contains(stderr, "another chimerad is using "+dir) {
+		t.Errorf("second daemon = %v, stderr %q; want a non-zero exit naming the dir", err, stderr)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("second daemon took %v to give up", time.Since(start))
+	}
+
+	// Users through the admin socket: stdout is the token alone.
+	token, stderr, err := chimerad(t, dir, "users", "add", "alice")
+	token = strings.TrimSpace(token)
+	if err != nil || !strings.HasPrefix(token, "chx_") || strings.Contains(token, "\n") {
+		t.Fatalf("users add = %q, %v (%s)", token, err, stderr)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "chimerad.sock")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("admin socket = %v, %v; want mode 0600", info, err)
+	}
+
+	code, body = d.do(t, "POST", "/api/sessions", token, `{"pdb_id":"1hpv","name":"e2e"}`)
+	var s struct{ ID, State string }
+	json.Unmarshal(body, &s)
+	if code != 201 || s.State != "ready" {
+		t.Fatalf("create = %d %s", code, body)
+	}
+
+	out, stderr, err := chimerad(t, dir, "sessions", "list")
+	if err != nil || !strings.Contains(out, s.ID) || !strings.Contains(out, "alice") || !strings.Contains(out, "pdb:1hpv") {
+		t.Errorf("sessions list = %q, %v (%s)", out, err, stderr)
+	}
+	out, _, err = chimerad(t, dir, "sessions", "list", "-o", "json", "--user", "alice", "--state", "ready")
+	var listed []map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 || listed[0]["process"] == nil {
+		t.Errorf("sessions list -o json = %q, %v", out, err)
+	}
+	out, _, err = chimerad(t, dir, "sessions", "show", s.ID)
+	if err != nil || !strings.Contains(out, `"pid"`) {
+		t.Errorf("sessions show = %q, %v", out, err)
+	}
+	out, _, err = chimerad(t, dir, "sessions", "kill", s.ID)
+	if err != nil || !strings.Contains(out, "terminated (admin_kill)") {
+		t.Errorf("sessions kill = %q, %v", out, err)
+	}
+
+	// One more live session, for the shutdown to stop.
+	code, body = d.do(t, "POST", "/api/sessions", token, `{}`)
+	if code != 201 {
+		t.Fatalf("create = %d %s", code, body)
+	}
+	d.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("daemon did not exit after SIGINT")
+	}
+	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code after SIGINT = %d, want 0; log:\n%s", code, d.log())
+	}
+	if pids := chimerax.FindChildren(filepath.Join(dir, "sessions")); len(pids) > 0 {
+		t.Errorf("children left after SIGINT: %v", pids)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "chimerad.sock")); !os.IsNotExist(err) {
+		t.Errorf("socket left after exit: %v", err)
+	}
+}
+
+func TestAdminWithoutDaemon(t *testing.T) {
+	dir := t.TempDir()
+	token, stderr, err := chimerad(t, dir, "users", "add", "bob", "--admin")
+	if err != nil || !strings.HasPrefix(token, "chx_") {
+		t.Fatalf("users add without daemon = %q, %v (%s)", token, err, stderr)
+	}
+	out, _, err := chimerad(t, dir, "users", "list")
+	if err != nil || !strings.Contains(out, "bob") || !strings.Contains(out, "true") {
+		t.Errorf("users list = %q, %v", out, err)
+	}
+	fresh, _, err := chimerad(t, dir, "users", "token", "bob")
+	if err != nil || !strings.HasPrefix(fresh, "chx_") || fresh == token {
+		t.Errorf("users token = %q, %v", fresh, err)
+	}
+	if _, stderr, err := chimerad(t, dir, "users", "add", "bob"); err == nil || !strings.Contains(stderr, "exists") {
+		t.Errorf("duplicate add = %v %q, want an error saying it exists", err, stderr)
+	}
+	if _, _, err := chimerad(t, dir, "users", "remove", "bob"); err != nil {
+		t.Errorf("users remove = %v", err)
+	}
+	_, stderr, err = chimerad(t, dir, "sessions", "list")
+	if err == nil || !strings.Contains(stderr, "no chimerad is running") {
+		t.Errorf("sessions list without daemon = %v %q, want a clear message", err, stderr)
+	}
+
+	// The token made without a daemon works once one runs.
+	d := startDaemon(t, dir)
+	if _, _, err := chimerad(t, dir, "users", "add", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	fresh2, _, _ := chimerad(t, dir, "users", "token", "carol")
+	if code, body := d.get(t, "/api/sessions", strings.TrimSpace(fresh2)); code != 200 {
+		t.Errorf("token = %d %s", code, body)
+	}
+}
+
+func TestVersionAndHiddenSimulator(t *testing.T) {
+	out, _, err := chimerad(t, t.TempDir(), "version")
+	if err != nil || !strings.HasPrefix(out, "chimerad ") {
+		t.Errorf("version = %q, %v", out, err)
+	}
+	help, _, _ := chimerad(t, t.TempDir(), "--help")
+	if strings.Contains(help, "chimerax-sim") {
+		t.Errorf("help lists the hidden simulator:\n%s", help)
+	}
+	c := exec.Command(binary, "chimerax-sim", "--version")
+	out2, err := c.Output()
+	if err != nil || !strings.Contains(string(out2), "ChimeraX") {
+		t.Errorf("chimerax-sim --version = %q, %v", out2, err)
+	}
+}
+
+func mustLookPath(t *testing.T, name string) string {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustAbs(t *testing.T, p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
