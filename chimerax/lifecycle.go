@@ -60,7 +60,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 	abandoned := c.ending
 	if !abandoned {
 		c.proc, c.client = p, client
-		c.lastActivity = sv.now()
+		c.lastActivity, c.lastHealthy = sv.now(), sv.now()
 	}
 	sv.mu.Unlock()
 	if abandoned { // a Stop claimed the session while it started
@@ -213,7 +213,11 @@ func (sv *Supervisor) Stop(ctx context.Context, id string, reason store.Reason) 
 	if c.proc != nil {
 		c.proc.stop(sv.cfg.StopGrace)
 	}
-	return sv.finish(c, store.StateTerminated, reason, ""), nil
+	state := store.StateTerminated
+	if reason == store.ReasonUnresponsive {
+		state = store.StateFailed // the child failed; nobody asked for the end
+	}
+	return sv.finish(c, state, reason, ""), nil
 }
 
 func (sv *Supervisor) endOrphan(ctx context.Context, rec store.Session, reason store.Reason) (store.Session, error) {
@@ -238,6 +242,7 @@ func (sv *Supervisor) Session(ctx context.Context, id string) (store.Session, er
 	if errors.Is(err, store.ErrNotFound) {
 		return rec, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
+	sv.overlay(&rec)
 	return rec, err
 }
 
@@ -246,6 +251,9 @@ func (sv *Supervisor) Sessions(ctx context.Context, f store.SessionFilter) ([]st
 	out, next, err := sv.db.Sessions(ctx, f)
 	if errors.Is(err, store.ErrInvalid) {
 		return nil, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	for i := range out {
+		sv.overlay(&out[i])
 	}
 	return out, next, err
 }
@@ -288,6 +296,35 @@ func (sv *Supervisor) IdleExpiresAt(s store.Session) time.Time {
 	return s.LastActivityAt.Add(timeout)
 }
 
+// Busy reports whether a session has a command in flight.
+func (sv *Supervisor) Busy(id string) bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	c := sv.children[id]
+	return c != nil && c.busy > 0
+}
+
+// MaxLifetimeExpiresAt returns when a live session will end for its age,
+// or the zero time if it never will.
+func (sv *Supervisor) MaxLifetimeExpiresAt(s store.Session) time.Time {
+	if !s.State.Live() || sv.cfg.MaxLifetime <= 0 {
+		return time.Time{}
+	}
+	return s.CreatedAt.Add(sv.cfg.MaxLifetime)
+}
+
+// overlay brings a record's activity up to date from memory: commands
+// and probes mark activity without writing the store.
+func (sv *Supervisor) overlay(recs ...*store.Session) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	for _, r := range recs {
+		if c := sv.children[r.ID]; c != nil && r.State.Live() && c.lastActivity.After(r.LastActivityAt) {
+			r.LastActivityAt = c.lastActivity
+		}
+	}
+}
+
 func (sv *Supervisor) idleTimeout(own time.Duration) time.Duration {
 	if own > 0 {
 		return own
@@ -310,7 +347,9 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 	}
 	if ready {
 		c.lastActivity = sv.now()
-		c.busy++
+		if c.busy++; c.busy == 1 {
+			c.busySince = c.lastActivity
+		}
 	}
 	sv.mu.Unlock()
 	if !ready {
@@ -325,6 +364,9 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 	sv.mu.Lock()
 	c.lastActivity = sv.now() // a long command is not idle the moment it ends
 	c.busy--
+	if err == nil {
+		c.lastHealthy = c.lastActivity
+	}
 	sv.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", id, err)

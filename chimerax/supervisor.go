@@ -40,6 +40,17 @@ type Config struct {
 	MaxIdleTimeout time.Duration
 	// SweepInterval is how often idle sessions are looked for.
 	SweepInterval time.Duration
+	// BusyTimeout bounds how long one stretch of commands in flight keeps a
+	// session from counting as idle; 0 means for ever.
+	BusyTimeout time.Duration
+	// MaxLifetime ends even an active session that old; 0 means never.
+	MaxLifetime time.Duration
+	// Retention is how long ended session records are kept; 0 keeps them.
+	Retention time.Duration
+	// HealthInterval is how often each ready, idle child is probed; 0 never.
+	HealthInterval time.Duration
+	// HealthTimeout ends a child that has not answered a probe for that long.
+	HealthTimeout time.Duration
 }
 
 // DefaultConfig returns the supervisor's defaults for dataDir.
@@ -56,6 +67,9 @@ func DefaultConfig(dataDir string) Config {
 		IdleTimeout:          30 * time.Minute,
 		MaxIdleTimeout:       24 * time.Hour,
 		SweepInterval:        30 * time.Second,
+		Retention:            7 * 24 * time.Hour,
+		HealthInterval:       30 * time.Second,
+		HealthTimeout:        90 * time.Second,
 	}
 }
 
@@ -99,9 +113,14 @@ type child struct {
 	proc   *process
 	client *Client
 
+	created time.Time // for MaxLifetime
+
 	// Guarded by Supervisor.mu.
 	lastActivity time.Time
 	busy         int           // commands in flight
+	busySince    time.Time     // when busy last rose from 0
+	lastHealthy  time.Time     // when the child last answered (a probe or a command)
+	probing      bool          // a health probe is in flight
 	ending       bool          // someone has claimed the end of this session
 	ended        chan struct{} // closed once the end is recorded
 }
@@ -276,6 +295,7 @@ func (sv *Supervisor) reserve(id, owner string, idle time.Duration) (*child, err
 		cancelStart:  cancel,
 		started:      make(chan struct{}),
 		ended:        make(chan struct{}),
+		created:      sv.now(),
 		lastActivity: sv.now(),
 	}
 	sv.children[id] = c

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -384,37 +385,148 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-func TestSweepEndsIdleSessions(t *testing.T) {
+// clock is a settable time source, safe for the supervisor's goroutines.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func TestSweepRules(t *testing.T) {
 	ctx := context.Background()
+	clk := newClock()
 	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.IdleTimeout = time.Hour
+		c.BusyTimeout = 3 * time.Hour
 		c.SweepInterval = time.Hour // the test sweeps by hand
-	})
-	now := time.Now()
-	sv.Now = func() time.Time { return now }
-	idle, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
-	if err != nil {
+		c.HealthInterval = 0
+		c.MaxSessionsPerUser = 0
+	}, "CHIMERAX_SIM_HANG_ON=turn")
+	sv.Now = clk.Now
+	create := func() store.Session {
+		t.Helper()
+		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	idle, touched, busy := create(), create(), create()
+	// A command that never returns keeps busy busy (the request is
+	// abandoned by its context, but ChimeraX is still in it).
+	busyCtx, cancelBusy := context.WithCancel(ctx)
+	defer cancelBusy()
+	go sv.Run(busyCtx, busy.ID, "turn y 1")
+	waitFor(t, 5*time.Second, "busy", func() bool { return sv.Busy(busy.ID) })
+
+	clk.Advance(50 * time.Minute)
+	if _, err := sv.Touch(ctx, touched.ID); err != nil {
 		t.Fatal(err)
 	}
-	busy, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
-	if err != nil {
-		t.Fatal(err)
+	if got, _ := sv.Session(ctx, touched.ID); !sv.IdleExpiresAt(got).Equal(clk.Now().UTC().Add(time.Hour)) {
+		t.Errorf("idle_expires_at after touch = %v, want now+1h", sv.IdleExpiresAt(got))
 	}
-	now = now.Add(50 * time.Minute)
-	if _, err := sv.Touch(ctx, busy.ID); err != nil {
-		t.Fatal(err)
-	}
-	now = now.Add(20 * time.Minute)
-	swept := sv.Sweep()
-	if len(swept) != 1 || swept[0] != idle.ID {
-		t.Fatalf("Sweep = %v, want only %s", swept, idle.ID)
+	clk.Advance(20 * time.Minute)
+	if swept := sv.Sweep(); len(swept) != 1 || swept[0] != idle.ID {
+		t.Fatalf("Sweep at 70m = %v, want only the idle session %s", swept, idle.ID)
 	}
 	waitFor(t, 10*time.Second, "idle session ended", func() bool {
 		rec, _ := sv.Session(ctx, idle.ID)
 		return rec.State == store.StateTerminated && rec.TerminationReason == store.ReasonIdleTimeout
 	})
-	if rec, _ := sv.Session(ctx, busy.ID); rec.State != store.StateReady {
-		t.Errorf("touched session = %q, want ready", rec.State)
+
+	// Past the busy timeout, a command in flight protects no more.
+	clk.Advance(3 * time.Hour)
+	swept := sv.Sweep()
+	if len(swept) != 2 {
+		t.Fatalf("Sweep past busy timeout = %v, want the touched and the busy session", swept)
+	}
+	for _, id := range []string{touched.ID, busy.ID} {
+		waitFor(t, 10*time.Second, "ended for idleness", func() bool {
+			rec, _ := sv.Session(ctx, id)
+			return rec.TerminationReason == store.ReasonIdleTimeout
+		})
+	}
+}
+
+func TestSweepMaxLifetime(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.MaxLifetime = 2 * time.Hour
+		c.SweepInterval = time.Hour
+		c.HealthInterval = 0
+	})
+	sv.Now = clk.Now
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sv.MaxLifetimeExpiresAt(rec); !got.Equal(rec.CreatedAt.Add(2 * time.Hour)) {
+		t.Errorf("MaxLifetimeExpiresAt = %v, want created_at + 2h", got)
+	}
+	for range 3 { // active all along
+		clk.Advance(50 * time.Minute)
+		if _, err := sv.Touch(ctx, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		sv.Sweep()
+	}
+	waitFor(t, 10*time.Second, "ended for its age", func() bool {
+		got, _ := sv.Session(ctx, rec.ID)
+		return got.State == store.StateTerminated && got.TerminationReason == store.ReasonMaxLifetime
+	})
+}
+
+func TestUnresponsiveChildKilled(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.HealthInterval = 20 * time.Millisecond
+		c.HealthTimeout = 300 * time.Millisecond
+		c.StopGrace = 200 * time.Millisecond
+		c.SweepInterval = 10 * time.Millisecond
+	}, "CHIMERAX_SIM_HANG_ON=version") // the probe is what hangs
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got store.Session
+	waitFor(t, 10*time.Second, "ended as unresponsive", func() bool {
+		got, _ = sv.Session(ctx, rec.ID)
+		return !got.State.Live()
+	})
+	if got.State != store.StateFailed || got.TerminationReason != store.ReasonUnresponsive {
+		t.Errorf("hung child's session = %q/%q, want failed/unresponsive", got.State, got.TerminationReason)
+	}
+	if processAlive(rec.Process.PID) {
+		t.Errorf("unresponsive child %d still alive", rec.Process.PID)
+	}
+}
+
+func TestHealthySessionsSurviveProbes(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.HealthInterval = 10 * time.Millisecond
+		c.HealthTimeout = 200 * time.Millisecond
+		c.SweepInterval = 10 * time.Millisecond
+	}, "CHIMERAX_SIM_SLOW=50ms")
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Commands and probes interleave for several health timeouts.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := sv.Run(ctx, rec.ID, "view"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := sv.Session(ctx, rec.ID); got.State != store.StateReady {
+		t.Errorf("healthy session = %q/%q, want ready", got.State, got.TerminationReason)
 	}
 }
 

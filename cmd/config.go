@@ -54,6 +54,10 @@ type ChimeraXConfig struct {
 	StartTimeout time.Duration `mapstructure:"start_timeout"`
 	StopGrace    time.Duration `mapstructure:"stop_grace"`
 	LogMaxBytes  int64         `mapstructure:"log_max_bytes"`
+	// HealthInterval is how often an idle child is probed; 0 turns probes off.
+	HealthInterval time.Duration `mapstructure:"health_interval"`
+	// HealthTimeout ends a child that has not answered for that long.
+	HealthTimeout time.Duration `mapstructure:"health_timeout"`
 }
 
 // CommandsConfig configures commands sent to a session's ChimeraX.
@@ -66,6 +70,9 @@ type SessionConfig struct {
 	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
 	MaxIdleTimeout time.Duration `mapstructure:"max_idle_timeout"`
 	SweepInterval  time.Duration `mapstructure:"sweep_interval"`
+	BusyTimeout    time.Duration `mapstructure:"busy_timeout"`
+	MaxLifetime    time.Duration `mapstructure:"max_lifetime"`
+	Retention      time.Duration `mapstructure:"retention"`
 }
 
 // LimitsConfig caps what clients may use.
@@ -90,15 +97,18 @@ func DefaultConfig() Config {
 		},
 		CORS: CORSConfig{AllowedOrigins: []string{}},
 		ChimeraX: ChimeraXConfig{
-			StartTimeout: 60 * time.Second,
-			StopGrace:    10 * time.Second,
-			LogMaxBytes:  10 << 20,
+			StartTimeout:   60 * time.Second,
+			StopGrace:      10 * time.Second,
+			LogMaxBytes:    10 << 20,
+			HealthInterval: 30 * time.Second,
+			HealthTimeout:  90 * time.Second,
 		},
 		Commands: CommandsConfig{Timeout: 60 * time.Second},
 		Session: SessionConfig{
 			IdleTimeout:    30 * time.Minute,
 			MaxIdleTimeout: 24 * time.Hour,
 			SweepInterval:  30 * time.Second,
+			Retention:      7 * 24 * time.Hour,
 		},
 		Limits: LimitsConfig{
 			MaxSessions:          32,
@@ -161,6 +171,11 @@ func (c *Config) Validate() error {
 	for key, d := range map[string]time.Duration{
 		"session.idle_timeout":     c.Session.IdleTimeout,
 		"session.max_idle_timeout": c.Session.MaxIdleTimeout,
+		"session.busy_timeout":     c.Session.BusyTimeout,
+		"session.max_lifetime":     c.Session.MaxLifetime,
+		"session.retention":        c.Session.Retention,
+		"chimerax.health_interval": c.ChimeraX.HealthInterval,
+		"chimerax.health_timeout":  c.ChimeraX.HealthTimeout,
 	} {
 		if d < 0 {
 			bad(key, d, "must not be negative (0 means never)")

@@ -77,6 +77,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		IdleTimeout:          cfg.Session.IdleTimeout,
 		MaxIdleTimeout:       cfg.Session.MaxIdleTimeout,
 		SweepInterval:        cfg.Session.SweepInterval,
+		BusyTimeout:          cfg.Session.BusyTimeout,
+		MaxLifetime:          cfg.Session.MaxLifetime,
+		Retention:            cfg.Session.Retention,
+		HealthInterval:       cfg.ChimeraX.HealthInterval,
+		HealthTimeout:        cfg.ChimeraX.HealthTimeout,
 	})
 	sv.Logger = log
 	if err := sv.Open(ctx); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/store"
 )
 
 // binary is chimerad, built once for the package's tests.
@@ -96,7 +97,8 @@ func startDaemon(t *testing.T, dir string, extra ...string) *daemon {
 	t.Helper()
 	d := &daemon{dir: dir, exited: make(chan struct{})}
 	d.cmd = exec.Command(binary, append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"}, extra...)...)
-	d.cmd.Env = append(testEnv(t), "CHIMERAD_CHIMERAX_STOP_GRACE=2s")
+	// A slow simulator start keeps creates in flight long enough to be hit.
+	d.cmd.Env = append(testEnv(t), "CHIMERAD_CHIMERAX_STOP_GRACE=2s", "CHIMERAX_SIM_START_DELAY=200ms")
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +249,72 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "chimerad.sock")); !os.IsNotExist(err) {
 		t.Errorf("socket left after exit: %v", err)
+	}
+}
+
+// TestDaemonKilledDuringBurst kills the daemon with SIGKILL while a burst of
+// creates is starting, then restarts it: no child is left, no record stays
+// starting or ready, and the store passes bbolt's consistency check.
+func TestDaemonKilledDuringBurst(t *testing.T) {
+	dir := t.TempDir()
+	token, _, err := chimerad(t, dir, "users", "add", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token = strings.TrimSpace(token)
+	d := startDaemon(t, dir, "--chimerax", "simulator")
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", d.url+"/api/sessions", strings.NewReader(`{}`))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	sessions := filepath.Join(dir, "sessions")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(chimerax.FindChildren(sessions)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(chimerax.FindChildren(sessions)) == 0 {
+		t.Fatal("no child started during the burst")
+	}
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+	wg.Wait()
+
+	d = startDaemon(t, dir)
+	if pids := chimerax.FindChildren(sessions); len(pids) > 0 {
+		t.Errorf("children alive after restart: %v", pids)
+	}
+	code, body := d.get(t, "/api/sessions", token)
+	var list struct {
+		Sessions []struct {
+			ID, State         string
+			TerminationReason string `json:"termination_reason"`
+		}
+	}
+	json.Unmarshal(body, &list)
+	if code != 200 || len(list.Sessions) == 0 {
+		t.Fatalf("list after restart = %d %s", code, body)
+	}
+	for _, s := range list.Sessions {
+		if s.State != "terminated" || s.TerminationReason != "daemon_restart" {
+			t.Errorf("session %s after restart = %s/%s, want terminated/daemon_restart", s.ID, s.State, s.TerminationReason)
+		}
+	}
+	d.cmd.Process.Signal(os.Interrupt)
+	<-d.exited
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Check(); err != nil {
+		t.Errorf("store after kill -9 and restart: %v", err)
 	}
 }
 

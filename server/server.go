@@ -30,6 +30,7 @@ type Supervisor interface {
 	Sessions(ctx context.Context, f store.SessionFilter) ([]store.Session, string, error)
 	Touch(ctx context.Context, id string) (store.Session, error)
 	IdleExpiresAt(s store.Session) time.Time
+	MaxLifetimeExpiresAt(s store.Session) time.Time
 	Engine() chimerax.Engine
 }
 

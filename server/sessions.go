@@ -32,29 +32,32 @@ type SessionView struct {
 	LastActivityAt     *time.Time      `json:"last_activity_at"`
 	IdleTimeoutSeconds int64           `json:"idle_timeout_seconds,omitempty"`
 	IdleExpiresAt      *time.Time      `json:"idle_expires_at"`
-	TerminatedAt       *time.Time      `json:"terminated_at"`
-	TerminationReason  store.Reason    `json:"termination_reason,omitempty"`
-	Error              string          `json:"error,omitempty"`
+	// MaxLifetimeExpiresAt is when session.max_lifetime ends the session.
+	MaxLifetimeExpiresAt *time.Time   `json:"max_lifetime_expires_at"`
+	TerminatedAt         *time.Time   `json:"terminated_at"`
+	TerminationReason    store.Reason `json:"termination_reason,omitempty"`
+	Error                string       `json:"error,omitempty"`
 	// Process is shown to admins only: pid, port and paths stay private.
 	Process *store.Process `json:"process,omitempty"`
 }
 
 func (s *Server) view(rec store.Session, admin bool) SessionView {
 	v := SessionView{
-		ID:                 rec.ID,
-		Owner:              rec.Owner,
-		Name:               rec.Name,
-		State:              rec.State,
-		Engine:             rec.Engine,
-		Structure:          rec.Structure,
-		CreatedAt:          rec.CreatedAt.UTC().Truncate(time.Millisecond),
-		ReadyAt:            timePtr(rec.ReadyAt),
-		LastActivityAt:     timePtr(rec.LastActivityAt),
-		IdleTimeoutSeconds: int64(rec.IdleTimeout / time.Second),
-		IdleExpiresAt:      timePtr(s.sv.IdleExpiresAt(rec)),
-		TerminatedAt:       timePtr(rec.TerminatedAt),
-		TerminationReason:  rec.TerminationReason,
-		Error:              rec.Error,
+		ID:                   rec.ID,
+		Owner:                rec.Owner,
+		Name:                 rec.Name,
+		State:                rec.State,
+		Engine:               rec.Engine,
+		Structure:            rec.Structure,
+		CreatedAt:            rec.CreatedAt.UTC().Truncate(time.Millisecond),
+		ReadyAt:              timePtr(rec.ReadyAt),
+		LastActivityAt:       timePtr(rec.LastActivityAt),
+		IdleTimeoutSeconds:   int64(rec.IdleTimeout / time.Second),
+		IdleExpiresAt:        timePtr(s.sv.IdleExpiresAt(rec)),
+		MaxLifetimeExpiresAt: timePtr(s.sv.MaxLifetimeExpiresAt(rec)),
+		TerminatedAt:         timePtr(rec.TerminatedAt),
+		TerminationReason:    rec.TerminationReason,
+		Error:                rec.Error,
 	}
 	if admin {
 		v.Process = rec.Process

@@ -281,6 +281,46 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 	})
 }
 
+// PurgeSessions deletes every ended session that ended before cutoff and
+// returns how many it deleted. It reads only sessions created before cutoff,
+// oldest first, since a session ends after it is created.
+func (db *DB) PurgeSessions(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		sessions, index := tx.Bucket(bucketSessions), tx.Bucket(bucketByCreated)
+		c := index.Cursor()
+		limit := uint64(cutoff.UnixNano())
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) < limit; {
+			var s Session
+			if v := sessions.Get(k[8:]); v != nil {
+				if err := json.Unmarshal(v, &s); err != nil {
+					return fmt.Errorf("session %s: %w", k[8:], err)
+				}
+				if s.State.Live() || !s.TerminatedAt.Before(cutoff) {
+					k, _ = c.Next()
+					continue
+				}
+				if err := sessions.Delete(k[8:]); err != nil {
+					return err
+				}
+			}
+			// After a delete, seek again from a copy of the key: the cursor's
+			// position and the key's memory are not reliable past it.
+			key := append([]byte(nil), k...)
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+			k, _ = c.Seek(key)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: purge sessions: %w", err)
+	}
+	return n, nil
+}
+
 func createdKey(s Session) []byte {
 	k := make([]byte, 8, 8+len(s.ID))
 	binary.BigEndian.PutUint64(k, uint64(s.CreatedAt.UnixNano()))

@@ -246,3 +246,54 @@ func TestRecordsSurviveReopen(t *testing.T) {
 		t.Errorf("Session after reopen = %v", err)
 	}
 }
+
+func TestPurgeSessions(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cutoff := base.Add(10 * 24 * time.Hour)
+	ended := func(created, terminated time.Time) *store.Session {
+		s := newSession("alice", created)
+		s.State, s.TerminationReason, s.TerminatedAt = store.StateTerminated, store.ReasonDeleted, terminated
+		if err := db.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var purged, kept []*store.Session
+	for i := range 5 {
+		at := base.Add(time.Duration(i) * time.Hour)
+		purged = append(purged, ended(at, at.Add(time.Hour)))
+	}
+	kept = append(kept,
+		ended(base, cutoff.Add(time.Hour)),                    // created long ago, ended recently
+		ended(cutoff.Add(time.Hour), cutoff.Add(2*time.Hour)), // recent
+	)
+	live := newSession("alice", base)
+	if err := db.CreateSession(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	kept = append(kept, live)
+
+	n, err := db.PurgeSessions(ctx, cutoff)
+	if err != nil || n != len(purged) {
+		t.Fatalf("PurgeSessions = %d, %v, want %d", n, err, len(purged))
+	}
+	for _, s := range purged {
+		if _, err := db.Session(ctx, s.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("purged session %s: %v, want ErrNotFound", s.ID, err)
+		}
+	}
+	for _, s := range kept {
+		if _, err := db.Session(ctx, s.ID); err != nil {
+			t.Errorf("kept session %s: %v", s.ID, err)
+		}
+	}
+	all, _, _ := db.Sessions(ctx, store.SessionFilter{})
+	if len(all) != len(kept) {
+		t.Errorf("Sessions after purge = %d, want %d (index and records agree)", len(all), len(kept))
+	}
+	if n, _ := db.PurgeSessions(ctx, cutoff); n != 0 {
+		t.Errorf("second PurgeSessions = %d, want 0", n)
+	}
+}
