@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/store"
@@ -58,8 +59,17 @@ func BenchmarkStartReady(b *testing.B) {
 		}
 	})
 
-	b.Run("supervisor", func(b *testing.B) {
-		sv, _ := MustStartSupervisor(b, func(c *chimerax.Config) { c.MaxSessionsPerUser = 0 })
+	b.Run("supervisor", func(b *testing.B) { benchmarkCreate(b, chimerax.OnRestartTerminate) })
+	// With adopt, each child is started through its shim (one more process).
+	b.Run("supervisor-adopt", func(b *testing.B) { benchmarkCreate(b, chimerax.OnRestartAdopt) })
+}
+
+func benchmarkCreate(b *testing.B, onRestart string) {
+	{
+		sv, _ := MustStartSupervisor(b, func(c *chimerax.Config) {
+			c.MaxSessionsPerUser = 0
+			c.OnRestart = onRestart
+		})
 		ctx := context.Background()
 		for b.Loop() {
 			rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "bench", Wait: true})
@@ -72,7 +82,7 @@ func BenchmarkStartReady(b *testing.B) {
 			}
 			b.StartTimer()
 		}
-	})
+	}
 }
 
 // BenchmarkRun measures one command round trip to a ready child.
@@ -88,4 +98,22 @@ func BenchmarkRun(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkSweep measures one sweeper tick over 10,000 live sessions, none
+// of them due: the tick reads the in-memory index only, never the store.
+func BenchmarkSweep(b *testing.B) {
+	sv, _ := MustStartSupervisor(b, func(c *chimerax.Config) {
+		c.SweepInterval = time.Hour
+		c.HealthInterval = 0
+	})
+	sv.AddIdleChildren(10000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if ended := sv.Sweep(); len(ended) != 0 {
+			b.Fatalf("Sweep ended %d sessions, want none", len(ended))
+		}
+	}
+	b.StopTimer()
+	sv.RemoveChildren()
 }

@@ -1,4 +1,30 @@
 package chimerax
 
+import "strconv"
+
 // ProcessStartTicks exposes processStartTicks to the tests.
 var ProcessStartTicks = processStartTicks
+
+// AddIdleChildren puts n started sessions without processes into the
+// in-memory index, for benchmarks of the sweep over many sessions.
+func (sv *Supervisor) AddIdleChildren(n int) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	now := sv.now()
+	for i := range n {
+		c := &child{
+			id: "bench-" + strconv.Itoa(i), owner: "bench",
+			started: make(chan struct{}), ended: make(chan struct{}),
+			created: now, lastActivity: now, lastHealthy: now,
+		}
+		close(c.started)
+		sv.children[c.id] = c
+	}
+}
+
+// RemoveChildren empties the in-memory index, so that Close has nothing to stop.
+func (sv *Supervisor) RemoveChildren() {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	clear(sv.children)
+}

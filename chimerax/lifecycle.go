@@ -23,6 +23,9 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		Dir:         sv.sessionDir(c.id),
 		Timeout:     sv.cfg.StartTimeout,
 		LogMaxBytes: sv.cfg.LogMaxBytes,
+		Shim:        sv.cfg.Shim,
+		ShimEnv:     sv.cfg.ShimEnv,
+		Detach:      sv.cfg.OnRestart == OnRestartAdopt,
 	})
 	if err != nil {
 		sv.failStart(c, p, store.ReasonStartFailed, err)
@@ -78,7 +81,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		// The pid is recorded only now, saving a write per start: a child
 		// started but unrecorded when the daemon dies is still found by
 		// Reconcile, through the session id in its environment.
-		s.Process = p.info(sv.sessionDir(c.id))
+		s.Process = p.info()
 		return nil
 	})
 	if err != nil {
@@ -119,10 +122,11 @@ func (sv *Supervisor) watch(c *child) {
 	if !sv.claimEnd(c) {
 		return
 	}
-	msg := "ChimeraX exited on its own (" + describeExit(c.proc.state) + ")"
+	msg := "ChimeraX exited on its own (" + c.proc.describeExit() + ")"
 	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Int("pid", c.proc.pid).
 		Str("reason", string(store.ReasonCrashed)).Msg(msg)
 	c.proc.signalGroup(syscall.SIGKILL) // whatever it left behind in its group
+	c.proc.h.release()
 	sv.finish(c, store.StateFailed, store.ReasonCrashed, msg)
 }
 
@@ -149,9 +153,9 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 		}
 		s.State, s.TerminatedAt, s.TerminationReason, s.Error = state, now, reason, msg
 		if c.proc != nil {
-			s.Process = c.proc.info(sv.sessionDir(c.id))
-			s.Process.ExitCode, s.Process.Signal = exitInfo(c.proc.state)
-			s.Process.LastOutput = c.proc.out.Tail(20)
+			s.Process = c.proc.info()
+			s.Process.ExitCode, s.Process.Signal = c.proc.code, c.proc.signal
+			s.Process.LastOutput = c.proc.Tail(20)
 		}
 		return nil
 	})
@@ -391,19 +395,35 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 }
 
 // Close stops every child in parallel (reason shutdown) and waits for the
-// supervisor's goroutines. New creates are refused from the moment it starts.
+// supervisor's goroutines; with OnRestartAdopt it leaves ready sessions
+// running instead, for the next daemon to adopt. New creates are refused
+// from the moment it starts.
 func (sv *Supervisor) Close(ctx context.Context) error {
+	adopt := sv.cfg.OnRestart == OnRestartAdopt
+	var stop []string
+	var leave []*child
 	sv.mu.Lock()
 	sv.closing = true
-	ids := make([]string, 0, len(sv.children))
-	for id := range sv.children {
-		ids = append(ids, id)
+	for id, c := range sv.children {
+		if adopt && c.proc != nil && !c.ending {
+			c.ending = true // nobody ends it now: the next daemon adopts it
+			leave = append(leave, c)
+			continue
+		}
+		stop = append(stop, id)
 	}
 	sv.mu.Unlock()
 	sv.cancel()
 
+	for _, c := range leave {
+		c.proc.h.detach()
+	}
+	if len(leave) > 0 {
+		sv.Logger.Info().Int("sessions", len(leave)).
+			Msg("session.on_restart is adopt: leaving ready sessions running for the next chimerad to adopt")
+	}
 	var wg sync.WaitGroup
-	for _, id := range ids {
+	for _, id := range stop {
 		wg.Go(func() {
 			if _, err := sv.Stop(context.Background(), id, store.ReasonShutdown); err != nil {
 				sv.Logger.Error().Err(err).Str("session_id", id).Msg("stop at shutdown")

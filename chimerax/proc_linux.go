@@ -12,10 +12,14 @@ import (
 	"syscall"
 )
 
-// sysProcAttr puts the child in its own process group, so that it and
-// everything it starts can be signalled at once, and asks the kernel to
-// SIGKILL it if the thread that started it dies.
-func sysProcAttr() *syscall.SysProcAttr {
+// childProcAttr puts a child (ChimeraX, or a shim) in its own process
+// group, so it and all it starts can be signalled at once, and has the
+// kernel SIGKILL it when the daemon's spawning thread dies; a detached shim
+// gets its own session instead and outlives the daemon.
+func childProcAttr(detach bool) *syscall.SysProcAttr {
+	if detach {
+		return &syscall.SysProcAttr{Setsid: true}
+	}
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 

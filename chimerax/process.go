@@ -1,11 +1,12 @@
 package chimerax
 
 import (
-	"bytes"
+	"bufio"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,18 +25,25 @@ import (
 // requests on a free loopback port, answering in JSON.
 const RESTCommand = "remotecontrol rest start port 0 json true"
 
-// Args returns ChimeraX's command line for a headless session child.
+// args returns ChimeraX's command line for a headless session child.
 func (e Engine) args() []string {
 	return append(append([]string(nil), e.Args...),
 		"--nogui", "--offscreen", "--nocolor", "--cmd", RESTCommand)
 }
 
 // SessionEnv is the environment variable that carries a child's session id,
-// so that a child can be recognised after a daemon crash.
+// so that a child (and its shim) can be recognised after a daemon crash.
 const SessionEnv = "CHIMERAD_SESSION_ID"
 
 // portLine is the line ChimeraX prints when its REST server listens.
 var portLine = regexp.MustCompile(`^REST server started on host (\S+) port (\d+)$`)
+
+// Files in a session directory.
+const (
+	logFile    = "chimerax.log"
+	shimSocket = "shim.sock"
+	shimLog    = "shim.log"
+)
 
 // launchSpec says how to start one child.
 type launchSpec struct {
@@ -47,25 +56,48 @@ type launchSpec struct {
 	Timeout time.Duration
 	// LogMaxBytes caps the output log file; older output is rotated out.
 	LogMaxBytes int64
+	// Shim is the command that runs the shim (before its flags); ShimEnv
+	// is added to the shim's environment and kept from ChimeraX's.
+	Shim    []string
+	ShimEnv []string
+	// Detach lets the shim and its child outlive the daemon (adoption);
+	// otherwise both die with the daemon.
+	Detach bool
 }
 
-// process is one running ChimeraX child. Its fields are set before launch
-// returns, except state, which is set before done is closed.
+// process is one running ChimeraX child. Its stdio is held by the daemon
+// itself or, when the child is to outlive the daemon, by a shim. The exit
+// fields are set before done is closed.
 type process struct {
-	cmd        *exec.Cmd
-	stdin      io.WriteCloser
-	out        *outputLog
-	pid        int
-	startTicks uint64
-	port       int
+	pid, shimPID               int
+	startTicks, shimStartTicks uint64
+	port                       int
+	dir                        string
 
-	done  chan struct{} // closed once the child has exited and been reaped
-	state *os.ProcessState
+	h       holder
+	portCh  <-chan int    // receives the port once it is known
+	done    chan struct{} // closed once ChimeraX has exited (or its shim is gone)
+	code    *int
+	signal  string
+	failure string // why ChimeraX could not be started at all
 }
 
-// launch starts a child and waits until it announces its REST port. On any
-// failure the child's process group is killed and reaped before launch
-// returns, and the error carries the last lines of its output.
+// holder holds a child's stdio and reaps it.
+type holder interface {
+	// write sends text to the child's stdin; closeStdin closes it.
+	write(s string)
+	closeStdin()
+	// release lets go once the child has exited, reaping what is ours.
+	release()
+	// detach lets go of a live child for the next daemon to adopt.
+	detach()
+}
+
+// launch starts a session's ChimeraX, directly or through a shim when it
+// is to outlive the daemon (spec.Detach), and waits until it announces its
+// REST port. On failure everything it started is killed and reaped before
+// it returns; the process it returns (if any) says how ChimeraX ended, and
+// the error carries its last output.
 func launch(ctx context.Context, spec launchSpec) (*process, error) {
 	home := filepath.Join(spec.Dir, "home")
 	tmp := filepath.Join(spec.Dir, "tmp")
@@ -74,45 +106,29 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 			return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
 		}
 	}
-	out, err := newOutputLog(filepath.Join(spec.Dir, "chimerax.log"), spec.LogMaxBytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
-	}
-
-	cmd := exec.Command(spec.Engine.Path, spec.Engine.args()...)
-	cmd.Dir = spec.Dir
-	cmd.Env = childEnv(os.Environ(), spec, home, tmp)
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = sysProcAttr()
-	// Output is copied by exec's goroutines; if a grandchild keeps the pipe
-	// open after the child exits, Wait gives up on it after WaitDelay.
-	cmd.WaitDelay = 2 * time.Second
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		out.Close()
-		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
-	}
-	if err := startCommand(cmd); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("%w: run %s: %v", ErrStartFailed, spec.Engine.Path, err)
-	}
-	p := &process{cmd: cmd, stdin: stdin, out: out, pid: cmd.Process.Pid, done: make(chan struct{})}
-	p.startTicks, _ = processStartTicks(p.pid)
-	go func() {
-		cmd.Wait()
-		p.state = cmd.ProcessState
-		out.Close()
-		close(p.done)
-	}()
-
 	timer := time.NewTimer(spec.Timeout)
 	defer timer.Stop()
+	var (
+		p   *process
+		err error
+	)
+	if spec.Detach {
+		p, err = launchShim(ctx, spec, home, tmp, timer.C)
+	} else {
+		p, err = launchDirect(spec, home, tmp)
+	}
+	if err != nil {
+		return nil, err
+	}
 	select {
-	case p.port = <-out.port:
+	case p.port = <-p.portCh:
 		return p, nil
 	case <-p.done:
-		return p, p.startError(fmt.Errorf("%w: ChimeraX exited (%s) before it was ready", ErrStartFailed, describeExit(p.state)))
+		p.h.release()
+		if p.failure != "" {
+			return p, p.startError(fmt.Errorf("%w: %s", ErrStartFailed, p.failure))
+		}
+		return p, p.startError(fmt.Errorf("%w: ChimeraX exited (%s) before it was ready", ErrStartFailed, p.describeExit()))
 	case <-timer.C:
 		p.kill()
 		return p, p.startError(fmt.Errorf("%w: no REST port line within %v", ErrStartTimeout, spec.Timeout))
@@ -120,6 +136,231 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 		p.kill()
 		return p, fmt.Errorf("%w: %v", ErrStartFailed, context.Cause(ctx))
 	}
+}
+
+// launchDirect starts ChimeraX as the daemon's own child: the daemon holds
+// its stdin and drains its output, and the child dies with the daemon.
+func launchDirect(spec launchSpec, home, tmp string) (*process, error) {
+	out, err := newOutputLog(filepath.Join(spec.Dir, logFile), spec.LogMaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
+	}
+	cmd := exec.Command(spec.Engine.Path, spec.Engine.args()...)
+	cmd.Dir = spec.Dir
+	cmd.Env = childEnv(os.Environ(), spec, home, tmp)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = childProcAttr(false) // own group, dies with the daemon
+	// Output is copied by exec's goroutines; if a grandchild keeps the pipe
+	// open after the child exits, Wait gives up on it after WaitDelay.
+	cmd.WaitDelay = 2 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err == nil {
+		err = startCommand(cmd)
+	}
+	if err != nil {
+		out.Close()
+		return nil, fmt.Errorf("%w: run %s: %v", ErrStartFailed, spec.Engine.Path, err)
+	}
+	p := &process{pid: cmd.Process.Pid, dir: spec.Dir, h: directHolder{stdin}, portCh: out.port, done: make(chan struct{})}
+	p.startTicks, _ = processStartTicks(p.pid)
+	go func() {
+		cmd.Wait()
+		out.Close()
+		p.code, p.signal = exitInfo(cmd.ProcessState)
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// directHolder is the daemon holding a child's stdin itself.
+type directHolder struct{ stdin io.WriteCloser }
+
+func (d directHolder) write(s string) { io.WriteString(d.stdin, s) }
+func (d directHolder) closeStdin()    { d.stdin.Close() }
+func (d directHolder) release()       {} // exec's Wait reaps the child
+func (d directHolder) detach()        {} // a direct child cannot outlive us
+
+// launchShim starts a session's shim, which starts ChimeraX and holds its
+// stdio so that both can outlive the daemon.
+func launchShim(ctx context.Context, spec launchSpec, home, tmp string, timeout <-chan time.Time) (*process, error) {
+	if len(spec.Shim) == 0 {
+		return nil, fmt.Errorf("%w: no shim command (chimerad's own binary was not found)", ErrStartFailed)
+	}
+	args := append([]string(nil), spec.Shim[1:]...)
+	args = append(args,
+		// Relative to the shim's working directory, the session dir: a Unix
+		// socket path may not exceed 107 bytes, and data dirs can be deep.
+		"--socket", shimSocket,
+		"--log", filepath.Join(spec.Dir, logFile),
+		"--log-max", strconv.FormatInt(spec.LogMaxBytes, 10))
+	for _, kv := range spec.ShimEnv {
+		k, _, _ := strings.Cut(kv, "=")
+		args = append(args, "--unset", k)
+	}
+	args = append(append(args, "--", spec.Engine.Path), spec.Engine.args()...)
+
+	cmd := exec.Command(spec.Shim[0], args...)
+	cmd.Dir = spec.Dir
+	cmd.Env = append(childEnv(os.Environ(), spec, home, tmp), spec.ShimEnv...)
+	cmd.SysProcAttr = childProcAttr(spec.Detach)
+	errLog, err := os.OpenFile(filepath.Join(spec.Dir, shimLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
+	}
+	defer errLog.Close()
+	cmd.Stderr = errLog
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
+	}
+	if err := startCommand(cmd); err != nil {
+		return nil, fmt.Errorf("%w: run shim %s: %v", ErrStartFailed, spec.Shim[0], err)
+	}
+	shimDone := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(shimDone)
+	}()
+	abandon := func(err error) (*process, error) {
+		cmd.Process.Kill()
+		<-shimDone
+		return nil, err
+	}
+
+	// The shim says one line once its socket listens, then closes stdout.
+	ready := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- strings.TrimSpace(line) == shimReady
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			return abandon(fmt.Errorf("%w: the shim did not start (see %s)", ErrStartFailed, shimLog))
+		}
+	case <-timeout:
+		return abandon(fmt.Errorf("%w: the shim did not start within %v", ErrStartTimeout, spec.Timeout))
+	case <-ctx.Done():
+		return abandon(fmt.Errorf("%w: %v", ErrStartFailed, context.Cause(ctx)))
+	}
+	p, err := attach(spec.Dir)
+	if err != nil {
+		return abandon(fmt.Errorf("%w: %v", ErrStartFailed, err))
+	}
+	sh := p.h.(*shimHolder)
+	sh.cmd, sh.done = cmd, shimDone
+	p.shimPID = cmd.Process.Pid
+	p.shimStartTicks, _ = processStartTicks(p.shimPID)
+	return p, nil
+}
+
+// attach connects to the shim serving the session in dir and follows its
+// status. The shim it returns is not our child (no cmd) until launchShim
+// says otherwise.
+func attach(dir string) (*process, error) {
+	conn, err := dialShim(dir)
+	if err != nil {
+		return nil, fmt.Errorf("connect to shim: %w", err)
+	}
+	dec := json.NewDecoder(conn)
+	var st shimStatus
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := dec.Decode(&st); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("read shim status: %w", err)
+	}
+	conn.SetReadDeadline(time.Time{})
+	portCh := make(chan int, 1)
+	sh := &shimHolder{conn: conn}
+	p := &process{
+		pid: st.PID, startTicks: st.StartTicks, dir: dir, h: sh,
+		portCh: portCh, done: make(chan struct{}),
+	}
+	go p.follow(dec, st, sh, portCh)
+	return p, nil
+}
+
+// follow applies the shim's status reports until ChimeraX has exited or the
+// shim is gone.
+func (p *process) follow(dec *json.Decoder, st shimStatus, sh *shimHolder, portCh chan<- int) {
+	defer close(p.done)
+	announced := false
+	for {
+		if st.Port > 0 && !announced {
+			announced = true
+			portCh <- st.Port
+		}
+		if st.Exited {
+			p.code, p.signal, p.failure = st.ExitCode, st.Signal, st.Error
+			return
+		}
+		st = shimStatus{}
+		if err := dec.Decode(&st); err != nil {
+			if sh.detached.Load() {
+				return
+			}
+			// The shim died: ChimeraX, whose parent-death signal is tied to
+			// the shim, is gone or going too.
+			p.failure = "the shim exited: " + errShimGone.Error()
+			syscall.Kill(-p.pid, syscall.SIGKILL)
+			return
+		}
+	}
+}
+
+// dialShim connects to the shim socket in dir. A path too long for a Unix
+// socket address is reached through the directory's descriptor in /proc.
+func dialShim(dir string) (net.Conn, error) {
+	path := filepath.Join(dir, shimSocket)
+	if len(path) >= 100 {
+		d, err := os.Open(dir)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		path = fmt.Sprintf("/proc/self/fd/%d/%s", d.Fd(), shimSocket)
+	}
+	return net.DialTimeout("unix", path, 5*time.Second)
+}
+
+// shimHolder is a shim holding a child's stdio, reached on its socket.
+type shimHolder struct {
+	conn     net.Conn
+	mu       sync.Mutex    // one request at a time on conn
+	cmd      *exec.Cmd     // nil for an adopted shim, which is not our child
+	done     chan struct{} // closed once our shim is reaped
+	detached atomic.Bool   // the daemon let go on purpose: the shim lives on
+}
+
+// send sends a request to the shim; a lost shim is noticed by follow.
+func (sh *shimHolder) send(op, data string) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	b, _ := json.Marshal(shimRequest{Op: op, Data: data})
+	sh.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	sh.conn.Write(append(b, '\n'))
+}
+
+func (sh *shimHolder) write(s string) { sh.send("write", s) }
+func (sh *shimHolder) closeStdin()    { sh.send("close_stdin", "") }
+
+// release lets the shim exit, ChimeraX having exited, and reaps it.
+func (sh *shimHolder) release() {
+	sh.send("release", "")
+	sh.conn.Close()
+	if sh.cmd != nil {
+		select {
+		case <-sh.done:
+		case <-time.After(5 * time.Second):
+			sh.cmd.Process.Kill()
+			<-sh.done
+		}
+	}
+}
+
+func (sh *shimHolder) detach() {
+	sh.detached.Store(true)
+	sh.conn.Close()
 }
 
 // StartError is a failed start of a child that did run: the reason, and
@@ -139,7 +380,7 @@ func (e *StartError) Error() string {
 func (e *StartError) Unwrap() error { return e.Err }
 
 func (p *process) startError(err error) error {
-	return &StartError{Err: err, Output: p.out.Tail(10)}
+	return &StartError{Err: err, Output: p.Tail(10)}
 }
 
 // childEnv is the daemon's environment with the child's own HOME and TMPDIR
@@ -160,35 +401,37 @@ func childEnv(env []string, spec launchSpec, home, tmp string) []string {
 }
 
 // info describes the child for its session record.
-func (p *process) info(dir string) *store.Process {
-	return &store.Process{PID: p.pid, StartTicks: p.startTicks, Port: p.port, Dir: dir}
+func (p *process) info() *store.Process {
+	return &store.Process{
+		PID: p.pid, StartTicks: p.startTicks, Port: p.port, Dir: p.dir,
+		ShimPID: p.shimPID, ShimStartTicks: p.shimStartTicks,
+	}
 }
 
 // stop ends the child gracefully if it will, by force if not: `exit` on
 // stdin and stdin closed, then SIGTERM to its process group after grace,
-// then SIGKILL after grace again. It returns once the child is reaped.
+// then SIGKILL after grace again. It returns once the child is reaped and
+// its shim gone.
 func (p *process) stop(grace time.Duration) {
-	// A child that already exited gets no more writes; a closed or broken
-	// pipe here only means it is on its way out.
-	io.WriteString(p.stdin, "exit\n")
-	p.stdin.Close()
-	if p.waitDone(grace) {
-		p.signalGroup(syscall.SIGKILL) // stragglers the child left in its group
-		return
+	p.h.write("exit\n")
+	p.h.closeStdin()
+	if !p.waitDone(grace) {
+		p.signalGroup(syscall.SIGTERM)
+		if !p.waitDone(grace) {
+			p.signalGroup(syscall.SIGKILL)
+			<-p.done
+		}
 	}
-	p.signalGroup(syscall.SIGTERM)
-	if p.waitDone(grace) {
-		p.signalGroup(syscall.SIGKILL)
-		return
-	}
-	p.kill()
+	p.signalGroup(syscall.SIGKILL) // stragglers the child left in its group
+	p.h.release()
 }
 
-// kill SIGKILLs the process group and waits until the child is reaped.
+// kill SIGKILLs the child's process group and returns once it is reaped
+// and its shim gone.
 func (p *process) kill() {
-	p.stdin.Close()
 	p.signalGroup(syscall.SIGKILL)
 	<-p.done
+	p.h.release()
 }
 
 func (p *process) waitDone(d time.Duration) bool {
@@ -205,17 +448,20 @@ func (p *process) waitDone(d time.Duration) bool {
 // signalGroup sends sig to the child's process group (its pid, since the
 // child leads its own group).
 func (p *process) signalGroup(sig syscall.Signal) {
-	syscall.Kill(-p.pid, sig)
+	if p.pid > 0 {
+		syscall.Kill(-p.pid, sig)
+	}
 }
 
-// describeExit says how a process ended: "exit code 70" or "signal: killed".
-func describeExit(st *os.ProcessState) string {
-	code, sig := exitInfo(st)
-	if sig != "" {
-		return "signal: " + sig
-	}
-	if code != nil {
-		return "exit code " + strconv.Itoa(*code)
+// describeExit says how ChimeraX ended: "exit code 70" or "signal: killed".
+func (p *process) describeExit() string {
+	switch {
+	case p.signal != "":
+		return "signal: " + p.signal
+	case p.code != nil:
+		return "exit code " + strconv.Itoa(*p.code)
+	case p.failure != "":
+		return p.failure
 	}
 	return "unknown status"
 }
@@ -232,127 +478,41 @@ func exitInfo(st *os.ProcessState) (code *int, signal string) {
 	return &c, ""
 }
 
-// outputLog drains a child's stdout and stderr: it writes them to a
-// size-capped log file, keeps the last lines in memory for error messages,
-// and watches for the REST port line. It never blocks the child for long:
-// a file write is all a chunk costs.
-type outputLog struct {
-	port chan int // receives the REST port once
+// Tail returns the last n lines of the child's output log.
+func (p *process) Tail(n int) []string { return tailLog(filepath.Join(p.dir, logFile), n) }
 
-	mu      sync.Mutex
-	f       *os.File
-	path    string
-	size    int64
-	max     int64
-	partial []byte
-	tail    []string // ring of the last tailLines lines
-	next    int
-	sawPort bool
-}
-
-const tailLines = 40
-
-func newOutputLog(path string, max int64) (*outputLog, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+// tailLog returns the last n lines of a log file written by outputLog,
+// without the nogui prompt.
+func tailLog(path string, n int) []string {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
-	}
-	if max <= 0 {
-		max = 10 << 20
-	}
-	return &outputLog{port: make(chan int, 1), f: f, path: path, max: max}, nil
-}
-
-// Write takes a chunk of the child's output. It never fails, so that exec's
-// copying goroutine keeps draining the pipe whatever happens to the file.
-func (o *outputLog) Write(b []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.writeFile(b)
-	o.partial = append(o.partial, b...)
-	for {
-		i := bytes.IndexByte(o.partial, '\n')
-		if i < 0 {
-			break
-		}
-		o.line(string(bytes.TrimRight(o.partial[:i], "\r")))
-		o.partial = o.partial[i+1:]
-	}
-	if len(o.partial) > 64<<10 { // a line without end: keep the log moving
-		o.line(string(o.partial))
-		o.partial = o.partial[:0]
-	}
-	return len(b), nil
-}
-
-func (o *outputLog) writeFile(b []byte) {
-	if o.f == nil {
-		return
-	}
-	if o.size+int64(len(b)) > o.max {
-		// Keep one older generation: the log holds at most 2×max bytes.
-		o.f.Close()
-		os.Rename(o.path, o.path+".1")
-		f, err := os.OpenFile(o.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-		if err != nil {
-			o.f = nil
-			return
-		}
-		o.f, o.size = f, 0
-	}
-	n, _ := o.f.Write(b)
-	o.size += int64(n)
-}
-
-func (o *outputLog) line(s string) {
-	// The nogui prompt has no newline, so it prefixes whatever is printed next.
-	for strings.HasPrefix(s, "cmd> ") {
-		s = s[len("cmd> "):]
-	}
-	if s == "" {
-		return
-	}
-	if !o.sawPort {
-		if m := portLine.FindStringSubmatch(s); m != nil {
-			if port, err := strconv.Atoi(m[2]); err == nil && port > 0 && port < 65536 {
-				o.sawPort = true
-				o.port <- port
-			}
-		}
-	}
-	if len(o.tail) < tailLines {
-		o.tail = append(o.tail, s)
-	} else {
-		o.tail[o.next] = s
-		o.next = (o.next + 1) % tailLines
-	}
-}
-
-// Tail returns the last lines of output, oldest first, at most n.
-func (o *outputLog) Tail(n int) []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	lines := append(append([]string(nil), o.tail[o.next:]...), o.tail[:o.next]...)
-	if len(o.partial) > 0 {
-		lines = append(lines, string(o.partial))
-	}
-	if n < len(lines) {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
-}
-
-// Close closes the log file; later output is still kept in memory.
-func (o *outputLog) Close() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.f == nil {
 		return nil
 	}
-	err := o.f.Close()
-	o.f = nil
-	if errors.Is(err, os.ErrClosed) {
+	defer f.Close()
+	const window = 64 << 10
+	buf := make([]byte, window)
+	fi, err := f.Stat()
+	if err != nil {
 		return nil
 	}
-	return err
+	off := max(fi.Size()-window, 0)
+	k, _ := f.ReadAt(buf, off)
+	lines := strings.Split(string(buf[:k]), "\n")
+	if off > 0 {
+		lines = lines[1:] // cut mid-line
+	}
+	out := make([]string, 0, n)
+	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		l := strings.TrimRight(lines[i], "\r")
+		for strings.HasPrefix(l, "cmd> ") {
+			l = l[len("cmd> "):]
+		}
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
 }

@@ -51,7 +51,22 @@ type Config struct {
 	HealthInterval time.Duration
 	// HealthTimeout ends a child that has not answered a probe for that long.
 	HealthTimeout time.Duration
+	// OnRestart is what a starting daemon does with sessions a previous one
+	// left live: OnRestartTerminate or OnRestartAdopt. With adopt, children
+	// also outlive the daemon's own exit.
+	OnRestart string
+	// Shim is the command that runs a session's shim, before its flags;
+	// empty means this binary's chimerax-shim subcommand. ShimEnv is added
+	// to the shim's environment only (tests use it to impersonate the shim).
+	Shim    []string
+	ShimEnv []string
 }
+
+// What a starting daemon does with sessions left live (Config.OnRestart).
+const (
+	OnRestartTerminate = "terminate"
+	OnRestartAdopt     = "adopt"
+)
 
 // DefaultConfig returns the supervisor's defaults for dataDir.
 func DefaultConfig(dataDir string) Config {
@@ -70,6 +85,7 @@ func DefaultConfig(dataDir string) Config {
 		Retention:            7 * 24 * time.Hour,
 		HealthInterval:       30 * time.Second,
 		HealthTimeout:        90 * time.Second,
+		OnRestart:            OnRestartTerminate,
 	}
 }
 
@@ -132,6 +148,11 @@ func NewSupervisor(db *store.DB, engine Engine, cfg Config) *Supervisor {
 	// kernel reports as an absolute path.
 	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
 		cfg.DataDir = abs
+	}
+	if len(cfg.Shim) == 0 {
+		if self, err := os.Executable(); err == nil {
+			cfg.Shim = []string{self, ShimCommand}
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Supervisor{

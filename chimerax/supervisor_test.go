@@ -23,13 +23,27 @@ import (
 
 // beSimulator makes the test binary run the ChimeraX simulator instead of
 // the tests, as src/os/exec/exec_test.go does with its helper process.
-const beSimulator = "CHIMERAD_TEST_BE_SIMULATOR"
+const (
+	beSimulator = "CHIMERAD_TEST_BE_SIMULATOR"
+	beShim      = "CHIMERAD_TEST_BE_SHIM"
+)
 
 func TestMain(m *testing.M) {
-	if os.Getenv(beSimulator) == "1" {
+	switch {
+	case os.Getenv(beShim) == "1":
+		os.Exit(chimerax.ShimMain(os.Args[1:], os.Stdout, os.Stderr))
+	case os.Getenv(beSimulator) == "1":
 		os.Exit(sim.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
+}
+
+// testConfig is DefaultConfig with this test binary as the shim.
+func testConfig(dir string) chimerax.Config {
+	cfg := chimerax.DefaultConfig(dir)
+	cfg.Shim = []string{os.Args[0]}
+	cfg.ShimEnv = []string{beShim + "=1"}
+	return cfg
 }
 
 // testEngine is the simulator, run by this test binary, with knobs.
@@ -52,7 +66,7 @@ func MustStartSupervisor(tb testing.TB, tune func(*chimerax.Config), knobs ...st
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := chimerax.DefaultConfig(dir)
+	cfg := testConfig(dir)
 	cfg.StartTimeout = 20 * time.Second
 	cfg.StopGrace = 2 * time.Second
 	cfg.CommandTimeout = 10 * time.Second
@@ -253,7 +267,7 @@ func TestStartFailsWhenChildExits(t *testing.T) {
 	// A "ChimeraX" that rejects the options exits 64 before any port line.
 	engine := testEngine()
 	engine.Args = []string{"--no-such-option"}
-	sv := chimerax.NewSupervisor(db, engine, chimerax.DefaultConfig(dir))
+	sv := chimerax.NewSupervisor(db, engine, testConfig(dir))
 	defer sv.Close(ctx)
 	_, err = sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if !errors.Is(err, chimerax.ErrStartFailed) || !strings.Contains(err.Error(), "exit code 64") {
@@ -538,7 +552,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	sv := chimerax.NewSupervisor(db, testEngine(), chimerax.DefaultConfig(dir))
+	sv := chimerax.NewSupervisor(db, testEngine(), testConfig(dir))
 	var ids []string
 	for range 3 {
 		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
@@ -625,7 +639,7 @@ func TestReconcileKillsSurvivors(t *testing.T) {
 	stray := filepath.Join(dir, "sessions", uuid.NewString())
 	os.MkdirAll(stray, 0o700)
 
-	sv := chimerax.NewSupervisor(db, testEngine(), chimerax.DefaultConfig(dir))
+	sv := chimerax.NewSupervisor(db, testEngine(), testConfig(dir))
 	if err := sv.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -645,6 +659,58 @@ func TestReconcileKillsSurvivors(t *testing.T) {
 	if left, _ := os.ReadDir(filepath.Join(dir, "sessions")); len(left) != 0 {
 		t.Errorf("Reconcile left %d session dirs", len(left))
 	}
+}
+
+// TestAdoptAcrossRestart: with on_restart adopt, a supervisor that closes
+// leaves its ready sessions running, and the next one re-attaches them.
+func TestAdoptAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := testConfig(dir)
+	cfg.OnRestart = chimerax.OnRestartAdopt
+	cfg.StopGrace = time.Second
+
+	first := chimerax.NewSupervisor(db, testEngine(), cfg)
+	if err := first.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := first.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "1hpv.pdb"), Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !processAlive(rec.Process.PID) || !processAlive(rec.Process.ShimPID) {
+		t.Fatalf("after Close in adopt mode: child alive %v, shim alive %v; want both",
+			processAlive(rec.Process.PID), processAlive(rec.Process.ShimPID))
+	}
+
+	second := chimerax.NewSupervisor(db, testEngine(), cfg)
+	if err := second.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close(ctx)
+	got, _ := second.Session(ctx, rec.ID)
+	if got.State != store.StateReady {
+		t.Fatalf("adopted session = %q/%q, want ready", got.State, got.TerminationReason)
+	}
+	res, err := second.Run(ctx, rec.ID, "info models")
+	if err != nil || !strings.Contains(strings.Join(res.Log.Note, ""), "#1") {
+		t.Fatalf("info models in the adopted session = %+v, %v; want the model opened before", res, err)
+	}
+	ended, err := second.Stop(ctx, rec.ID, store.ReasonDeleted)
+	if err != nil || ended.State != store.StateTerminated {
+		t.Fatalf("Stop adopted = %q, %v", ended.State, err)
+	}
+	waitFor(t, 5*time.Second, "child and shim gone", func() bool {
+		return !processAlive(rec.Process.PID) && !processAlive(rec.Process.ShimPID)
+	})
 }
 
 func TestClientParsesEnvelope(t *testing.T) {

@@ -3,6 +3,7 @@ package chimerax
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -188,9 +189,22 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	sessionsDir := filepath.Join(sv.cfg.DataDir, "sessions")
 	strays := FindChildren(sessionsDir)
 	now := sv.now()
+	adopted := 0
 	for _, rec := range live {
+		if sv.cfg.OnRestart == OnRestartAdopt {
+			err := sv.adopt(ctx, rec)
+			if err == nil {
+				adopted++
+				delete(strays, rec.ID)
+				continue
+			}
+			sv.Logger.Warn().Err(err).Str("session_id", rec.ID).Str("user", rec.Owner).Msg("cannot adopt session")
+		}
 		if p := rec.Process; p != nil && p.PID > 0 && sv.isOurChild(p.PID, p.StartTicks, rec.ID) {
 			killGroup(p.PID)
+		}
+		if p := rec.Process; p != nil && p.ShimPID > 0 && sv.isOurChild(p.ShimPID, p.ShimStartTicks, rec.ID) {
+			killGroup(p.ShimPID)
 		}
 		for _, pid := range strays[rec.ID] {
 			killGroup(pid)
@@ -216,16 +230,81 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 			killGroup(pid)
 		}
 	}
+	if adopted > 0 {
+		sv.Logger.Info().Int("sessions", adopted).Msg("adopted sessions left running by the previous chimerad")
+	}
 	entries, err := os.ReadDir(sessionsDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	for _, e := range entries {
-		// Every live record has ended above, so no session directory is in use.
-		if uuid.Validate(e.Name()) == nil {
+		// Every live record was adopted or ended above: only adopted
+		// sessions' directories are in use.
+		if uuid.Validate(e.Name()) != nil {
+			continue
+		}
+		sv.mu.Lock()
+		_, inUse := sv.children[e.Name()]
+		sv.mu.Unlock()
+		if !inUse {
 			os.RemoveAll(filepath.Join(sessionsDir, e.Name()))
 		}
 	}
+	return nil
+}
+
+// adopt re-attaches a ready session whose shim and child survived the
+// previous daemon: the shim must answer on its socket about the very child
+// recorded (pid and start time), and the child must answer a command.
+func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
+	if rec.State != store.StateReady || rec.Process == nil || rec.Process.ShimPID == 0 {
+		return fmt.Errorf("session was %s, not ready with a shim", rec.State)
+	}
+	if !sv.isOurChild(rec.Process.ShimPID, rec.Process.ShimStartTicks, rec.ID) {
+		return errors.New("its shim is gone")
+	}
+	p, err := attach(sv.sessionDir(rec.ID))
+	if err != nil {
+		return err
+	}
+	select {
+	case p.port = <-p.portCh:
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+	if p.pid != rec.Process.PID || p.startTicks != rec.Process.StartTicks || p.port == 0 {
+		p.h.detach()
+		return fmt.Errorf("its shim reports another child (pid %d, port %d)", p.pid, p.port)
+	}
+	p.shimPID, p.shimStartTicks = rec.Process.ShimPID, rec.Process.ShimStartTicks
+	client := NewClient(TCPDialer(p.port))
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	res, err := client.Run(pctx, "version")
+	cancel()
+	if err != nil || res == nil {
+		p.h.detach()
+		return fmt.Errorf("its child does not answer: %v", err)
+	}
+
+	startCtx, cancelStart := context.WithCancel(sv.ctx)
+	c := &child{
+		id: rec.ID, owner: rec.Owner, idleTimeout: rec.IdleTimeout,
+		startCtx: startCtx, cancelStart: cancelStart,
+		started: make(chan struct{}), ended: make(chan struct{}),
+		created: rec.CreatedAt, lastActivity: rec.LastActivityAt, lastHealthy: sv.now(),
+		proc: p, client: client,
+	}
+	close(c.started)
+	sv.mu.Lock()
+	sv.children[c.id] = c
+	sv.perUser[c.owner]++
+	sv.mu.Unlock()
+	sv.wg.Add(1)
+	go func() {
+		defer sv.wg.Done()
+		sv.watch(c)
+	}()
+	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Int("pid", p.pid).Msg("session adopted")
 	return nil
 }
 

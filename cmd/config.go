@@ -73,6 +73,9 @@ type SessionConfig struct {
 	BusyTimeout    time.Duration `mapstructure:"busy_timeout"`
 	MaxLifetime    time.Duration `mapstructure:"max_lifetime"`
 	Retention      time.Duration `mapstructure:"retention"`
+	// OnRestart is what a starting daemon does with sessions left live:
+	// terminate them, or adopt the ones whose ChimeraX still runs.
+	OnRestart string `mapstructure:"on_restart"`
 }
 
 // LimitsConfig caps what clients may use.
@@ -109,6 +112,7 @@ func DefaultConfig() Config {
 			MaxIdleTimeout: 24 * time.Hour,
 			SweepInterval:  30 * time.Second,
 			Retention:      7 * 24 * time.Hour,
+			OnRestart:      "terminate",
 		},
 		Limits: LimitsConfig{
 			MaxSessions:          32,
@@ -154,6 +158,9 @@ func (c *Config) Validate() error {
 		bad("http.listen", c.HTTP.Listen, "host must be an IP address or localhost")
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		bad("http.listen", c.HTTP.Listen, "bad port")
+	}
+	if c.Session.OnRestart != "terminate" && c.Session.OnRestart != "adopt" {
+		bad("session.on_restart", c.Session.OnRestart, "want terminate or adopt")
 	}
 	if len(c.HTTP.AllowedHosts) == 0 {
 		bad("http.allowed_hosts", "[]", `must name at least one host ("*" allows any)`)

@@ -107,6 +107,7 @@ func TestConfigRejects(t *testing.T) {
 		{name: "bad address", yaml: "http:\n  listen: nowhere\n", want: "http.listen = nowhere"},
 		{name: "bad host", yaml: "http:\n  listen: example.com:80\n", want: "http.listen"},
 		{name: "bad level", yaml: "log:\n  level: loud\n", want: "log.level = loud"},
+		{name: "bad on_restart", yaml: "session:\n  on_restart: resurrect\n", want: "session.on_restart = resurrect"},
 		{name: "not a duration", yaml: "chimerax:\n  stop_grace: soon\n", want: "stop_grace"},
 		{name: "env negative", env: "-1", want: "limits.max_sessions = -1"},
 	} {

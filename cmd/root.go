@@ -54,6 +54,7 @@ Run the daemon with "chimerad serve"; manage it with "chimerad users" and
 		newUsersCommand(),
 		newSessionsCommand(),
 		newSimulatorCommand(),
+		newShimCommand(),
 	)
 	return root
 }
@@ -117,4 +118,23 @@ func newLogger(w io.Writer, cfg LogConfig) zerolog.Logger {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// newShimCommand is the hidden per-session shim that holds a ChimeraX
+// child's stdio (see chimerax.ShimMain).
+func newShimCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:                chimerax.ShimCommand + " [flags] -- CHIMERAX [ARGS]",
+		Short:              "Hold a ChimeraX child's stdio for the daemon",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// The shim ends when its work is done, never on a terminal's ^C.
+			signal.Ignore(os.Interrupt)
+			if code := chimerax.ShimMain(args, os.Stdout, os.Stderr); code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
 }

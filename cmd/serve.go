@@ -82,6 +82,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		Retention:            cfg.Session.Retention,
 		HealthInterval:       cfg.ChimeraX.HealthInterval,
 		HealthTimeout:        cfg.ChimeraX.HealthTimeout,
+		OnRestart:            cfg.Session.OnRestart,
 	})
 	sv.Logger = log
 	if err := sv.Open(ctx); err != nil {

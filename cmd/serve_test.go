@@ -318,6 +318,83 @@ func TestDaemonKilledDuringBurst(t *testing.T) {
 	}
 }
 
+// TestAdoptAfterKill: with session.on_restart adopt, a session created
+// before the daemon is killed with SIGKILL is ready and usable after the
+// restart, and deleting it then ends its ChimeraX.
+func TestAdoptAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	token, _, err := chimerad(t, dir, "users", "add", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token = strings.TrimSpace(token)
+	d := startDaemon(t, dir, "--config", writeConfig(t, "session:\n  on_restart: adopt\n"))
+	code, body := d.do(t, "POST", "/api/sessions", token, `{"pdb_id":"1hpv"}`)
+	var s struct{ ID, State string }
+	json.Unmarshal(body, &s)
+	if code != 201 {
+		t.Fatalf("create = %d %s", code, body)
+	}
+	out, _, err := chimerad(t, dir, "sessions", "show", s.ID)
+	var shown struct {
+		Process struct {
+			PID     int `json:"pid"`
+			ShimPID int `json:"shim_pid"`
+		}
+	}
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown.Process.PID == 0 || shown.Process.ShimPID == 0 {
+		t.Fatalf("sessions show = %q, %v", out, err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-shown.Process.PID, syscall.SIGKILL)
+		syscall.Kill(-shown.Process.ShimPID, syscall.SIGKILL)
+	})
+
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+	if !alive(shown.Process.PID) {
+		t.Fatal("ChimeraX died with the daemon in adopt mode")
+	}
+
+	d = startDaemon(t, dir, "--config", writeConfig(t, "session:\n  on_restart: adopt\n"))
+	code, body = d.get(t, "/api/sessions/"+s.ID, token)
+	json.Unmarshal(body, &s)
+	if code != 200 || s.State != "ready" {
+		t.Fatalf("session after restart = %d %s, want ready", code, body)
+	}
+	if code, body := d.do(t, "PUT", "/api/sessions/"+s.ID+"/heartbeat", token, ""); code != 200 {
+		t.Errorf("heartbeat on the adopted session = %d %s", code, body)
+	}
+	if code, body := d.do(t, "DELETE", "/api/sessions/"+s.ID, token, ""); code != 200 {
+		t.Fatalf("delete adopted = %d %s", code, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(shown.Process.PID) || alive(shown.Process.ShimPID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after delete: ChimeraX alive %v, shim alive %v", alive(shown.Process.PID), alive(shown.Process.ShimPID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid runs (a zombie does not count).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
+}
+
+func writeConfig(t *testing.T, yaml string) string {
+	p := filepath.Join(t.TempDir(), "chimerad.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestAdminWithoutDaemon(t *testing.T) {
 	dir := t.TempDir()
 	token, stderr, err := chimerad(t, dir, "users", "add", "bob", "--admin")

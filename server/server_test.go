@@ -21,10 +21,16 @@ import (
 	"github.com/chimerad/chimerad/store"
 )
 
-const beSimulator = "CHIMERAD_TEST_BE_SIMULATOR"
+const (
+	beSimulator = "CHIMERAD_TEST_BE_SIMULATOR"
+	beShim      = "CHIMERAD_TEST_BE_SHIM"
+)
 
 func TestMain(m *testing.M) {
-	if os.Getenv(beSimulator) == "1" {
+	switch {
+	case os.Getenv(beShim) == "1":
+		os.Exit(chimerax.ShimMain(os.Args[1:], os.Stdout, os.Stderr))
+	case os.Getenv(beSimulator) == "1":
 		os.Exit(sim.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -63,6 +69,8 @@ func MustServe(tb testing.TB, opts options) *daemon {
 		tb.Fatal(err)
 	}
 	cfg := chimerax.DefaultConfig(dir)
+	cfg.Shim = []string{os.Args[0]}
+	cfg.ShimEnv = []string{beShim + "=1"}
 	cfg.StartTimeout = 20 * time.Second
 	cfg.StopGrace = 2 * time.Second
 	if opts.sv != nil {

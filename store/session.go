@@ -82,12 +82,16 @@ type Process struct {
 	PID int `json:"pid,omitempty"`
 	// StartTicks is the child's start time in clock ticks since boot, as in
 	// /proc/<pid>/stat; with PID it names the process safely.
-	StartTicks uint64   `json:"start_ticks,omitempty"`
-	Port       int      `json:"port,omitempty"`
-	Dir        string   `json:"dir,omitempty"`
-	ExitCode   *int     `json:"exit_code,omitempty"`
-	Signal     string   `json:"signal,omitempty"`
-	LastOutput []string `json:"last_output,omitempty"`
+	StartTicks uint64 `json:"start_ticks,omitempty"`
+	// ShimPID and ShimStartTicks name the session's shim, which holds the
+	// child's stdio and outlives a daemon restart.
+	ShimPID        int      `json:"shim_pid,omitempty"`
+	ShimStartTicks uint64   `json:"shim_start_ticks,omitempty"`
+	Port           int      `json:"port,omitempty"`
+	Dir            string   `json:"dir,omitempty"`
+	ExitCode       *int     `json:"exit_code,omitempty"`
+	Signal         string   `json:"signal,omitempty"`
+	LastOutput     []string `json:"last_output,omitempty"`
 }
 
 // Session is the persisted record of one user session.
