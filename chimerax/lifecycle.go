@@ -26,13 +26,14 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		Shim:        sv.cfg.Shim,
 		ShimEnv:     sv.cfg.ShimEnv,
 		Detach:      sv.cfg.OnRestart == OnRestartAdopt,
+		Sandbox:     sv.sandboxed,
 	})
 	if err != nil {
 		sv.failStart(c, p, store.ReasonStartFailed, err)
 		return
 	}
 	log.Debug().Int("pid", p.pid).Int("port", p.port).Msg("chimerax listening")
-	client := NewClient(TCPDialer(p.port))
+	client := NewClient(p.dialer())
 
 	var open string
 	switch rec.Structure.Source {
@@ -378,9 +379,36 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 	return res, nil
 }
 
+// decideSandbox settles whether children are sandboxed, per Config.Sandbox.
+func (sv *Supervisor) decideSandbox() error {
+	if sv.cfg.Sandbox == SandboxOff {
+		return nil
+	}
+	probe := sv.cfg.SandboxProbe
+	if probe == nil {
+		probe = ProbeSandbox
+	}
+	err := probe()
+	switch {
+	case err == nil:
+		sv.sandboxed = true
+	case sv.cfg.Sandbox == SandboxRequired:
+		return fmt.Errorf("%w: chimerax.sandbox is required, but %v; allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0) or set chimerax.sandbox: auto", ErrSandbox, err)
+	default:
+		sv.Logger.Warn().Err(err).Msg("cannot sandbox ChimeraX children: each child's REST port, which runs any command without authentication, is reachable by every local user and program. Allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0) to sandbox them")
+	}
+	return nil
+}
+
+// Sandboxed reports whether children run in their own namespaces.
+func (sv *Supervisor) Sandboxed() bool { return sv.sandboxed }
+
 // Open prepares the supervisor to serve: it reconciles what a previous
 // daemon left behind, then starts the idle sweeper.
 func (sv *Supervisor) Open(ctx context.Context) error {
+	if err := sv.decideSandbox(); err != nil {
+		return err
+	}
 	if err := sv.Reconcile(ctx); err != nil {
 		return err
 	}

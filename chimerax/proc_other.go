@@ -4,6 +4,8 @@ package chimerax
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os/exec"
 	"syscall"
 )
@@ -22,3 +24,17 @@ func processStartTicks(pid int) (uint64, error) {
 }
 
 func processHasEnv(pid int, kv string) bool { return false }
+
+// The sandbox needs Linux namespaces.
+
+const relaySocket = "chimerax.sock"
+
+func sandboxProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+// ProbeSandbox reports that this system cannot sandbox children.
+func ProbeSandbox() error { return errors.New("sandbox: needs Linux namespaces") }
+
+func sandboxInitMain(relay string, unset []string, argv []string, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "chimerax-shim: sandbox: needs Linux namespaces")
+	return 71
+}

@@ -63,6 +63,9 @@ type launchSpec struct {
 	// Detach lets the shim and its child outlive the daemon (adoption);
 	// otherwise both die with the daemon.
 	Detach bool
+	// Sandbox runs the child in its own user and network namespaces,
+	// reached through the relay socket in its session dir.
+	Sandbox bool
 }
 
 // process is one running ChimeraX child. Its stdio is held by the daemon
@@ -73,6 +76,7 @@ type process struct {
 	startTicks, shimStartTicks uint64
 	port                       int
 	dir                        string
+	sandboxed                  bool
 
 	h       holder
 	portCh  <-chan int    // receives the port once it is known
@@ -112,7 +116,7 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 		p   *process
 		err error
 	)
-	if spec.Detach {
+	if spec.Detach || spec.Sandbox {
 		p, err = launchShim(ctx, spec, home, tmp, timer.C)
 	} else {
 		p, err = launchDirect(spec, home, tmp)
@@ -197,6 +201,9 @@ func launchShim(ctx context.Context, spec launchSpec, home, tmp string, timeout 
 		k, _, _ := strings.Cut(kv, "=")
 		args = append(args, "--unset", k)
 	}
+	if spec.Sandbox {
+		args = append(args, "--sandbox")
+	}
 	args = append(append(args, "--", spec.Engine.Path), spec.Engine.args()...)
 
 	cmd := exec.Command(spec.Shim[0], args...)
@@ -249,6 +256,7 @@ func launchShim(ctx context.Context, spec launchSpec, home, tmp string, timeout 
 	}
 	sh := p.h.(*shimHolder)
 	sh.cmd, sh.done = cmd, shimDone
+	p.sandboxed = spec.Sandbox
 	p.shimPID = cmd.Process.Pid
 	p.shimStartTicks, _ = processStartTicks(p.shimPID)
 	return p, nil
@@ -308,19 +316,11 @@ func (p *process) follow(dec *json.Decoder, st shimStatus, sh *shimHolder, portC
 	}
 }
 
-// dialShim connects to the shim socket in dir. A path too long for a Unix
-// socket address is reached through the directory's descriptor in /proc.
+// dialShim connects to the shim socket in dir.
 func dialShim(dir string) (net.Conn, error) {
-	path := filepath.Join(dir, shimSocket)
-	if len(path) >= 100 {
-		d, err := os.Open(dir)
-		if err != nil {
-			return nil, err
-		}
-		defer d.Close()
-		path = fmt.Sprintf("/proc/self/fd/%d/%s", d.Fd(), shimSocket)
-	}
-	return net.DialTimeout("unix", path, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return UnixDialer(dir, shimSocket)(ctx)
 }
 
 // shimHolder is a shim holding a child's stdio, reached on its socket.
@@ -405,7 +405,17 @@ func (p *process) info() *store.Process {
 	return &store.Process{
 		PID: p.pid, StartTicks: p.startTicks, Port: p.port, Dir: p.dir,
 		ShimPID: p.shimPID, ShimStartTicks: p.shimStartTicks,
+		Sandboxed: p.sandboxed,
 	}
+}
+
+// dialer returns how the daemon reaches the child's REST server: its
+// loopback port, or for a sandboxed child the relay socket.
+func (p *process) dialer() Dialer {
+	if p.sandboxed {
+		return UnixDialer(p.dir, relaySocket)
+	}
+	return TCPDialer(p.port)
 }
 
 // stop ends the child gracefully if it will, by force if not: `exit` on

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -67,6 +66,8 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 	logPath := fs.String("log", "chimerax.log", "ChimeraX's output log file")
 	logMax := fs.Int64("log-max", 10<<20, "cap of the output log file, in bytes")
 	linger := fs.Duration("linger", time.Hour, "how long to keep an exit status for a daemon that does not connect")
+	sandbox := fs.Bool("sandbox", false, "run ChimeraX in its own user and network namespaces")
+	sandboxInit := fs.Bool("sandbox-init", false, "be the init inside a sandbox's namespaces (internal)")
 	var unset multiFlag
 	fs.Var(&unset, "unset", "environment variable not to pass on to ChimeraX (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -75,6 +76,9 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "chimerax-shim: no ChimeraX command after --")
 		return 64
+	}
+	if *sandboxInit {
+		return sandboxInitMain(relaySocket, unset, fs.Args(), stderr)
 	}
 	// One thread starts ChimeraX and stays: the parent-death signal set on
 	// ChimeraX follows the thread that forked it.
@@ -100,10 +104,22 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 		k, _, _ := strings.Cut(kv, "=")
 		return slices.Contains(unset, k)
 	})
-	cmd.Stdout, cmd.Stderr = out, out
 	// ChimeraX leads its own process group, so the daemon can signal it and
 	// everything it starts without touching the shim; it dies with the shim.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childProcAttr(false)
+	if *sandbox {
+		// This very program again, as the init inside the namespaces: the
+		// same arguments up to the shim's own (the subcommand, if any).
+		initArgs := slices.Clone(os.Args[1 : len(os.Args)-len(args)])
+		initArgs = append(initArgs, "--sandbox-init")
+		for _, k := range unset {
+			initArgs = append(initArgs, "--unset", k)
+		}
+		initArgs = append(append(initArgs, "--"), fs.Args()...)
+		cmd = exec.Command("/proc/self/exe", initArgs...)
+		cmd.SysProcAttr = sandboxProcAttr()
+	}
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 2 * time.Second
 	stdin, err := cmd.StdinPipe()
 	if err == nil {

@@ -2,6 +2,7 @@ package chimerax
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,7 +61,24 @@ type Config struct {
 	// to the shim's environment only (tests use it to impersonate the shim).
 	Shim    []string
 	ShimEnv []string
+	// Sandbox is SandboxAuto, SandboxRequired or SandboxOff: whether each
+	// child runs in its own user and network namespaces. Auto falls back to
+	// plain loopback, with a warning, where the kernel refuses them.
+	Sandbox string
+	// SandboxProbe tells whether namespaces can be created; nil means
+	// ProbeSandbox. Tests replace it to play a refusing kernel.
+	SandboxProbe func() error
 }
+
+// Sandbox modes (Config.Sandbox).
+const (
+	SandboxAuto     = "auto"
+	SandboxRequired = "required"
+	SandboxOff      = "off"
+)
+
+// ErrSandbox: sandbox required, but this system cannot create it.
+var ErrSandbox = errors.New("chimerax: sandbox unavailable")
 
 // What a starting daemon does with sessions left live (Config.OnRestart).
 const (
@@ -86,6 +104,7 @@ func DefaultConfig(dataDir string) Config {
 		HealthInterval:       30 * time.Second,
 		HealthTimeout:        90 * time.Second,
 		OnRestart:            OnRestartTerminate,
+		Sandbox:              SandboxAuto,
 	}
 }
 
@@ -110,6 +129,7 @@ type Supervisor struct {
 
 	mu        sync.Mutex
 	closing   bool
+	sandboxed bool // decided by Open
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int

@@ -277,7 +277,8 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 		return fmt.Errorf("its shim reports another child (pid %d, port %d)", p.pid, p.port)
 	}
 	p.shimPID, p.shimStartTicks = rec.Process.ShimPID, rec.Process.ShimStartTicks
-	client := NewClient(TCPDialer(p.port))
+	p.sandboxed = rec.Process.Sandboxed
+	client := NewClient(p.dialer())
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	res, err := client.Run(pctx, "version")
 	cancel()

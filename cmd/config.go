@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -58,6 +59,9 @@ type ChimeraXConfig struct {
 	HealthInterval time.Duration `mapstructure:"health_interval"`
 	// HealthTimeout ends a child that has not answered for that long.
 	HealthTimeout time.Duration `mapstructure:"health_timeout"`
+	// Sandbox is auto, required or off: each child in its own user and
+	// network namespaces.
+	Sandbox string `mapstructure:"sandbox"`
 }
 
 // CommandsConfig configures commands sent to a session's ChimeraX.
@@ -105,6 +109,7 @@ func DefaultConfig() Config {
 			LogMaxBytes:    10 << 20,
 			HealthInterval: 30 * time.Second,
 			HealthTimeout:  90 * time.Second,
+			Sandbox:        "auto",
 		},
 		Commands: CommandsConfig{Timeout: 60 * time.Second},
 		Session: SessionConfig{
@@ -158,6 +163,9 @@ func (c *Config) Validate() error {
 		bad("http.listen", c.HTTP.Listen, "host must be an IP address or localhost")
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		bad("http.listen", c.HTTP.Listen, "bad port")
+	}
+	if !slices.Contains([]string{"auto", "required", "off"}, c.ChimeraX.Sandbox) {
+		bad("chimerax.sandbox", c.ChimeraX.Sandbox, "want auto, required or off")
 	}
 	if c.Session.OnRestart != "terminate" && c.Session.OnRestart != "adopt" {
 		bad("session.on_restart", c.Session.OnRestart, "want terminate or adopt")

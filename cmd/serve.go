@@ -83,6 +83,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		HealthInterval:       cfg.ChimeraX.HealthInterval,
 		HealthTimeout:        cfg.ChimeraX.HealthTimeout,
 		OnRestart:            cfg.Session.OnRestart,
+		Sandbox:              cfg.ChimeraX.Sandbox,
 	})
 	sv.Logger = log
 	if err := sv.Open(ctx); err != nil {
@@ -123,6 +124,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	go func() { errc <- server.Serve(admin, sock) }()
 	log.Info().Str("listen", ln.Addr().String()).Str("socket", sock.Addr().String()).
 		Str("engine", engine.Name).Str("engine_path", engine.Path).Str("data_dir", cfg.DataDir).
+		Bool("sandbox", sv.Sandboxed()).
 		Str("version", version()).Msg("chimerad serving")
 
 	select {

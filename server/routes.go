@@ -51,7 +51,16 @@ func (s *Server) healthz(c *gin.Context) error {
 		"version":        s.cfg.Version,
 		"engine":         e.Name,
 		"engine_path":    e.Path,
+		"sandbox":        sandboxMode(s.sv.Sandboxed()),
 		"uptime_seconds": int64(timeSince(s.start).Seconds()),
 	})
 	return nil
+}
+
+// sandboxMode names the children's isolation for /healthz.
+func sandboxMode(on bool) string {
+	if on {
+		return "namespaces"
+	}
+	return "off"
 }

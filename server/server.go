@@ -32,6 +32,7 @@ type Supervisor interface {
 	IdleExpiresAt(s store.Session) time.Time
 	MaxLifetimeExpiresAt(s store.Session) time.Time
 	Engine() chimerax.Engine
+	Sandboxed() bool
 }
 
 // Users is what the server needs of the user store; *store.DB provides it.

@@ -231,6 +231,13 @@ func TestHealthz(t *testing.T) {
 	if resp.StatusCode != 200 || h["status"] != "ok" || h["engine"] != "simulator" || h["engine_path"] != os.Args[0] {
 		t.Errorf("healthz = %d %s", resp.StatusCode, body)
 	}
+	want := "off"
+	if chimerax.ProbeSandbox() == nil {
+		want = "namespaces"
+	}
+	if h["sandbox"] != want {
+		t.Errorf("healthz sandbox = %v, want %s", h["sandbox"], want)
+	}
 	if _, ok := h["uptime_seconds"].(float64); !ok {
 		t.Errorf("healthz uptime_seconds = %v", h["uptime_seconds"])
 	}

@@ -85,13 +85,16 @@ type Process struct {
 	StartTicks uint64 `json:"start_ticks,omitempty"`
 	// ShimPID and ShimStartTicks name the session's shim, which holds the
 	// child's stdio and outlives a daemon restart.
-	ShimPID        int      `json:"shim_pid,omitempty"`
-	ShimStartTicks uint64   `json:"shim_start_ticks,omitempty"`
-	Port           int      `json:"port,omitempty"`
-	Dir            string   `json:"dir,omitempty"`
-	ExitCode       *int     `json:"exit_code,omitempty"`
-	Signal         string   `json:"signal,omitempty"`
-	LastOutput     []string `json:"last_output,omitempty"`
+	ShimPID        int    `json:"shim_pid,omitempty"`
+	ShimStartTicks uint64 `json:"shim_start_ticks,omitempty"`
+	Port           int    `json:"port,omitempty"`
+	// Sandboxed: the child has its own user and network namespaces; Port is
+	// inside them, and the daemon reaches it through a relay socket.
+	Sandboxed  bool     `json:"sandboxed,omitempty"`
+	Dir        string   `json:"dir,omitempty"`
+	ExitCode   *int     `json:"exit_code,omitempty"`
+	Signal     string   `json:"signal,omitempty"`
+	LastOutput []string `json:"last_output,omitempty"`
 }
 
 // Session is the persisted record of one user session.

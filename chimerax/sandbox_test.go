@@ -1,0 +1,102 @@
+//go:build linux
+
+package chimerax_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/store"
+)
+
+// TestSandboxIsolation: a sandboxed child's REST port cannot be reached
+// from the host's network namespace, each child has a network namespace of
+// its own, and the session still works through chimerad.
+func TestSandboxIsolation(t *testing.T) {
+	if err := chimerax.ProbeSandbox(); err != nil {
+		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
+	}
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = chimerax.SandboxRequired })
+	if !sv.Sandboxed() {
+		t.Fatal("Sandboxed() = false with sandbox required")
+	}
+	var recs []store.Session
+	for range 2 {
+		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rec.Process.Sandboxed || rec.Process.Port == 0 {
+			t.Fatalf("process = %+v, want sandboxed with a port", rec.Process)
+		}
+		recs = append(recs, rec)
+	}
+
+	for _, rec := range recs {
+		res, err := sv.Run(ctx, rec.ID, "info models")
+		if err != nil || !strings.Contains(strings.Join(res.Log.Note, ""), "#1") {
+			t.Errorf("info models through the relay = %+v, %v", res, err)
+		}
+		// From here, the host namespace, the port is nobody's or someone
+		// else's: never this ChimeraX.
+		if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", rec.Process.Port), time.Second); err == nil {
+			fmt.Fprintf(conn, "GET /run?command=version HTTP/1.0\r\n\r\n")
+			conn.SetReadDeadline(time.Now().Add(time.Second))
+			b, _ := io.ReadAll(conn)
+			conn.Close()
+			if strings.Contains(string(b), "UCSF ChimeraX version") {
+				t.Errorf("session %s's ChimeraX answered on 127.0.0.1:%d in the host namespace", rec.ID, rec.Process.Port)
+			}
+		}
+	}
+
+	self, _ := os.Readlink("/proc/self/ns/net")
+	a, errA := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", recs[0].Process.PID))
+	b, errB := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", recs[1].Process.PID))
+	if errA != nil || errB != nil || a == self || b == self || a == b {
+		t.Errorf("network namespaces: host %s, A %s (%v), B %s (%v); want three different ones", self, a, errA, b, errB)
+	}
+}
+
+func TestSandboxRefused(t *testing.T) {
+	refuse := func() error { return errors.New("operation not permitted (simulated)") }
+	t.Run("auto falls back", func(t *testing.T) {
+		ctx := context.Background()
+		sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+			c.Sandbox = chimerax.SandboxAuto
+			c.SandboxProbe = refuse
+		})
+		if sv.Sandboxed() {
+			t.Fatal("Sandboxed() = true with namespaces refused")
+		}
+		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+		if err != nil || rec.Process.Sandboxed {
+			t.Fatalf("Create = %+v, %v; want a plain loopback child", rec.Process, err)
+		}
+	})
+	t.Run("required refuses", func(t *testing.T) {
+		dir := t.TempDir()
+		db, err := store.Open(dir, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		cfg := testConfig(dir)
+		cfg.Sandbox, cfg.SandboxProbe = chimerax.SandboxRequired, refuse
+		sv := chimerax.NewSupervisor(db, testEngine(), cfg)
+		err = sv.Open(context.Background())
+		if !errors.Is(err, chimerax.ErrSandbox) || !strings.Contains(err.Error(), "user namespaces") {
+			t.Errorf("Open = %v, want ErrSandbox saying how to allow namespaces", err)
+		}
+		sv.Close(context.Background())
+	})
+}
