@@ -1,6 +1,7 @@
 package chimerax
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,10 +37,10 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 	client := NewClient(p.dialer())
 
 	var open string
-	switch rec.Structure.Source {
-	case store.SourceUpload:
+	switch {
+	case openPath != "": // an upload, or an entry chimerad downloaded
 		open = "open " + quote(openPath)
-	case store.SourcePDB:
+	case rec.Structure.Source == store.SourcePDB:
 		open = "open " + fetchArg(rec.Structure.PDBID) + " from pdb"
 	}
 	if open != "" {
@@ -54,7 +55,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		case !res.OK():
 			p.kill()
 			// ChimeraX's text names the file by its path; show the client's name.
-			msg := strings.ReplaceAll(res.Message(), openPath, rec.Structure.Filename)
+			msg := strings.ReplaceAll(res.Message(), openPath, cmp.Or(rec.Structure.Filename, rec.Structure.PDBID))
 			sv.failStart(c, p, store.ReasonOpenFailed, fmt.Errorf("%w: %s", ErrOpenFailed, msg))
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +66,9 @@ type Config struct {
 	// child runs in its own user and network namespaces. Auto falls back to
 	// plain loopback, with a warning, where the kernel refuses them.
 	Sandbox string
+	// PDB downloads PDB entries for sessions; nil leaves the fetch to
+	// ChimeraX itself (which a sandboxed ChimeraX cannot do).
+	PDB *Fetcher
 	// SandboxProbe tells whether namespaces can be created; nil means
 	// ProbeSandbox. Tests replace it to play a refusing kernel.
 	SandboxProbe func() error
@@ -267,6 +271,17 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 		return store.Session{}, fmt.Errorf("create session dir: %w", err)
 	}
 	var openPath string
+	if rec.Structure.Source == store.SourcePDB && sv.cfg.PDB != nil {
+		cached, err := sv.cfg.PDB.Fetch(ctx, rec.Structure.PDBID)
+		if err != nil {
+			return store.Session{}, err
+		}
+		openPath = filepath.Join(dir, "structure.cif.gz")
+		if err := linkOrCopy(cached, openPath); err != nil {
+			return store.Session{}, fmt.Errorf("create session: %w", err)
+		}
+		rec.Structure.Format = string(FormatMMCIF)
+	}
 	if u := req.Upload; u != nil {
 		openPath = filepath.Join(dir, "structure"+filepath.Ext(strings.TrimSuffix(u.Path, ".gz")))
 		if u.Gzip {
@@ -356,4 +371,26 @@ func (sv *Supervisor) release(c *child) {
 		delete(sv.perUser, c.owner)
 	}
 	c.cancelStart()
+}
+
+// linkOrCopy puts a cached file into a session directory: a hard link
+// where the file system allows, else a copy.
+func linkOrCopy(src, dst string) error {
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/chimerad/chimerad/chimerax"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 )
@@ -30,6 +33,15 @@ type Config struct {
 	Commands CommandsConfig `mapstructure:"commands"`
 	Session  SessionConfig  `mapstructure:"session"`
 	Limits   LimitsConfig   `mapstructure:"limits"`
+	PDB      PDBConfig      `mapstructure:"pdb"`
+}
+
+// PDBConfig says where chimerad downloads PDB entries from.
+type PDBConfig struct {
+	// Mirrors are URL templates with {id} and {mid}, tried in order.
+	Mirrors []string `mapstructure:"mirrors"`
+	// CacheMaxBytes bounds the shared cache of downloaded entries.
+	CacheMaxBytes int64 `mapstructure:"cache_max_bytes"`
 }
 
 // LogConfig configures the daemon's log on stderr.
@@ -119,6 +131,10 @@ func DefaultConfig() Config {
 			Retention:      7 * 24 * time.Hour,
 			OnRestart:      "terminate",
 		},
+		PDB: PDBConfig{
+			Mirrors:       slices.Clone(chimerax.DefaultPDBMirrors),
+			CacheMaxBytes: 2 << 30,
+		},
 		Limits: LimitsConfig{
 			MaxSessions:          32,
 			MaxSessionsPerUser:   4,
@@ -196,7 +212,13 @@ func (c *Config) Validate() error {
 			bad(key, d, "must not be negative (0 means never)")
 		}
 	}
+	for i, m := range c.PDB.Mirrors {
+		if u, err := url.Parse(m); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.Contains(m, "{id}") {
+			bad(fmt.Sprintf("pdb.mirrors[%d]", i), m, "want an http(s) URL template with {id} (and optionally {mid})")
+		}
+	}
 	for key, n := range map[string]int64{
+		"pdb.cache_max_bytes":           c.PDB.CacheMaxBytes,
 		"chimerax.log_max_bytes":        c.ChimeraX.LogMaxBytes,
 		"limits.max_upload_bytes":       c.Limits.MaxUploadBytes,
 		"limits.max_uncompressed_bytes": c.Limits.MaxUncompressedBytes,

@@ -65,6 +65,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
 
+	pdb := chimerax.NewFetcher(filepath.Join(cfg.DataDir, "pdb-cache"), cfg.PDB.Mirrors)
+	pdb.CacheMaxBytes = cfg.PDB.CacheMaxBytes
+	pdb.MaxUncompressed = cfg.Limits.MaxUncompressedBytes
 	sv := chimerax.NewSupervisor(db, engine, chimerax.Config{
 		DataDir:              cfg.DataDir,
 		StartTimeout:         cfg.ChimeraX.StartTimeout,
@@ -84,6 +87,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		HealthTimeout:        cfg.ChimeraX.HealthTimeout,
 		OnRestart:            cfg.Session.OnRestart,
 		Sandbox:              cfg.ChimeraX.Sandbox,
+		PDB:                  pdb,
 	})
 	sv.Logger = log
 	if err := sv.Open(ctx); err != nil {

@@ -3,10 +3,12 @@ package cmd_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,9 +38,29 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build chimerad:", err)
 		os.Exit(1)
 	}
+	// A local stand-in for the PDB mirrors: tests never reach the internet.
+	mirror := httptest.NewServer(http.HandlerFunc(servePDBEntry))
+	mirrorURL = mirror.URL + "/{mid}/{id}.cif.gz"
 	code := m.Run()
+	mirror.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// mirrorURL is the PDB mirror template the test daemons use.
+var mirrorURL string
+
+// servePDBEntry serves testdata/<id>.cif gzip'd, as a PDB archive would.
+func servePDBEntry(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimSuffix(filepath.Base(r.URL.Path), ".cif.gz")
+	b, err := os.ReadFile(filepath.Join("..", "testdata", id+".cif"))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	zw := gzip.NewWriter(w)
+	zw.Write(b)
+	zw.Close()
 }
 
 // testEnv is a clean environment: no ChimeraX on PATH, no config file.
@@ -49,6 +71,7 @@ func testEnv(t *testing.T) []string {
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
 		"CHIMERAX_SIM_FETCH_CACHE=" + mustAbs(t, "../testdata"),
+		"CHIMERAD_PDB_MIRRORS=" + mirrorURL,
 	}
 }
 
@@ -205,7 +228,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("admin socket = %v, %v; want mode 0600", info, err)
 	}
 
-	code, body = d.do(t, "POST", "/api/sessions", token, `{"pdb_id":"1hpv","name":"e2e"}`)
+	code, body = d.do(t, "POST", "/api/sessions", token, `{"pdb_id":"3al1","name":"e2e"}`)
 	var s struct{ ID, State string }
 	json.Unmarshal(body, &s)
 	if code != 201 || s.State != "ready" {
@@ -213,7 +236,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	out, stderr, err := chimerad(t, dir, "sessions", "list")
-	if err != nil || !strings.Contains(out, s.ID) || !strings.Contains(out, "alice") || !strings.Contains(out, "pdb:1hpv") {
+	if err != nil || !strings.Contains(out, s.ID) || !strings.Contains(out, "alice") || !strings.Contains(out, "pdb:3al1") {
 		t.Errorf("sessions list = %q, %v (%s)", out, err, stderr)
 	}
 	out, _, err = chimerad(t, dir, "sessions", "list", "-o", "json", "--user", "alice", "--state", "ready")
@@ -329,7 +352,7 @@ func TestAdoptAfterKill(t *testing.T) {
 	}
 	token = strings.TrimSpace(token)
 	d := startDaemon(t, dir, "--config", writeConfig(t, "session:\n  on_restart: adopt\n"))
-	code, body := d.do(t, "POST", "/api/sessions", token, `{"pdb_id":"1hpv"}`)
+	code, body := d.do(t, "POST", "/api/sessions", token, `{"pdb_id":"3al1"}`)
 	var s struct{ ID, State string }
 	json.Unmarshal(body, &s)
 	if code != 201 {

@@ -52,6 +52,8 @@ var problemKinds = []struct {
 	{chimerax.ErrUnavailable, http.StatusBadGateway, "chimerax_unavailable"},
 	{chimerax.ErrProtocol, http.StatusBadGateway, "chimerax_protocol"},
 	{chimerax.ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
+	{chimerax.ErrPDBNotFound, http.StatusNotFound, "pdb_not_found"},
+	{chimerax.ErrPDBUnavailable, http.StatusBadGateway, "pdb_unavailable"},
 	{store.ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrExists, http.StatusConflict, "exists"},
 	{store.ErrInvalid, http.StatusBadRequest, "invalid_request"},

@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chimerad/chimerad/chimerax"
@@ -488,5 +490,59 @@ func TestRecordsSurviveRestart(t *testing.T) {
 	_, body = d.call(t, "GET", "/api/sessions/"+live.ID, alice, nil)
 	if s := decode[server.SessionView](t, body); s.Name != "kept" || s.TerminationReason != store.ReasonShutdown {
 		t.Errorf("kept session after restart = %s", body)
+	}
+}
+
+// TestCreateFromMirror: chimerad downloads the entry itself and opens the
+// local file; an unknown id is a 404 and a mirror outage a 502 naming the
+// mirrors, neither leaving a record behind.
+func TestCreateFromMirror(t *testing.T) {
+	cif := mustRead(t, "3al1.cif")
+	var requests atomic.Int32
+	down := atomic.Bool{}
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		if !strings.HasSuffix(r.URL.Path, "/al/3al1.cif.gz") {
+			http.NotFound(w, r)
+			return
+		}
+		zw := gzip.NewWriter(w)
+		zw.Write(cif)
+		zw.Close()
+	}))
+	defer mirror.Close()
+	d := MustServe(t, options{sv: func(c *chimerax.Config) {
+		c.PDB = chimerax.NewFetcher(filepath.Join(c.DataDir, "pdb-cache"), []string{mirror.URL + "/{mid}/{id}.cif.gz"})
+	}})
+	alice := d.mustUser(t, "alice", false)
+
+	for range 2 {
+		resp, body := d.call(t, "POST", "/api/sessions", alice, map[string]any{"pdb_id": "3AL1"})
+		s := decode[server.SessionView](t, body)
+		if resp.StatusCode != 201 || s.Structure.PDBID != "3al1" || s.Structure.Format != "mmcif" {
+			t.Fatalf("create from mirror = %d %s", resp.StatusCode, body)
+		}
+		d.call(t, "DELETE", "/api/sessions/"+s.ID, alice, nil)
+	}
+	if got := requests.Load(); got != 1 {
+		t.Errorf("two creates made %d mirror requests, want 1 (cache)", got)
+	}
+
+	resp, body := d.call(t, "POST", "/api/sessions", alice, map[string]any{"pdb_id": "9zzz"})
+	if p := decode[problem](t, body); resp.StatusCode != 404 || p.Code != "pdb_not_found" {
+		t.Errorf("unknown entry = %d %s, want 404 pdb_not_found", resp.StatusCode, body)
+	}
+	down.Store(true)
+	resp, body = d.call(t, "POST", "/api/sessions", alice, map[string]any{"pdb_id": "1abc"})
+	if p := decode[problem](t, body); resp.StatusCode != 502 || p.Code != "pdb_unavailable" || !strings.Contains(p.Detail, "127.0.0.1") {
+		t.Errorf("mirror outage = %d %s, want 502 pdb_unavailable naming the mirror", resp.StatusCode, body)
+	}
+	recs, _, _ := d.DB.Sessions(context.Background(), store.SessionFilter{})
+	if len(recs) != 2 {
+		t.Errorf("records = %d, want only the 2 successful creates", len(recs))
 	}
 }
