@@ -33,7 +33,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 
 	var open string
 	switch rec.Structure.Source {
-	case store.SourceUpload:
+	case store.SourceUpload, store.SourceCheckpoint:
 		open = "open " + quote(openPath)
 	case store.SourcePDB:
 		open = "open " + fetchArg(rec.Structure.PDBID) + " from pdb"
@@ -86,6 +86,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 	}
 	log.Info().Int("pid", p.pid).Str("state", string(store.StateReady)).
 		Dur("start_duration_ms", now.Sub(rec.CreatedAt)).Msg("session ready")
+	sv.publishState(c, store.StateReady)
 	close(c.started)
 
 	sv.wg.Add(1)
@@ -161,6 +162,7 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 	if err != nil {
 		sv.Logger.Error().Err(err).Str("session_id", c.id).Msg("record session end")
 	}
+	sv.endEvents(c, rec)
 	if err := os.RemoveAll(sv.sessionDir(c.id)); err != nil {
 		sv.Logger.Error().Err(err).Str("session_id", c.id).Msg("remove session dir")
 	}
@@ -210,6 +212,7 @@ func (sv *Supervisor) Stop(ctx context.Context, id string, reason store.Reason) 
 		s.State = store.StateStopping
 		return nil
 	})
+	sv.publishState(c, store.StateStopping)
 	if c.proc != nil {
 		c.proc.stop(sv.cfg.StopGrace)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,14 @@ type Config struct {
 	MaxIdleTimeout time.Duration
 	// SweepInterval is how often idle sessions are looked for.
 	SweepInterval time.Duration
+	// Allow is the command allow-list of Command (see Policy).
+	Allow []string
+	// IdleWarning is how long before its idle timeout a session's events
+	// get an idle_warning; 0 sends none.
+	IdleWarning time.Duration
+	// CheckpointRetention is how long checkpoints of ended sessions are
+	// kept; 0 keeps them for ever.
+	CheckpointRetention time.Duration
 }
 
 // DefaultConfig returns the supervisor's defaults for dataDir.
@@ -56,6 +65,9 @@ func DefaultConfig(dataDir string) Config {
 		IdleTimeout:          30 * time.Minute,
 		MaxIdleTimeout:       24 * time.Hour,
 		SweepInterval:        30 * time.Second,
+		Allow:                slices.Clone(DefaultAllow),
+		IdleWarning:          2 * time.Minute,
+		CheckpointRetention:  7 * 24 * time.Hour,
 	}
 }
 
@@ -83,6 +95,7 @@ type Supervisor struct {
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
+	lastPurge time.Time // of old checkpoints
 }
 
 // child is the supervisor's view of one live session.
@@ -104,6 +117,8 @@ type child struct {
 	busy         int           // commands in flight
 	ending       bool          // someone has claimed the end of this session
 	ended        chan struct{} // closed once the end is recorded
+
+	events sessionEvents // subscribers to the session's events
 }
 
 // NewSupervisor returns a supervisor that starts engine for each session
@@ -155,6 +170,9 @@ type CreateRequest struct {
 	// Wait makes Create return only once the session is ready or failed
 	// (or ctx ends); otherwise it returns as soon as the child is starting.
 	Wait bool
+	// ResumeFrom, if set, is an ended session of Owner whose latest
+	// checkpoint the new session opens (see Checkpoint).
+	ResumeFrom string
 }
 
 const maxNameBytes = 200
@@ -191,6 +209,11 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 		rec.Structure = store.Structure{Source: store.SourcePDB, PDBID: id}
 	}
 
+	resume, err := sv.resumeSource(ctx, req, &rec)
+	if err != nil {
+		return store.Session{}, err
+	}
+
 	c, err := sv.reserve(rec.ID, req.Owner, rec.IdleTimeout)
 	if err != nil {
 		return store.Session{}, err
@@ -220,6 +243,11 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 			Filename:  u.Filename,
 			Format:    string(u.Format),
 			SizeBytes: u.Size,
+		}
+	}
+	if resume != nil {
+		if openPath, err = resume.copyInto(dir); err != nil {
+			return store.Session{}, err
 		}
 	}
 

@@ -56,11 +56,13 @@ func (sv *Supervisor) Sweep() []string {
 		sv.wg.Add(1)
 		go func() {
 			defer sv.wg.Done()
+			sv.checkpointIdle(id)
 			if _, err := sv.Stop(context.Background(), id, store.ReasonIdleTimeout); err != nil {
 				sv.Logger.Error().Err(err).Str("session_id", id).Msg("stop idle session")
 			}
 		}()
 	}
+	sv.afterSweep(now)
 	return idle
 }
 
