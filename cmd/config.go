@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	"github.com/chimerad/chimerad/chimerax"
 )
 
 // Config is chimerad's whole configuration. Every key a.b_c can be set in
@@ -59,6 +62,9 @@ type ChimeraXConfig struct {
 // CommandsConfig configures commands sent to a session's ChimeraX.
 type CommandsConfig struct {
 	Timeout time.Duration `mapstructure:"timeout"`
+	// Allow lists the ChimeraX command words clients may run, in full
+	// (see chimerax.Policy).
+	Allow []string `mapstructure:"allow"`
 }
 
 // SessionConfig configures session lifetimes.
@@ -66,6 +72,10 @@ type SessionConfig struct {
 	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
 	MaxIdleTimeout time.Duration `mapstructure:"max_idle_timeout"`
 	SweepInterval  time.Duration `mapstructure:"sweep_interval"`
+	// IdleWarning is how long before the idle end a session's events warn.
+	IdleWarning time.Duration `mapstructure:"idle_warning"`
+	// CheckpointRetention is how long ended sessions' checkpoints are kept.
+	CheckpointRetention time.Duration `mapstructure:"checkpoint_retention"`
 }
 
 // LimitsConfig caps what clients may use.
@@ -94,11 +104,13 @@ func DefaultConfig() Config {
 			StopGrace:    10 * time.Second,
 			LogMaxBytes:  10 << 20,
 		},
-		Commands: CommandsConfig{Timeout: 60 * time.Second},
+		Commands: CommandsConfig{Timeout: 60 * time.Second, Allow: slices.Clone(chimerax.DefaultAllow)},
 		Session: SessionConfig{
-			IdleTimeout:    30 * time.Minute,
-			MaxIdleTimeout: 24 * time.Hour,
-			SweepInterval:  30 * time.Second,
+			IdleTimeout:         30 * time.Minute,
+			MaxIdleTimeout:      24 * time.Hour,
+			SweepInterval:       30 * time.Second,
+			IdleWarning:         2 * time.Minute,
+			CheckpointRetention: 7 * 24 * time.Hour,
 		},
 		Limits: LimitsConfig{
 			MaxSessions:          32,
@@ -159,12 +171,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	for key, d := range map[string]time.Duration{
-		"session.idle_timeout":     c.Session.IdleTimeout,
-		"session.max_idle_timeout": c.Session.MaxIdleTimeout,
+		"session.idle_timeout":         c.Session.IdleTimeout,
+		"session.max_idle_timeout":     c.Session.MaxIdleTimeout,
+		"session.idle_warning":         c.Session.IdleWarning,
+		"session.checkpoint_retention": c.Session.CheckpointRetention,
 	} {
 		if d < 0 {
 			bad(key, d, "must not be negative (0 means never)")
 		}
+	}
+	if err := (chimerax.Policy{Allow: c.Commands.Allow}).Validate(); err != nil {
+		bad("commands.allow", c.Commands.Allow, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	for key, n := range map[string]int64{
 		"chimerax.log_max_bytes":        c.ChimeraX.LogMaxBytes,

@@ -77,6 +77,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		IdleTimeout:          cfg.Session.IdleTimeout,
 		MaxIdleTimeout:       cfg.Session.MaxIdleTimeout,
 		SweepInterval:        cfg.Session.SweepInterval,
+		Allow:                cfg.Commands.Allow,
+		IdleWarning:          cfg.Session.IdleWarning,
+		CheckpointRetention:  cfg.Session.CheckpointRetention,
 	})
 	sv.Logger = log
 	if err := sv.Open(ctx); err != nil {
