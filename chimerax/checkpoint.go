@@ -103,8 +103,19 @@ func (sv *Supervisor) Checkpoint(ctx context.Context, id string) (store.Checkpoi
 
 // checkpointIdle checkpoints a session the sweeper is about to end for
 // idleness, so that no work is lost; a failure is logged, and the session
-// ends all the same.
+// ends all the same. A session is checkpointed so once, however many
+// sweeps find it idle before it has ended.
 func (sv *Supervisor) checkpointIdle(id string) {
+	sv.mu.Lock()
+	c := sv.children[id]
+	first := c != nil && !c.idleCheckpointed
+	if first {
+		c.idleCheckpointed = true
+	}
+	sv.mu.Unlock()
+	if !first {
+		return
+	}
 	if _, err := sv.Checkpoint(sv.ctx, id); err != nil {
 		sv.Logger.Warn().Err(err).Str("session_id", id).Msg("checkpoint before idle end")
 	}

@@ -118,7 +118,8 @@ type child struct {
 	ending       bool          // someone has claimed the end of this session
 	ended        chan struct{} // closed once the end is recorded
 
-	events sessionEvents // subscribers to the session's events
+	events           sessionEvents // subscribers to the session's events
+	idleCheckpointed bool          // the sweeper has begun its checkpoint; guarded by Supervisor.mu
 }
 
 // NewSupervisor returns a supervisor that starts engine for each session
