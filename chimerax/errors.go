@@ -33,4 +33,11 @@ var (
 	ErrTooLarge = errors.New("chimerax: structure too large")
 	// ErrShuttingDown: the supervisor is closing and starts nothing new.
 	ErrShuttingDown = errors.New("chimerax: shutting down")
+	// ErrCommandFailed: ChimeraX refused a command chimerad built itself
+	// (a snapshot, a checkpoint); the wrapped text is ChimeraX's.
+	ErrCommandFailed = errors.New("chimerax: command failed")
+	// ErrNoCheckpoint: a resume named a session without a usable checkpoint.
+	ErrNoCheckpoint = errors.New("chimerax: no checkpoint")
+	// ErrSessionLive: the operation needs an ended session, and it is live.
+	ErrSessionLive = errors.New("chimerax: session still live")
 )

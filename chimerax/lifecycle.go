@@ -91,6 +91,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 	}
 	log.Info().Int("pid", p.pid).Str("state", string(store.StateReady)).
 		Dur("start_duration_ms", now.Sub(rec.CreatedAt)).Msg("session ready")
+	sv.publishState(c, store.StateReady)
 	close(c.started)
 
 	sv.wg.Add(1)
@@ -167,6 +168,7 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 	if err != nil {
 		sv.Logger.Error().Err(err).Str("session_id", c.id).Msg("record session end")
 	}
+	sv.endEvents(c, rec)
 	if err := os.RemoveAll(sv.sessionDir(c.id)); err != nil {
 		sv.Logger.Error().Err(err).Str("session_id", c.id).Msg("remove session dir")
 	}
@@ -216,6 +218,7 @@ func (sv *Supervisor) Stop(ctx context.Context, id string, reason store.Reason) 
 		s.State = store.StateStopping
 		return nil
 	})
+	sv.publishState(c, store.StateStopping)
 	if c.proc != nil {
 		c.proc.stop(sv.cfg.StopGrace)
 	}

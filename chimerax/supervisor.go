@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,14 @@ type Config struct {
 	// SandboxProbe tells whether namespaces can be created; nil means
 	// ProbeSandbox. Tests replace it to play a refusing kernel.
 	SandboxProbe func() error
+	// Allow is the command allow-list of Command (see Policy).
+	Allow []string
+	// IdleWarning is how long before its idle timeout a session's events
+	// get an idle_warning; 0 sends none.
+	IdleWarning time.Duration
+	// CheckpointRetention is how long checkpoints of ended sessions are
+	// kept; 0 keeps them for ever.
+	CheckpointRetention time.Duration
 }
 
 // Sandbox modes (Config.Sandbox).
@@ -109,6 +118,9 @@ func DefaultConfig(dataDir string) Config {
 		HealthTimeout:        90 * time.Second,
 		OnRestart:            OnRestartTerminate,
 		Sandbox:              SandboxAuto,
+		Allow:                slices.Clone(DefaultAllow),
+		IdleWarning:          2 * time.Minute,
+		CheckpointRetention:  7 * 24 * time.Hour,
 	}
 }
 
@@ -137,6 +149,7 @@ type Supervisor struct {
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
+	lastPurge time.Time // of old checkpoints
 }
 
 // child is the supervisor's view of one live session.
@@ -163,6 +176,9 @@ type child struct {
 	probing      bool          // a health probe is in flight
 	ending       bool          // someone has claimed the end of this session
 	ended        chan struct{} // closed once the end is recorded
+
+	events           sessionEvents // subscribers to the session's events
+	idleCheckpointed bool          // the sweeper has begun its checkpoint; guarded by Supervisor.mu
 }
 
 // NewSupervisor returns a supervisor that starts engine for each session
@@ -219,6 +235,9 @@ type CreateRequest struct {
 	// Wait makes Create return only once the session is ready or failed
 	// (or ctx ends); otherwise it returns as soon as the child is starting.
 	Wait bool
+	// ResumeFrom, if set, is an ended session of Owner whose latest
+	// checkpoint the new session opens (see Checkpoint).
+	ResumeFrom string
 }
 
 const maxNameBytes = 200
@@ -253,6 +272,11 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 			return store.Session{}, err
 		}
 		rec.Structure = store.Structure{Source: store.SourcePDB, PDBID: id}
+	}
+
+	resume, err := sv.resumeSource(ctx, req, &rec)
+	if err != nil {
+		return store.Session{}, err
 	}
 
 	c, err := sv.reserve(rec.ID, req.Owner, rec.IdleTimeout)
@@ -295,6 +319,11 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 			Filename:  u.Filename,
 			Format:    string(u.Format),
 			SizeBytes: u.Size,
+		}
+	}
+	if resume != nil {
+		if openPath, err = resume.copyInto(dir); err != nil {
+			return store.Session{}, err
 		}
 	}
 

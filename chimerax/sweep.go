@@ -56,8 +56,9 @@ func (sv *Supervisor) sweepLoop() {
 func (sv *Supervisor) Sweep() []string {
 	now := sv.now()
 	type end struct {
-		id     string
-		reason store.Reason
+		id         string
+		reason     store.Reason
+		checkpoint bool
 	}
 	var ends []end
 	sv.mu.Lock()
@@ -72,13 +73,15 @@ func (sv *Supervisor) Sweep() []string {
 			continue // still starting: the start timeout bounds it
 		}
 		if sv.cfg.MaxLifetime > 0 && now.Sub(c.created) >= sv.cfg.MaxLifetime {
-			ends = append(ends, end{id, store.ReasonMaxLifetime})
+			ends = append(ends, end{id, store.ReasonMaxLifetime, false})
 			continue
 		}
 		busy := c.busy > 0 && (sv.cfg.BusyTimeout <= 0 || now.Sub(c.busySince) < sv.cfg.BusyTimeout)
 		timeout := sv.idleTimeout(c.idleTimeout)
 		if !busy && timeout > 0 && now.Sub(c.lastActivity) >= timeout {
-			ends = append(ends, end{id, store.ReasonIdleTimeout})
+			// A checkpoint would queue behind a command still in flight (one
+			// past busy_timeout, likely hung): end such a session without.
+			ends = append(ends, end{id, store.ReasonIdleTimeout, c.busy == 0})
 		}
 	}
 	sv.mu.Unlock()
@@ -88,11 +91,15 @@ func (sv *Supervisor) Sweep() []string {
 		sv.wg.Add(1)
 		go func() {
 			defer sv.wg.Done()
+			if e.checkpoint {
+				sv.checkpointIdle(e.id) // an idle timeout never loses work
+			}
 			if _, err := sv.Stop(context.Background(), e.id, e.reason); err != nil {
 				sv.Logger.Error().Err(err).Str("session_id", e.id).Msg("stop at sweep")
 			}
 		}()
 	}
+	sv.afterSweep(now)
 	return ids
 }
 

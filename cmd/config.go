@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
-
-	"github.com/chimerad/chimerad/chimerax"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	"github.com/chimerad/chimerad/chimerax"
 )
 
 // Config is chimerad's whole configuration. Every key a.b_c can be set in
@@ -79,6 +79,9 @@ type ChimeraXConfig struct {
 // CommandsConfig configures commands sent to a session's ChimeraX.
 type CommandsConfig struct {
 	Timeout time.Duration `mapstructure:"timeout"`
+	// Allow lists the ChimeraX command words clients may run, in full
+	// (see chimerax.Policy).
+	Allow []string `mapstructure:"allow"`
 }
 
 // SessionConfig configures session lifetimes.
@@ -92,6 +95,10 @@ type SessionConfig struct {
 	// OnRestart is what a starting daemon does with sessions left live:
 	// terminate them, or adopt the ones whose ChimeraX still runs.
 	OnRestart string `mapstructure:"on_restart"`
+	// IdleWarning is how long before the idle end a session's events warn.
+	IdleWarning time.Duration `mapstructure:"idle_warning"`
+	// CheckpointRetention is how long ended sessions' checkpoints are kept.
+	CheckpointRetention time.Duration `mapstructure:"checkpoint_retention"`
 }
 
 // LimitsConfig caps what clients may use.
@@ -123,13 +130,15 @@ func DefaultConfig() Config {
 			HealthTimeout:  90 * time.Second,
 			Sandbox:        "auto",
 		},
-		Commands: CommandsConfig{Timeout: 60 * time.Second},
+		Commands: CommandsConfig{Timeout: 60 * time.Second, Allow: slices.Clone(chimerax.DefaultAllow)},
 		Session: SessionConfig{
-			IdleTimeout:    30 * time.Minute,
-			MaxIdleTimeout: 24 * time.Hour,
-			SweepInterval:  30 * time.Second,
-			Retention:      7 * 24 * time.Hour,
-			OnRestart:      "terminate",
+			IdleTimeout:         30 * time.Minute,
+			MaxIdleTimeout:      24 * time.Hour,
+			SweepInterval:       30 * time.Second,
+			IdleWarning:         2 * time.Minute,
+			CheckpointRetention: 7 * 24 * time.Hour,
+			Retention:           7 * 24 * time.Hour,
+			OnRestart:           "terminate",
 		},
 		PDB: PDBConfig{
 			Mirrors:       slices.Clone(chimerax.DefaultPDBMirrors),
@@ -200,13 +209,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	for key, d := range map[string]time.Duration{
-		"session.idle_timeout":     c.Session.IdleTimeout,
-		"session.max_idle_timeout": c.Session.MaxIdleTimeout,
-		"session.busy_timeout":     c.Session.BusyTimeout,
-		"session.max_lifetime":     c.Session.MaxLifetime,
-		"session.retention":        c.Session.Retention,
-		"chimerax.health_interval": c.ChimeraX.HealthInterval,
-		"chimerax.health_timeout":  c.ChimeraX.HealthTimeout,
+		"session.idle_timeout":         c.Session.IdleTimeout,
+		"session.max_idle_timeout":     c.Session.MaxIdleTimeout,
+		"session.busy_timeout":         c.Session.BusyTimeout,
+		"session.max_lifetime":         c.Session.MaxLifetime,
+		"session.retention":            c.Session.Retention,
+		"chimerax.health_interval":     c.ChimeraX.HealthInterval,
+		"chimerax.health_timeout":      c.ChimeraX.HealthTimeout,
+		"session.idle_warning":         c.Session.IdleWarning,
+		"session.checkpoint_retention": c.Session.CheckpointRetention,
 	} {
 		if d < 0 {
 			bad(key, d, "must not be negative (0 means never)")
@@ -216,6 +227,9 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(m); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.Contains(m, "{id}") {
 			bad(fmt.Sprintf("pdb.mirrors[%d]", i), m, "want an http(s) URL template with {id} (and optionally {mid})")
 		}
+	}
+	if err := (chimerax.Policy{Allow: c.Commands.Allow}).Validate(); err != nil {
+		bad("commands.allow", c.Commands.Allow, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	for key, n := range map[string]int64{
 		"pdb.cache_max_bytes":           c.PDB.CacheMaxBytes,

@@ -94,6 +94,14 @@ func TestConfigPrecedence(t *testing.T) {
 	if !reflect.DeepEqual(cfg.HTTP.AllowedHosts, []string{"a.example", "b.example"}) {
 		t.Errorf("list from env = %q", cfg.HTTP.AllowedHosts)
 	}
+
+	t.Setenv("CHIMERAD_COMMANDS_ALLOW", "view,color")
+	if cfg, err = loadFor(t, "--config", file); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.Commands.Allow, []string{"view", "color"}) {
+		t.Errorf("commands.allow from env = %q, want [view color]", cfg.Commands.Allow)
+	}
 }
 
 func TestConfigRejects(t *testing.T) {
@@ -110,6 +118,11 @@ func TestConfigRejects(t *testing.T) {
 		{name: "bad on_restart", yaml: "session:\n  on_restart: resurrect\n", want: "session.on_restart = resurrect"},
 		{name: "not a duration", yaml: "chimerax:\n  stop_grace: soon\n", want: "stop_grace"},
 		{name: "env negative", env: "-1", want: "limits.max_sessions = -1"},
+		{name: "never-allowed command", yaml: "commands:\n  allow: [view, runscript]\n", want: "runscript is never allowed"},
+		{name: "abbreviation", yaml: "commands:\n  allow: [view, runs]\n", want: `"runs" abbreviates runscript`},
+		{name: "not a command name", yaml: "commands:\n  allow: [View]\n", want: "commands.allow"},
+		{name: "negative warning", yaml: "session:\n  idle_warning: -1m\n", want: "session.idle_warning"},
+		{name: "negative retention", yaml: "session:\n  checkpoint_retention: -1h\n", want: "session.checkpoint_retention"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "c.yaml")

@@ -88,6 +88,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		OnRestart:            cfg.Session.OnRestart,
 		Sandbox:              cfg.ChimeraX.Sandbox,
 		PDB:                  pdb,
+		Allow:                cfg.Commands.Allow,
+		IdleWarning:          cfg.Session.IdleWarning,
+		CheckpointRetention:  cfg.Session.CheckpointRetention,
 	})
 	sv.Logger = log
 	if err := sv.Open(ctx); err != nil {

@@ -23,6 +23,11 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/sessions/:id", s.handle(s.getSession))
 	api.PUT("/sessions/:id/heartbeat", s.handle(s.heartbeat))
 	api.DELETE("/sessions/:id", s.handle(s.deleteSession))
+	api.POST("/sessions/:id/commands", s.handle(s.runCommand))
+	api.GET("/sessions/:id/snapshot", s.handle(s.snapshot))
+	api.POST("/sessions/:id/files", s.handle(s.addFile))
+	api.POST("/sessions/:id/checkpoint", s.handle(s.checkpoint))
+	api.GET("/sessions/:id/events", s.handle(s.events))
 
 	admin := api.Group("", s.requireAdmin)
 	admin.GET("/users", s.handle(s.listUsers))

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -33,6 +34,7 @@ type Supervisor interface {
 	MaxLifetimeExpiresAt(s store.Session) time.Time
 	Engine() chimerax.Engine
 	Sandboxed() bool
+	Workspace
 }
 
 // Users is what the server needs of the user store; *store.DB provides it.
@@ -59,6 +61,8 @@ type Config struct {
 	MaxUncompressedBytes int64
 	// SpoolDir receives uploads while they are read and checked.
 	SpoolDir string
+	// EventsHeartbeat is how often an idle event stream gets a comment line.
+	EventsHeartbeat time.Duration
 }
 
 // DefaultConfig returns the server's defaults.
@@ -69,6 +73,7 @@ func DefaultConfig() Config {
 		MaxUploadBytes:       256 << 20,
 		MaxUncompressedBytes: 1 << 30,
 		SpoolDir:             os.TempDir(),
+		EventsHeartbeat:      15 * time.Second,
 	}
 }
 
@@ -80,12 +85,16 @@ type Server struct {
 	logger zerolog.Logger
 	start  time.Time
 	engine *gin.Engine
+
+	streamsDone chan struct{} // closed when the HTTP servers shut down
+	endStreams  sync.Once
 }
 
 // New returns a server for sv and users.
 func New(cfg Config, sv Supervisor, users Users, logger zerolog.Logger) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, sv: sv, users: users, logger: logger, start: time.Now()}
+	s.streamsDone = make(chan struct{})
 	s.engine = s.routes()
 	return s
 }
@@ -111,6 +120,8 @@ func (s *Server) HTTPServer(admin bool) *http.Server {
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       nil,
 	}
+	// Shutdown waits for handlers; event streams would never end on their own.
+	srv.RegisterOnShutdown(func() { s.endStreams.Do(func() { close(s.streamsDone) }) })
 	if admin {
 		srv.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
 			return context.WithValue(ctx, socketKey{}, true)

@@ -37,6 +37,10 @@ type SessionView struct {
 	TerminatedAt         *time.Time   `json:"terminated_at"`
 	TerminationReason    store.Reason `json:"termination_reason,omitempty"`
 	Error                string       `json:"error,omitempty"`
+	// CheckpointAt is when the latest checkpoint was saved, if any.
+	CheckpointAt *time.Time `json:"checkpoint_at,omitempty"`
+	// ResumedFrom is the session whose checkpoint this one opened.
+	ResumedFrom string `json:"resumed_from,omitempty"`
 	// Process is shown to admins only: pid, port and paths stay private.
 	Process *store.Process `json:"process,omitempty"`
 }
@@ -59,6 +63,10 @@ func (s *Server) view(rec store.Session, admin bool) SessionView {
 		TerminationReason:    rec.TerminationReason,
 		Error:                rec.Error,
 	}
+	if rec.Checkpoint != nil {
+		v.CheckpointAt = timePtr(rec.Checkpoint.At)
+	}
+	v.ResumedFrom = rec.ResumedFrom
 	if admin {
 		v.Process = rec.Process
 	}
@@ -81,6 +89,8 @@ type createBody struct {
 	PDBID              string `json:"pdb_id"`
 	Name               string `json:"name"`
 	IdleTimeoutSeconds int64  `json:"idle_timeout_seconds"`
+	// ResumeFrom names an ended session whose latest checkpoint to open.
+	ResumeFrom string `json:"resume_from"`
 }
 
 func (s *Server) createSession(c *gin.Context) error {
@@ -104,6 +114,7 @@ func (s *Server) createSession(c *gin.Context) error {
 			return err
 		}
 		req.PDBID, req.Name = body.PDBID, body.Name
+		req.ResumeFrom = body.ResumeFrom
 		if body.IdleTimeoutSeconds < 0 || body.IdleTimeoutSeconds > int64(365*24*time.Hour/time.Second) {
 			return fmt.Errorf("%w: idle_timeout_seconds %d out of range", errBadRequest, body.IdleTimeoutSeconds)
 		}

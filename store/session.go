@@ -65,6 +65,9 @@ const (
 	SourceNone   = "none"
 	SourceUpload = "upload"
 	SourcePDB    = "pdb"
+	// SourceCheckpoint: the session resumed another's checkpoint (see
+	// Session.ResumedFrom); Filename names the checkpoint file.
+	SourceCheckpoint = "checkpoint"
 )
 
 // Structure describes what a session opened when it was created.
@@ -117,6 +120,19 @@ type Session struct {
 	Error             string        `json:"error,omitempty"`
 
 	Process *Process `json:"process,omitempty"`
+
+	// Checkpoint is the latest checkpoint saved of this session, if any.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// ResumedFrom is the ended session whose checkpoint this one opened.
+	ResumedFrom string `json:"resumed_from,omitempty"`
+}
+
+// Checkpoint is a ChimeraX session file (.cxs) saved of a session, kept
+// after the session ends. Path is for the daemon and admins only.
+type Checkpoint struct {
+	Path      string    `json:"path"`
+	At        time.Time `json:"at"`
+	SizeBytes int64     `json:"size_bytes"`
 }
 
 // Validate reports whether s is fit to be stored.

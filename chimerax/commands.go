@@ -1,0 +1,293 @@
+package chimerax
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chimerad/chimerad/store"
+)
+
+// Command runs a client's command line in a ready session. The line is
+// checked by the command policy (Config.Allow, with the session's
+// directory, see Policy) and only the commands Check returns are sent,
+// joined with " ; " in one request: ChimeraX runs them in order and stops
+// at the first that fails. A refused line gives an error wrapping
+// ErrRefused that names the refused command; nothing is sent. A line
+// holding no command (empty, or a comment) is ErrInvalid.
+//
+// Like Run, commands to one session run one at a time, each bounded by
+// Config.CommandTimeout, and a running command marks the session busy. A
+// command that times out gives ErrCommandTimeout, saying whether ChimeraX
+// still answers. A command ChimeraX ran but that failed is no error here:
+// see Result.Error.
+//
+// ChimeraX's answer refers to files in the session directory by their
+// path; Command makes those paths relative to the directory, so that the
+// client never sees where chimerad keeps its files. Subscribers to the
+// session's events get the outcome as an EventCommand.
+func (sv *Supervisor) Command(ctx context.Context, id, line string) (*Result, error) {
+	if uuid.Validate(id) != nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, truncate(id, 40))
+	}
+	dir := sv.sessionDir(id)
+	cmds, err := Policy{Allow: sv.cfg.Allow}.Check(line, dir)
+	if errors.Is(err, ErrRefused) {
+		sv.Logger.Warn().Str("session_id", id).Str("user", sv.owner(id)).Err(err).Msg("command refused")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(cmds) == 0 {
+		return nil, fmt.Errorf("%w: the line holds no command", ErrInvalid)
+	}
+	text := strings.Join(cmds, " ; ")
+	res, err := sv.Run(ctx, id, text)
+	c := sv.liveChild(id)
+	shown := relativize(text, dir)
+	switch {
+	case errors.Is(err, ErrCommandTimeout):
+		err = sv.commandTimedOut(c, id)
+		if c != nil {
+			sv.publishCommand(c, shown, nil, err)
+		}
+		return nil, err
+	case err != nil:
+		return nil, err
+	}
+	res = relativizeResult(res, dir)
+	if c != nil {
+		sv.publishCommand(c, shown, res, nil)
+	}
+	sv.Logger.Debug().Str("session_id", id).Str("command", shown).Bool("ok", res.OK()).Msg("command")
+	return res, nil
+}
+
+// probeTimeout bounds the check of a child after a command timed out.
+const probeTimeout = 2 * time.Second
+
+// commandTimedOut checks a child whose command timed out, logs what it
+// found and returns the error for the caller. A child that has exited is
+// left to its watcher, which records the crash.
+func (sv *Supervisor) commandTimedOut(c *child, id string) error {
+	var state string
+	switch {
+	case c == nil:
+		state = "the session has ended"
+	case exited(c.proc):
+		state = "ChimeraX has exited"
+	default:
+		ctx, cancel := context.WithTimeout(sv.ctx, probeTimeout)
+		err := c.client.ping(ctx)
+		cancel()
+		if err == nil {
+			state = "ChimeraX answers again"
+		} else {
+			state = "ChimeraX is still busy with it; later commands wait behind it"
+		}
+	}
+	sv.Logger.Warn().Str("session_id", id).Dur("timeout", sv.cfg.CommandTimeout).Str("state", state).Msg("command timed out")
+	return fmt.Errorf("%w: session %s: no answer within %v; %s", ErrCommandTimeout, id, sv.cfg.CommandTimeout, state)
+}
+
+func exited(p *process) bool {
+	if p == nil {
+		return true
+	}
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ping asks the REST server for its static command-line page, which it
+// serves without running a command. It does not wait for the client's
+// turn: a probe must not queue behind a hung command of ours.
+func (c *Client) ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://chimerax/cmdline.html", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: /cmdline.html answered %s", ErrProtocol, resp.Status)
+	}
+	return nil
+}
+
+// liveChild returns the child of a session that has not ended, or nil.
+func (sv *Supervisor) liveChild(id string) *child {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.children[id]
+}
+
+// owner returns the owner of a live session, for logs.
+func (sv *Supervisor) owner(id string) string {
+	if c := sv.liveChild(id); c != nil {
+		return c.owner
+	}
+	return ""
+}
+
+// readyChild returns a ready session's child, or the error Run would give.
+func (sv *Supervisor) readyChild(ctx context.Context, id string) (*child, error) {
+	sv.mu.Lock()
+	c := sv.children[id]
+	ready := false
+	if c != nil {
+		select {
+		case <-c.started:
+			ready = c.proc != nil && !c.ending
+		default:
+		}
+	}
+	sv.mu.Unlock()
+	if !ready {
+		if _, err := sv.Session(ctx, id); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: session %s is not ready", ErrNotLive, id)
+	}
+	return c, nil
+}
+
+// relativize makes paths in the session directory relative to it.
+func relativize(s, dir string) string {
+	s = strings.ReplaceAll(s, dir+string(filepath.Separator), "")
+	return strings.ReplaceAll(s, dir, ".")
+}
+
+// relativizeResult returns res with session paths made relative in its
+// messages and values.
+func relativizeResult(res *Result, dir string) *Result {
+	out := *res
+	fix := func(in []string) []string {
+		o := make([]string, len(in))
+		for i, s := range in {
+			o[i] = relativize(s, dir)
+		}
+		return o
+	}
+	out.Log = Log{Note: fix(res.Log.Note), Warning: fix(res.Log.Warning), Error: fix(res.Log.Error), Bug: fix(res.Log.Bug)}
+	if res.Error != nil {
+		out.Error = &CommandError{Type: res.Error.Type, Message: relativize(res.Error.Message, dir)}
+	}
+	// A session directory holds no character JSON escapes (see
+	// sessionDirReason), so it appears in JSON text as it is.
+	fixRaw := func(in []json.RawMessage) []json.RawMessage {
+		o := make([]json.RawMessage, len(in))
+		for i, v := range in {
+			o[i] = json.RawMessage(relativize(string(v), dir))
+			if !json.Valid(o[i]) {
+				o[i] = v
+			}
+		}
+		return o
+	}
+	out.JSONValues = fixRaw(res.JSONValues)
+	out.PythonValues = fixRaw(res.PythonValues)
+	return &out
+}
+
+// MaxSnapshotSide caps a snapshot's width and height, in pixels.
+const MaxSnapshotSide = maxImageSide
+
+// Snapshot has ChimeraX render the session's scene as a PNG image of
+// width × height pixels (each 1 to MaxSnapshotSide) and returns it as an
+// open file positioned at its start, already removed from the session
+// directory: the caller reads it and closes it. The command is chimerad's
+// own, never client text. A render ChimeraX refuses gives ErrCommandFailed
+// with ChimeraX's message.
+func (sv *Supervisor) Snapshot(ctx context.Context, id string, width, height int) (*os.File, error) {
+	if width < 1 || width > MaxSnapshotSide || height < 1 || height > MaxSnapshotSide {
+		return nil, fmt.Errorf("%w: snapshot size %d x %d: want 1 to %d pixels each way", ErrInvalid, width, height, MaxSnapshotSide)
+	}
+	if uuid.Validate(id) != nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, truncate(id, 40))
+	}
+	if _, err := sv.readyChild(ctx, id); err != nil {
+		return nil, err
+	}
+	dir := sv.sessionDir(id)
+	path := filepath.Join(dir, "snapshot-"+uuid.NewString()+".png")
+	defer os.Remove(path) // the open file, if any, outlives its name
+	res, err := sv.Run(ctx, id, fmt.Sprintf("save %s width %d height %d supersample 3", quote(path), width, height))
+	if err != nil {
+		return nil, err
+	}
+	if !res.OK() {
+		return nil, fmt.Errorf("%w: snapshot: %s", ErrCommandFailed, relativize(res.Message(), dir))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: snapshot: ChimeraX wrote no image: %v", ErrProtocol, err)
+	}
+	head := make([]byte, 8)
+	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte("\x89PNG\r\n\x1a\n")) {
+		f.Close()
+		return nil, fmt.Errorf("%w: snapshot: ChimeraX wrote no PNG image", ErrProtocol)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// AddFile moves a checked upload (see SaveUpload) into a ready session's
+// directory, under a name chimerad chooses, and opens it there. It returns
+// the file's description and ChimeraX's result. If ChimeraX cannot open it,
+// the file is removed and the error wraps ErrOpenFailed with ChimeraX's
+// message. The upload's spooled file is gone either way, except when an
+// error comes before the move (then the caller removes it).
+func (sv *Supervisor) AddFile(ctx context.Context, id string, u *Upload) (store.Structure, *Result, error) {
+	if uuid.Validate(id) != nil {
+		return store.Structure{}, nil, fmt.Errorf("%w: %s", ErrNotFound, truncate(id, 40))
+	}
+	if _, err := sv.readyChild(ctx, id); err != nil {
+		return store.Structure{}, nil, err
+	}
+	dir := sv.sessionDir(id)
+	ext := u.Format.ext()
+	if u.Gzip {
+		ext += ".gz"
+	}
+	path := filepath.Join(dir, "upload-"+uuid.NewString()[:8]+ext)
+	if err := os.Rename(u.Path, path); err != nil {
+		return store.Structure{}, nil, fmt.Errorf("add file to session %s: %w", id, err)
+	}
+	st := store.Structure{Source: store.SourceUpload, Filename: u.Filename, Format: string(u.Format), SizeBytes: u.Size}
+	res, err := sv.Run(ctx, id, "open "+quote(path))
+	if err != nil {
+		os.Remove(path)
+		return st, nil, err
+	}
+	res = relativizeResult(res, dir)
+	if c := sv.liveChild(id); c != nil {
+		sv.publishCommand(c, "open "+quote(u.Filename), res, nil)
+	}
+	if !res.OK() {
+		os.Remove(path)
+		msg := strings.ReplaceAll(res.Message(), filepath.Base(path), u.Filename)
+		return st, res, fmt.Errorf("%w: %s", ErrOpenFailed, msg)
+	}
+	return st, res, nil
+}

@@ -1,0 +1,235 @@
+package chimerax
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/chimerad/chimerad/store"
+)
+
+// The types of Event.
+const (
+	// EventState: the session changed state (State; Reason and Error once
+	// it has ended). The last event of every stream is one.
+	EventState = "state"
+	// EventCommand: a command ran in the session (Command).
+	EventCommand = "command"
+	// EventIdleWarning: the session will end for idleness at IdleExpiresAt
+	// unless there is activity first. Sent once per idle stretch,
+	// Config.IdleWarning before the end.
+	EventIdleWarning = "idle_warning"
+	// EventCheckpoint: a checkpoint was saved (Checkpoint).
+	EventCheckpoint = "checkpoint"
+)
+
+// Event is something that happened to a live session, as its subscribers
+// see it. Only the fields of its Type are set. Events hold no paths, pids
+// or ports: they are shown to the session's owner.
+type Event struct {
+	Type      string    `json:"type"`
+	SessionID string    `json:"session_id"`
+	Time      time.Time `json:"time,omitzero"`
+
+	State  store.State  `json:"state,omitempty"`
+	Reason store.Reason `json:"reason,omitempty"`
+	Error  string       `json:"error,omitempty"`
+
+	Command       *CommandEvent    `json:"command,omitempty"`
+	IdleExpiresAt time.Time        `json:"idle_expires_at,omitzero"`
+	Checkpoint    *CheckpointEvent `json:"checkpoint,omitempty"`
+}
+
+// CommandEvent is a command's outcome as events report it.
+type CommandEvent struct {
+	// Command is the text sent to ChimeraX (Policy's normalized form, with
+	// session paths relative).
+	Command string `json:"command"`
+	OK      bool   `json:"ok"`
+	// Error is what the command raised; a timeout is reported as type
+	// "CommandTimeout".
+	Error *CommandError `json:"error"`
+	// Log is ChimeraX's log of the command; left out (and LogOmitted set)
+	// when it is over maxEventLog bytes.
+	Log        *Log `json:"log,omitempty"`
+	LogOmitted bool `json:"log_omitted,omitempty"`
+}
+
+// CheckpointEvent describes a saved checkpoint.
+type CheckpointEvent struct {
+	At        time.Time `json:"at"`
+	SizeBytes int64     `json:"size_bytes"`
+}
+
+// maxEventLog bounds the log a command event carries.
+const maxEventLog = 16 << 10
+
+// eventBuffer is how many events a subscriber may fall behind by before it
+// is dropped.
+const eventBuffer = 64
+
+// StateEvent returns the state event for a session's record, timed by when
+// the record entered that state (zero if the record does not say).
+func StateEvent(rec store.Session) Event {
+	ev := Event{Type: EventState, SessionID: rec.ID, State: rec.State, Reason: rec.TerminationReason, Error: rec.Error}
+	switch rec.State {
+	case store.StateStarting:
+		ev.Time = rec.CreatedAt
+	case store.StateReady:
+		ev.Time = rec.ReadyAt
+	case store.StateTerminated, store.StateFailed:
+		ev.Time = rec.TerminatedAt
+	}
+	return ev
+}
+
+// sessionEvents are the subscribers to one session's events. The zero
+// value is ready to use.
+type sessionEvents struct {
+	mu     sync.Mutex
+	subs   map[chan Event]struct{}
+	closed bool // the session has ended: no more subscribers
+
+	// idleWarned is the last activity of the idle stretch already warned
+	// about. Guarded by Supervisor.mu, not mu.
+	idleWarned time.Time
+}
+
+// Events subscribes to a live session's events: state changes, command
+// results, idle warnings and checkpoints, in order. The channel is closed
+// after the session's final state event, after cancel, or when the
+// subscriber falls more than a few dozen events behind (then it should read
+// the record and subscribe again). Call cancel when done. A session that
+// has ended (or is ending) gives ErrNotLive; a missing one ErrNotFound.
+func (sv *Supervisor) Events(ctx context.Context, id string) (<-chan Event, func(), error) {
+	sv.mu.Lock()
+	c := sv.children[id]
+	sv.mu.Unlock()
+	if c == nil {
+		if _, err := sv.Session(ctx, id); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("%w: session %s has ended", ErrNotLive, id)
+	}
+	e := &c.events
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, nil, fmt.Errorf("%w: session %s has ended", ErrNotLive, id)
+	}
+	ch := make(chan Event, eventBuffer)
+	if e.subs == nil {
+		e.subs = make(map[chan Event]struct{})
+	}
+	e.subs[ch] = struct{}{}
+	cancel := func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if _, ok := e.subs[ch]; ok {
+			delete(e.subs, ch)
+			close(ch)
+		}
+	}
+	return ch, cancel, nil
+}
+
+// publish sends ev to c's subscribers without waiting: one whose buffer is
+// full is dropped (its channel closed).
+func (sv *Supervisor) publish(c *child, ev Event) {
+	c.events.mu.Lock()
+	defer c.events.mu.Unlock()
+	sv.sendLocked(c, ev)
+}
+
+// sendLocked is publish with c.events.mu held.
+func (sv *Supervisor) sendLocked(c *child, ev Event) {
+	ev.SessionID = c.id
+	if ev.Time.IsZero() {
+		ev.Time = sv.now()
+	}
+	for ch := range c.events.subs {
+		select {
+		case ch <- ev:
+		default:
+			delete(c.events.subs, ch)
+			close(ch)
+			sv.Logger.Debug().Str("session_id", c.id).Msg("events subscriber fell behind; dropped")
+		}
+	}
+}
+
+// publishState tells c's subscribers that the session entered state.
+func (sv *Supervisor) publishState(c *child, state store.State) {
+	sv.publish(c, Event{Type: EventState, State: state})
+}
+
+// endEvents sends the final state event of an ended session (rec, if it
+// was recorded) and closes every subscription; later ones are refused.
+func (sv *Supervisor) endEvents(c *child, rec store.Session) {
+	e := &c.events
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if rec.ID != "" && !rec.State.Live() {
+		sv.sendLocked(c, StateEvent(rec))
+	}
+	for ch := range e.subs {
+		close(ch)
+	}
+	e.subs, e.closed = nil, true
+}
+
+// publishCommand reports a command's outcome to c's subscribers. cmd and
+// res are as the client sees them (paths made relative).
+func (sv *Supervisor) publishCommand(c *child, cmd string, res *Result, timeout error) {
+	ce := &CommandEvent{Command: cmd}
+	switch {
+	case timeout != nil:
+		ce.Error = &CommandError{Type: "CommandTimeout", Message: timeout.Error()}
+	case res != nil:
+		ce.OK, ce.Error = res.OK(), res.Error
+		if b, err := json.Marshal(res.Log); err == nil && len(b) <= maxEventLog {
+			ce.Log = &res.Log
+		} else {
+			ce.LogOmitted = true
+		}
+	}
+	sv.publish(c, Event{Type: EventCommand, Command: ce})
+}
+
+// afterSweep is the sweeper's work beyond ending idle sessions: idle
+// warnings, and now and then the purge of old checkpoints.
+func (sv *Supervisor) afterSweep(now time.Time) {
+	type warning struct {
+		c       *child
+		expires time.Time
+	}
+	var warn []warning
+	purge := false
+	sv.mu.Lock()
+	for _, c := range sv.children {
+		timeout := sv.idleTimeout(c.idleTimeout)
+		if sv.cfg.IdleWarning <= 0 || c.ending || c.busy > 0 || timeout <= 0 || c.proc == nil {
+			continue
+		}
+		expires := c.lastActivity.Add(timeout)
+		if now.Before(expires.Add(-sv.cfg.IdleWarning)) || !now.Before(expires) || c.events.idleWarned.Equal(c.lastActivity) {
+			continue
+		}
+		c.events.idleWarned = c.lastActivity
+		warn = append(warn, warning{c, expires})
+	}
+	if now.Sub(sv.lastPurge) >= purgeInterval {
+		sv.lastPurge, purge = now, true
+	}
+	sv.mu.Unlock()
+
+	for _, w := range warn {
+		sv.Logger.Debug().Str("session_id", w.c.id).Time("idle_expires_at", w.expires).Msg("idle warning")
+		sv.publish(w.c, Event{Type: EventIdleWarning, IdleExpiresAt: w.expires})
+	}
+	if purge {
+		sv.purgeCheckpoints()
+	}
+}

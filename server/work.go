@@ -1,0 +1,289 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/store"
+)
+
+// Workspace is what the endpoints for working in a session need of the
+// supervisor; *chimerax.Supervisor provides it.
+type Workspace interface {
+	Command(ctx context.Context, id, line string) (*chimerax.Result, error)
+	Snapshot(ctx context.Context, id string, width, height int) (*os.File, error)
+	AddFile(ctx context.Context, id string, u *chimerax.Upload) (store.Structure, *chimerax.Result, error)
+	Checkpoint(ctx context.Context, id string) (store.Checkpoint, error)
+	Events(ctx context.Context, id string) (<-chan chimerax.Event, func(), error)
+}
+
+// CommandResult is ChimeraX's answer to a command as the API shows it.
+type CommandResult struct {
+	OK         bool                   `json:"ok"`
+	Log        chimerax.Log           `json:"log"`
+	JSONValues []json.RawMessage      `json:"json_values"`
+	Error      *chimerax.CommandError `json:"error"`
+}
+
+func commandResult(res *chimerax.Result) CommandResult {
+	out := CommandResult{OK: res.OK(), Log: res.Log, JSONValues: res.JSONValues, Error: res.Error}
+	if out.JSONValues == nil {
+		out.JSONValues = []json.RawMessage{}
+	}
+	return out
+}
+
+// commandBody is the JSON body of POST /api/sessions/{id}/commands.
+type commandBody struct {
+	Command *string `json:"command"`
+}
+
+func (s *Server) runCommand(c *gin.Context) error {
+	var body commandBody
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	if body.Command == nil {
+		return fmt.Errorf("%w: JSON body: command is required", errBadRequest)
+	}
+	rec, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.sv.Command(c, rec.ID, *body.Command)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, commandResult(res))
+	return nil
+}
+
+// Snapshot sizes: the default, and the cap (chimerax.MaxSnapshotSide).
+const (
+	defaultSnapshotWidth  = 800
+	defaultSnapshotHeight = 600
+)
+
+func (s *Server) snapshot(c *gin.Context) error {
+	width, err := sizeParam(c, "width", defaultSnapshotWidth)
+	if err != nil {
+		return err
+	}
+	height, err := sizeParam(c, "height", defaultSnapshotHeight)
+	if err != nil {
+		return err
+	}
+	rec, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	f, err := s.sv.Snapshot(c, rec.ID, width, height)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	c.Header("Cache-Control", "no-store")
+	c.DataFromReader(http.StatusOK, fi.Size(), "image/png", f, nil)
+	return nil
+}
+
+// sizeParam reads a snapshot dimension from the query.
+func sizeParam(c *gin.Context, name string, def int) (int, error) {
+	v := c.Query(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > chimerax.MaxSnapshotSide {
+		return 0, fmt.Errorf("%w: %s=%q: want 1 to %d pixels", errBadRequest, name, truncate(v, 20), chimerax.MaxSnapshotSide)
+	}
+	return n, nil
+}
+
+// FileResult is the answer to POST /api/sessions/{id}/files.
+type FileResult struct {
+	Structure store.Structure `json:"structure"`
+	CommandResult
+}
+
+func (s *Server) addFile(c *gin.Context) error {
+	mt, params, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if mt != "multipart/form-data" {
+		return fmt.Errorf("%w: %q: send multipart/form-data with a file part", errMediaType, truncate(c.GetHeader("Content-Type"), 80))
+	}
+	rec, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	upload, err := s.readFilePart(c, params["boundary"])
+	if upload != nil {
+		defer os.Remove(upload.Path) // gone already once AddFile moved it
+	}
+	if err != nil {
+		return err
+	}
+	st, res, err := s.sv.AddFile(c, rec.ID, upload)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, FileResult{Structure: st, CommandResult: commandResult(res)})
+	return nil
+}
+
+// readFilePart reads a multipart body of exactly one `file` part, streamed
+// to the spool directory under the upload limit while its format is
+// checked, as a create's is.
+func (s *Server) readFilePart(c *gin.Context, boundary string) (*chimerax.Upload, error) {
+	if boundary == "" {
+		return nil, fmt.Errorf("%w: multipart body without a boundary", errBadRequest)
+	}
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes+maxJSONBody)
+	mr := multipart.NewReader(body, boundary)
+	var upload *chimerax.Upload
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return upload, bodyError(err)
+		}
+		if part.FormName() != "file" {
+			return upload, fmt.Errorf("%w: unknown form field %q: want one file", errBadRequest, truncate(part.FormName(), 40))
+		}
+		if upload != nil {
+			return upload, fmt.Errorf("%w: more than one file part", errBadRequest)
+		}
+		limited := &limitedReader{r: part, n: s.cfg.MaxUploadBytes}
+		if upload, err = chimerax.SaveUpload(s.cfg.SpoolDir, part.FileName(), limited, s.cfg.MaxUncompressedBytes); err != nil {
+			return nil, bodyError(err)
+		}
+	}
+	if upload == nil {
+		return nil, fmt.Errorf("%w: multipart body without a file part", errBadRequest)
+	}
+	return upload, nil
+}
+
+// CheckpointView is a checkpoint as the API shows it: no path.
+type CheckpointView struct {
+	SessionID string    `json:"session_id"`
+	At        time.Time `json:"at"`
+	SizeBytes int64     `json:"size_bytes"`
+}
+
+func (s *Server) checkpoint(c *gin.Context) error {
+	rec, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	cp, err := s.sv.Checkpoint(c, rec.ID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, CheckpointView{SessionID: rec.ID, At: cp.At.UTC().Truncate(time.Millisecond), SizeBytes: cp.SizeBytes})
+	return nil
+}
+
+// eventWriteTimeout bounds the write of one event to a client.
+const eventWriteTimeout = 30 * time.Second
+
+// events streams a session's events as Server-Sent Events: first its
+// current state, then each event as it happens, a comment line every
+// Config.EventsHeartbeat, and at the end the final state. The stream ends
+// when the session ends, when the client goes away, when the server shuts
+// down, or when the client falls too far behind (it then reconnects).
+func (s *Server) events(c *gin.Context) error {
+	rec, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	sub, cancel, err := s.sv.Events(ctx, rec.ID)
+	switch {
+	case errors.Is(err, chimerax.ErrNotLive):
+		sub = nil // ended: the state alone
+	case err != nil:
+		return err
+	default:
+		defer cancel()
+	}
+	// Read the state after subscribing, so no change falls in between.
+	if rec, err = s.sv.Session(ctx, rec.ID); err != nil {
+		return err
+	}
+
+	// The stream outlives the server's WriteTimeout: each write gets its
+	// own deadline. (net/http lifts the read deadline once the handler
+	// runs, to notice the client going away.)
+	rc := http.NewResponseController(c.Writer)
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	c.Status(http.StatusOK)
+	send := func(ev chimerax.Event) error {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
+		if _, err := fmt.Fprintf(c.Writer, "event: %s\ndata: %s\n\n", ev.Type, data); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if err := send(chimerax.StateEvent(rec)); err != nil || sub == nil {
+		return nil
+	}
+
+	heartbeat := time.NewTicker(s.cfg.EventsHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case ev, ok := <-sub:
+			if !ok {
+				// Ended (without a final event we saw) or fell behind:
+				// say where the session is, and end.
+				if rec, err := s.sv.Session(context.WithoutCancel(ctx), rec.ID); err == nil {
+					send(chimerax.StateEvent(rec))
+				}
+				return nil
+			}
+			if err := send(ev); err != nil {
+				return nil // the client went away
+			}
+			if ev.Type == chimerax.EventState && !ev.State.Live() {
+				return nil
+			}
+		case <-heartbeat.C:
+			rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
+			if _, err := io.WriteString(c.Writer, ": keep-alive\n\n"); err != nil {
+				return nil
+			}
+			if rc.Flush() != nil {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		case <-s.streamsDone:
+			return nil
+		}
+	}
+}
