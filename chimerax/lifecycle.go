@@ -445,7 +445,6 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 		stop = append(stop, id)
 	}
 	sv.mu.Unlock()
-	sv.cancel()
 
 	for _, c := range leave {
 		c.proc.h.detach()
@@ -463,6 +462,9 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	// Only now end the supervisor's context (the sweeper, probes, starts):
+	// a start cancelled before its Stop claimed it would end start_failed.
+	sv.cancel()
 	done := make(chan struct{})
 	go func() { sv.wg.Wait(); close(done) }()
 	select {

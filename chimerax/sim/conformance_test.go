@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CHIMERAD_SIM_SELF") == "1" {
 		os.Exit(sim.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	// The simulator is this test binary: under -race it would sleep a
+	// second at exit waiting for late race reports.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
 }
 
