@@ -110,6 +110,8 @@ type Session struct {
 	Error             string        `json:"error,omitempty"`
 
 	Process *Process `json:"process,omitempty"`
+	// Stats is what the child did, recorded when the session ends.
+	Stats *SessionStats `json:"stats,omitempty"`
 }
 
 // Validate reports whether s is fit to be stored.
