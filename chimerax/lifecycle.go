@@ -86,6 +86,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 	}
 	log.Info().Int("pid", p.pid).Str("state", string(store.StateReady)).
 		Dur("start_duration_ms", now.Sub(rec.CreatedAt)).Msg("session ready")
+	sv.observer().SessionReady(now.Sub(rec.CreatedAt))
 	close(c.started)
 
 	sv.wg.Add(1)
@@ -143,11 +144,13 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 	defer close(c.ended)
 	defer sv.release(c)
 	now := sv.now()
+	stats := sv.finalStats(c)
 	rec, err := sv.db.UpdateSession(context.Background(), c.id, func(s *store.Session) error {
 		if !s.State.Live() {
 			return errAlreadyEnded
 		}
 		s.State, s.TerminatedAt, s.TerminationReason, s.Error = state, now, reason, msg
+		s.Stats = stats
 		if c.proc != nil {
 			s.Process = c.proc.info(sv.sessionDir(c.id))
 			s.Process.ExitCode, s.Process.Signal = exitInfo(c.proc.state)
@@ -155,6 +158,7 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 		}
 		return nil
 	})
+	sv.observeEnd(rec, reason, err)
 	if errors.Is(err, errAlreadyEnded) {
 		rec, err = sv.db.Session(context.Background(), c.id)
 	}
@@ -311,6 +315,7 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 	if ready {
 		c.lastActivity = sv.now()
 		c.busy++
+		c.commands++
 	}
 	sv.mu.Unlock()
 	if !ready {
@@ -321,11 +326,13 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, sv.cfg.CommandTimeout)
 	defer cancel()
+	begin := time.Now()
 	res, err := c.client.Run(ctx, command)
 	sv.mu.Lock()
 	c.lastActivity = sv.now() // a long command is not idle the moment it ends
 	c.busy--
 	sv.mu.Unlock()
+	sv.observeCommand(time.Since(begin), res, err)
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", id, err)
 	}
@@ -338,6 +345,7 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 	if err := sv.Reconcile(ctx); err != nil {
 		return err
 	}
+	sv.markOpen()
 	sv.sweep = make(chan struct{})
 	sv.wg.Add(1)
 	go func() {

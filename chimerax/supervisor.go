@@ -72,6 +72,8 @@ type Supervisor struct {
 	Logger zerolog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// Observer, if set, is told of lifecycle events (observe.go).
+	Observer Observer
 
 	ctx    context.Context // ends when Close begins
 	cancel context.CancelFunc
@@ -83,6 +85,7 @@ type Supervisor struct {
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
+	mon       monitor // metrics and readiness bookkeeping (observe.go)
 }
 
 // child is the supervisor's view of one live session.
@@ -102,6 +105,7 @@ type child struct {
 	// Guarded by Supervisor.mu.
 	lastActivity time.Time
 	busy         int           // commands in flight
+	commands     int64         // commands sent to the child
 	ending       bool          // someone has claimed the end of this session
 	ended        chan struct{} // closed once the end is recorded
 }
@@ -231,6 +235,7 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	}
 	created = true
 	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Str("state", string(rec.State)).Msg("session created")
+	sv.observer().SessionCreated()
 
 	sv.wg.Add(1)
 	go func() {
@@ -291,6 +296,7 @@ func (sv *Supervisor) release(c *child) {
 		return
 	}
 	delete(sv.children, c.id)
+	sv.retire(c)
 	if sv.perUser[c.owner]--; sv.perUser[c.owner] <= 0 {
 		delete(sv.perUser, c.owner)
 	}
