@@ -46,6 +46,10 @@ type LogQuery struct {
 	Lines int
 	// After is a Cursor from an earlier Logs: return what was written since.
 	After string
+	// Redact hides what only admins may see: the child's REST port, which
+	// would let anyone on the machine drive it, and the data directory's
+	// paths.
+	Redact bool
 }
 
 // Logs is part of a session's output: what ChimeraX printed on its stdout
@@ -58,7 +62,7 @@ type Logs struct {
 	Lines  []string `json:"lines"`
 	// Cursor marks the end of the last complete line read from the files:
 	// pass it as LogQuery.After to follow the log. Empty with LogSourceRecord.
-	Cursor string `json:"cursor,omitempty"`
+	Cursor string `json:"next_cursor,omitempty"`
 	// Skipped says that output between After and the first line returned
 	// is lost (the log was rotated past it), or that After was not a cursor
 	// of this log.
@@ -83,6 +87,9 @@ func (sv *Supervisor) Logs(ctx context.Context, id string, q LogQuery) (Logs, er
 		q.Lines = MaxLogLines
 	}
 	out := Logs{ID: rec.ID, State: rec.State, Source: LogSourceFile}
+	if q.Redact {
+		defer func() { sv.redact(id, out.Lines) }()
+	}
 	lines, cursor, skipped, err := readLog(filepath.Join(sv.sessionDir(id), logName), q)
 	if err == nil {
 		out.Lines, out.Cursor, out.Skipped = lines, cursor, skipped
@@ -105,6 +112,20 @@ func (sv *Supervisor) Logs(ctx context.Context, id string, q LogQuery) (Logs, er
 		out.Lines = lastN(rec.Process.LastOutput, q.Lines)
 	}
 	return out, nil
+}
+
+// redact rewrites lines of session id's output for its owner: the REST
+// port line loses its port, and paths under the session's directory and
+// the data directory lose their prefix.
+func (sv *Supervisor) redact(id string, lines []string) {
+	dir := sv.sessionDir(id)
+	for i, l := range lines {
+		if m := portLine.FindStringSubmatch(l); m != nil {
+			l = "REST server started on host " + m[1] + " port (hidden)"
+		}
+		l = strings.ReplaceAll(l, dir, "<session>")
+		lines[i] = strings.ReplaceAll(l, sv.cfg.DataDir, "<data_dir>")
+	}
 }
 
 func lastN(lines []string, n int) []string {

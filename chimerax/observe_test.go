@@ -146,6 +146,14 @@ func TestLogs(t *testing.T) {
 		!slices.ContainsFunc(logs.Lines, func(l string) bool { return strings.HasPrefix(l, "REST server started") }) {
 		t.Errorf("Logs of a live session = %+v, want the REST line from the file", logs)
 	}
+	redacted, err := sv.Logs(ctx, s.ID, chimerax.LogQuery{Redact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(redacted.Lines, "REST server started on host 127.0.0.1 port (hidden)") ||
+		strings.Contains(strings.Join(redacted.Lines, "\n"), sv.Config().DataDir) {
+		t.Errorf("redacted Logs = %q, want the port hidden and no path", redacted.Lines)
+	}
 	if _, err := sv.Logs(ctx, s.ID, chimerax.LogQuery{After: "nonsense"}); !errors.Is(err, chimerax.ErrInvalid) {
 		t.Errorf("Logs(bad cursor) = %v, want ErrInvalid", err)
 	}

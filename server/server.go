@@ -31,6 +31,7 @@ type Supervisor interface {
 	Touch(ctx context.Context, id string) (store.Session, error)
 	IdleExpiresAt(s store.Session) time.Time
 	Engine() chimerax.Engine
+	Monitor // monitoring.go
 }
 
 // Users is what the server needs of the user store; *store.DB provides it.
@@ -57,6 +58,10 @@ type Config struct {
 	MaxUncompressedBytes int64
 	// SpoolDir receives uploads while they are read and checked.
 	SpoolDir string
+	// Metrics, if set, are served on /metrics and count HTTP requests.
+	Metrics *Metrics
+	// MetricsRequireAuth makes /metrics take an admin token.
+	MetricsRequireAuth bool
 }
 
 // DefaultConfig returns the server's defaults.

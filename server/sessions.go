@@ -37,6 +37,8 @@ type SessionView struct {
 	Error              string          `json:"error,omitempty"`
 	// Process is shown to admins only: pid, port and paths stay private.
 	Process *store.Process `json:"process,omitempty"`
+	// Stats: commands run, and CPU and memory of the child while it lives.
+	Stats *store.SessionStats `json:"stats,omitempty"`
 }
 
 func (s *Server) view(rec store.Session, admin bool) SessionView {
@@ -55,6 +57,7 @@ func (s *Server) view(rec store.Session, admin bool) SessionView {
 		TerminatedAt:       timePtr(rec.TerminatedAt),
 		TerminationReason:  rec.TerminationReason,
 		Error:              rec.Error,
+		Stats:              s.sessionStats(rec),
 	}
 	if admin {
 		v.Process = rec.Process
