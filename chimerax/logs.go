@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -88,7 +89,7 @@ func (sv *Supervisor) Logs(ctx context.Context, id string, q LogQuery) (Logs, er
 	}
 	out := Logs{ID: rec.ID, State: rec.State, Source: LogSourceFile}
 	if q.Redact {
-		defer func() { sv.redact(id, out.Lines) }()
+		defer func() { sv.redact(rec, out.Lines) }()
 	}
 	lines, cursor, skipped, err := readLog(filepath.Join(sv.sessionDir(id), logName), q)
 	if err == nil {
@@ -114,14 +115,27 @@ func (sv *Supervisor) Logs(ctx context.Context, id string, q LogQuery) (Logs, er
 	return out, nil
 }
 
-// redact rewrites lines of session id's output for its owner: the REST
-// port line loses its port, and paths under the session's directory and
-// the data directory lose their prefix.
-func (sv *Supervisor) redact(id string, lines []string) {
-	dir := sv.sessionDir(id)
+// loopbackPort is a loopback address with a port, as ChimeraX prints its
+// REST server's ("Visit http://127.0.0.1:N/cmdline.html").
+var loopbackPort = regexp.MustCompile(`(127\.0\.0\.1|localhost|\[::1\]):\d+`)
+
+// redact rewrites lines of session rec's output for its owner: the REST
+// port line loses its port, and so does every loopback address; the port,
+// once recorded, is hidden wherever it appears; paths under the session's
+// directory and the data directory lose their prefix.
+func (sv *Supervisor) redact(rec store.Session, lines []string) {
+	dir := sv.sessionDir(rec.ID)
+	var port *regexp.Regexp
+	if rec.Process != nil && rec.Process.Port > 0 {
+		port = regexp.MustCompile(`\b` + strconv.Itoa(rec.Process.Port) + `\b`)
+	}
 	for i, l := range lines {
 		if m := portLine.FindStringSubmatch(l); m != nil {
 			l = "REST server started on host " + m[1] + " port (hidden)"
+		}
+		l = loopbackPort.ReplaceAllString(l, "$1:(hidden)")
+		if port != nil {
+			l = port.ReplaceAllString(l, "(hidden)")
 		}
 		l = strings.ReplaceAll(l, dir, "<session>")
 		lines[i] = strings.ReplaceAll(l, sv.cfg.DataDir, "<data_dir>")
