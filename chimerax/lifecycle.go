@@ -92,6 +92,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 	log.Info().Int("pid", p.pid).Str("state", string(store.StateReady)).
 		Dur("start_duration_ms", now.Sub(rec.CreatedAt)).Msg("session ready")
 	sv.publishState(c, store.StateReady)
+	sv.observer().SessionReady(now.Sub(rec.CreatedAt))
 	close(c.started)
 
 	sv.wg.Add(1)
@@ -150,11 +151,13 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 	defer close(c.ended)
 	defer sv.release(c)
 	now := sv.now()
+	stats := sv.finalStats(c)
 	rec, err := sv.db.UpdateSession(context.Background(), c.id, func(s *store.Session) error {
 		if !s.State.Live() {
 			return errAlreadyEnded
 		}
 		s.State, s.TerminatedAt, s.TerminationReason, s.Error = state, now, reason, msg
+		s.Stats = stats
 		if c.proc != nil {
 			s.Process = c.proc.info()
 			s.Process.ExitCode, s.Process.Signal = c.proc.code, c.proc.signal
@@ -162,6 +165,7 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 		}
 		return nil
 	})
+	sv.observeEnd(rec, reason, err)
 	if errors.Is(err, errAlreadyEnded) {
 		rec, err = sv.db.Session(context.Background(), c.id)
 	}
@@ -359,6 +363,7 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 		if c.busy++; c.busy == 1 {
 			c.busySince = c.lastActivity
 		}
+		c.commands++
 	}
 	sv.mu.Unlock()
 	if !ready {
@@ -369,6 +374,7 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, sv.cfg.CommandTimeout)
 	defer cancel()
+	begin := time.Now()
 	res, err := c.client.Run(ctx, command)
 	sv.mu.Lock()
 	c.lastActivity = sv.now() // a long command is not idle the moment it ends
@@ -377,6 +383,7 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 		c.lastHealthy = c.lastActivity
 	}
 	sv.mu.Unlock()
+	sv.observeCommand(time.Since(begin), res, err)
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", id, err)
 	}
@@ -416,6 +423,7 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 	if err := sv.Reconcile(ctx); err != nil {
 		return err
 	}
+	sv.markOpen()
 	sv.sweep = make(chan struct{})
 	sv.wg.Add(1)
 	go func() {

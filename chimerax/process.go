@@ -83,7 +83,8 @@ type process struct {
 	done    chan struct{} // closed once ChimeraX has exited (or its shim is gone)
 	code    *int
 	signal  string
-	failure string // why ChimeraX could not be started at all
+	cpu     float64 // CPU seconds of the reaped child and what it waited for
+	failure string  // why ChimeraX could not be started at all
 }
 
 // holder holds a child's stdio and reaps it.
@@ -171,6 +172,7 @@ func launchDirect(spec launchSpec, home, tmp string) (*process, error) {
 		cmd.Wait()
 		out.Close()
 		p.code, p.signal = exitInfo(cmd.ProcessState)
+		p.cpu = cpuSeconds(cmd.ProcessState)
 		close(p.done)
 	}()
 	return p, nil
@@ -299,7 +301,7 @@ func (p *process) follow(dec *json.Decoder, st shimStatus, sh *shimHolder, portC
 			portCh <- st.Port
 		}
 		if st.Exited {
-			p.code, p.signal, p.failure = st.ExitCode, st.Signal, st.Error
+			p.code, p.signal, p.failure, p.cpu = st.ExitCode, st.Signal, st.Error, st.CPUSeconds
 			return
 		}
 		st = shimStatus{}
@@ -474,6 +476,14 @@ func (p *process) describeExit() string {
 		return p.failure
 	}
 	return "unknown status"
+}
+
+// cpuSeconds is the CPU time of a reaped process and the children it waited for.
+func cpuSeconds(st *os.ProcessState) float64 {
+	if st == nil {
+		return 0
+	}
+	return (st.UserTime() + st.SystemTime()).Seconds()
 }
 
 // exitInfo returns a process's exit code, or the signal that ended it.

@@ -43,6 +43,8 @@ type shimStatus struct {
 	Exited     bool   `json:"exited"`
 	ExitCode   *int   `json:"exit_code,omitempty"`
 	Signal     string `json:"signal,omitempty"`
+	// CPUSeconds is ChimeraX's CPU time once it has exited.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
 	// Error says why ChimeraX could not be started at all.
 	Error string `json:"error,omitempty"`
 }
@@ -151,7 +153,8 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 			cmd.Wait()
 			out.Close()
 			code, sig := exitInfo(cmd.ProcessState)
-			s.update(func(st *shimStatus) { st.Exited, st.ExitCode, st.Signal = true, code, sig })
+			cpu := cpuSeconds(cmd.ProcessState)
+			s.update(func(st *shimStatus) { st.Exited, st.ExitCode, st.Signal, st.CPUSeconds = true, code, sig, cpu })
 			close(exited)
 		}()
 	} else {

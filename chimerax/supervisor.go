@@ -137,6 +137,8 @@ type Supervisor struct {
 	Logger zerolog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// Observer, if set, is told of lifecycle events (observe.go).
+	Observer Observer
 
 	ctx    context.Context // ends when Close begins
 	cancel context.CancelFunc
@@ -150,6 +152,7 @@ type Supervisor struct {
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
 	lastPurge time.Time // of old checkpoints
+	mon       monitor   // metrics and readiness bookkeeping (observe.go)
 }
 
 // child is the supervisor's view of one live session.
@@ -174,6 +177,7 @@ type child struct {
 	busySince    time.Time     // when busy last rose from 0
 	lastHealthy  time.Time     // when the child last answered (a probe or a command)
 	probing      bool          // a health probe is in flight
+	commands     int64         // commands sent to the child
 	ending       bool          // someone has claimed the end of this session
 	ended        chan struct{} // closed once the end is recorded
 
@@ -335,6 +339,7 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	}
 	created = true
 	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Str("state", string(rec.State)).Msg("session created")
+	sv.observer().SessionCreated()
 
 	sv.wg.Add(1)
 	go func() {
@@ -396,6 +401,7 @@ func (sv *Supervisor) release(c *child) {
 		return
 	}
 	delete(sv.children, c.id)
+	sv.retire(c)
 	if sv.perUser[c.owner]--; sv.perUser[c.owner] <= 0 {
 		delete(sv.perUser, c.owner)
 	}

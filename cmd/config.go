@@ -34,6 +34,7 @@ type Config struct {
 	Session  SessionConfig  `mapstructure:"session"`
 	Limits   LimitsConfig   `mapstructure:"limits"`
 	PDB      PDBConfig      `mapstructure:"pdb"`
+	Metrics  MetricsConfig  `mapstructure:"metrics"`
 }
 
 // PDBConfig says where chimerad downloads PDB entries from.
@@ -109,6 +110,14 @@ type LimitsConfig struct {
 	MaxUncompressedBytes int64 `mapstructure:"max_uncompressed_bytes"`
 }
 
+// MetricsConfig configures GET /metrics (monitoring.go).
+type MetricsConfig struct {
+	// RequireAuth is auto, true or false: whether /metrics takes an admin
+	// token. auto is false while http.listen is a loopback address, true
+	// otherwise; see Config.MetricsRequireAuth.
+	RequireAuth string `mapstructure:"require_auth"`
+}
+
 // DefaultListen is where the API listens unless told otherwise: loopback only.
 const DefaultListen = "127.0.0.1:8471"
 
@@ -150,6 +159,7 @@ func DefaultConfig() Config {
 			MaxUploadBytes:       256 << 20,
 			MaxUncompressedBytes: 1 << 30,
 		},
+		Metrics: MetricsConfig{RequireAuth: "auto"},
 	}
 }
 
@@ -248,6 +258,9 @@ func (c *Config) Validate() error {
 		if n < 0 {
 			bad(key, n, "must not be negative (0 means no limit)")
 		}
+	}
+	if _, err := parseAutoBool(c.Metrics.RequireAuth); err != nil {
+		bad("metrics.require_auth", c.Metrics.RequireAuth, err.Error())
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)

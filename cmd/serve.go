@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
@@ -93,6 +94,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		CheckpointRetention:  cfg.Session.CheckpointRetention,
 	})
 	sv.Logger = log
+	metrics, err := server.NewMetrics(prometheus.NewRegistry(), sv)
+	if err != nil {
+		return err
+	}
+	sv.Observer = metrics
 	if err := sv.Open(ctx); err != nil {
 		return fmt.Errorf("reconcile sessions: %w", err)
 	}
@@ -114,6 +120,10 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	scfg.MaxUploadBytes = cfg.Limits.MaxUploadBytes
 	scfg.MaxUncompressedBytes = cfg.Limits.MaxUncompressedBytes
 	scfg.SpoolDir = spool
+	scfg.Metrics, scfg.MetricsRequireAuth = metrics, cfg.MetricsRequireAuth()
+	if !scfg.MetricsRequireAuth && !isLoopbackListen(cfg.HTTP.Listen) {
+		log.Warn().Str("listen", cfg.HTTP.Listen).Msg("GET /metrics answers without a token on a non-loopback address (metrics.require_auth is false)")
+	}
 	srv := server.New(scfg, sv, db, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)

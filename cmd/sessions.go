@@ -17,6 +17,7 @@ func newSessionsCommand() *cobra.Command {
 		Short: "Inspect and end sessions of the running daemon",
 	}
 	c.AddCommand(newSessionsListCommand(), newSessionsShowCommand(), newSessionsKillCommand())
+	c.AddCommand(newSessionsLogsCommand())
 	return c
 }
 

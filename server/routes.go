@@ -11,11 +11,19 @@ func (s *Server) routes() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true // c.Done and c.Value follow the request's context
+	// observeHTTP first: it counts the status a panic became.
+	r.Use(s.observeHTTP)
 	r.Use(s.recover, s.requestID, s.accessLog, s.checkHost, s.cors)
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.fail(c, errMethod) })
 
 	r.GET("/healthz", s.handle(s.healthz))
+	r.GET("/readyz", s.handle(s.readyz))
+	if s.cfg.MetricsRequireAuth {
+		r.GET("/metrics", s.authenticate, s.requireAdmin, s.handle(s.metrics))
+	} else {
+		r.GET("/metrics", s.handle(s.metrics))
+	}
 
 	api := r.Group("/api", s.authenticate)
 	api.GET("/sessions", s.handle(s.listSessions))
@@ -28,12 +36,14 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/sessions/:id/files", s.handle(s.addFile))
 	api.POST("/sessions/:id/checkpoint", s.handle(s.checkpoint))
 	api.GET("/sessions/:id/events", s.handle(s.events))
+	api.GET("/sessions/:id/logs", s.handle(s.sessionLogs))
 
 	admin := api.Group("", s.requireAdmin)
 	admin.GET("/users", s.handle(s.listUsers))
 	admin.POST("/users", s.handle(s.addUser))
 	admin.DELETE("/users/:name", s.handle(s.removeUser))
 	admin.POST("/users/:name/token", s.handle(s.rotateToken))
+	admin.GET("/stats", s.handle(s.stats))
 	return r
 }
 

@@ -35,6 +35,7 @@ type Supervisor interface {
 	Engine() chimerax.Engine
 	Sandboxed() bool
 	Workspace
+	Monitor // monitoring.go
 }
 
 // Users is what the server needs of the user store; *store.DB provides it.
@@ -63,6 +64,10 @@ type Config struct {
 	SpoolDir string
 	// EventsHeartbeat is how often an idle event stream gets a comment line.
 	EventsHeartbeat time.Duration
+	// Metrics, if set, are served on /metrics and count HTTP requests.
+	Metrics *Metrics
+	// MetricsRequireAuth makes /metrics take an admin token.
+	MetricsRequireAuth bool
 }
 
 // DefaultConfig returns the server's defaults.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/chimerad/chimerad/chimerax"
@@ -49,6 +50,9 @@ type daemon struct {
 	SV     *chimerax.Supervisor
 	Admin  *http.Client // over the admin socket
 	Server *server.Server
+
+	// Metrics are on a registry of this daemon's own.
+	Metrics *server.Metrics
 
 	close func()
 }
@@ -88,6 +92,10 @@ func MustServe(tb testing.TB, opts options) *daemon {
 	scfg := server.DefaultConfig()
 	scfg.SpoolDir = filepath.Join(dir, "spool")
 	os.MkdirAll(scfg.SpoolDir, 0o700)
+	if scfg.Metrics, err = server.NewMetrics(prometheus.NewRegistry(), sv); err != nil {
+		tb.Fatal(err)
+	}
+	sv.Observer = scfg.Metrics // before any session starts
 	if opts.server != nil {
 		opts.server(&scfg)
 	}
@@ -107,7 +115,7 @@ func MustServe(tb testing.TB, opts options) *daemon {
 	go server.Serve(admin, sock)
 
 	d := &daemon{
-		URL: "http://" + ln.Addr().String(), Dir: dir, DB: db, SV: sv, Server: srv,
+		URL: "http://" + ln.Addr().String(), Dir: dir, DB: db, SV: sv, Server: srv, Metrics: scfg.Metrics,
 		Admin: &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var dl net.Dialer

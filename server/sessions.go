@@ -43,6 +43,8 @@ type SessionView struct {
 	ResumedFrom string `json:"resumed_from,omitempty"`
 	// Process is shown to admins only: pid, port and paths stay private.
 	Process *store.Process `json:"process,omitempty"`
+	// Stats: commands run, and CPU and memory of the child while it lives.
+	Stats *store.SessionStats `json:"stats,omitempty"`
 }
 
 func (s *Server) view(rec store.Session, admin bool) SessionView {
@@ -62,6 +64,7 @@ func (s *Server) view(rec store.Session, admin bool) SessionView {
 		TerminatedAt:         timePtr(rec.TerminatedAt),
 		TerminationReason:    rec.TerminationReason,
 		Error:                rec.Error,
+		Stats:                s.sessionStats(rec),
 	}
 	if rec.Checkpoint != nil {
 		v.CheckpointAt = timePtr(rec.Checkpoint.At)

@@ -125,6 +125,8 @@ type Session struct {
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 	// ResumedFrom is the ended session whose checkpoint this one opened.
 	ResumedFrom string `json:"resumed_from,omitempty"`
+	// Stats is what the child did, recorded when the session ends.
+	Stats *SessionStats `json:"stats,omitempty"`
 }
 
 // Checkpoint is a ChimeraX session file (.cxs) saved of a session, kept

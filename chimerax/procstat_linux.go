@@ -1,0 +1,101 @@
+package chimerax
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// clockTicks is the kernel's USER_HZ, the unit of the times in
+// /proc/<pid>/stat: 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// procStat is the part of /proc/<pid>/stat that usage needs.
+type procStat struct {
+	pgrp     int
+	cpuTicks uint64 // utime + stime + cutime + cstime
+	rssPages int64
+}
+
+// readProcStat reads /proc/<pid>/stat.
+func readProcStat(pid string) (procStat, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return procStat{}, false
+	}
+	return parseProcStat(b)
+}
+
+// parseProcStat parses the fields of a /proc/<pid>/stat line that usage
+// needs. The command name (field 2) may hold spaces and parentheses; the
+// fields after it start past the last ')'.
+func parseProcStat(b []byte) (procStat, bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	// f[0] is field 3 (state); field n is f[n-3].
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 22 {
+		return procStat{}, false
+	}
+	var st procStat
+	var err error
+	if st.pgrp, err = strconv.Atoi(f[5-3]); err != nil {
+		return procStat{}, false
+	}
+	for n := 14; n <= 17; n++ { // utime, stime, cutime, cstime
+		t, err := strconv.ParseInt(f[n-3], 10, 64)
+		if err != nil {
+			return procStat{}, false
+		}
+		if t > 0 {
+			st.cpuTicks += uint64(t)
+		}
+	}
+	if st.rssPages, err = strconv.ParseInt(f[24-3], 10, 64); err != nil {
+		return procStat{}, false
+	}
+	return st, true
+}
+
+// readGroups walks /proc once and sums, for each process group led by one
+// of leaders, the resident memory of its members, with the leader's CPU
+// time. Processes that left the group (setsid, setpgid) are not counted.
+func readGroups(leaders []int) map[int]groupUsage {
+	want := make(map[int]bool, len(leaders))
+	for _, pid := range leaders {
+		want[pid] = true
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	page := int64(os.Getpagesize())
+	out := make(map[int]groupUsage, len(leaders))
+	seen := make(map[int]bool, len(leaders))
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, ok := readProcStat(e.Name())
+		if !ok || !want[st.pgrp] {
+			continue
+		}
+		g := out[st.pgrp]
+		g.RSSBytes += st.rssPages * page
+		if pid == st.pgrp {
+			g.LeaderCPUSeconds = float64(st.cpuTicks) / clockTicks
+			seen[pid] = true
+		}
+		out[st.pgrp] = g
+	}
+	for pgrp := range out {
+		if !seen[pgrp] { // the leader is gone: its group is not a live child's
+			delete(out, pgrp)
+		}
+	}
+	return out
+}
