@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +51,9 @@ func (sv *Supervisor) Command(ctx context.Context, id, line string) (*Result, er
 	}
 	if len(cmds) == 0 {
 		return nil, fmt.Errorf("%w: the line holds no command", ErrInvalid)
+	}
+	if cmds, err = sv.localizePDB(ctx, dir, cmds); err != nil {
+		return nil, err
 	}
 	text := strings.Join(cmds, " ; ")
 	res, err := sv.Run(ctx, id, text)
@@ -290,4 +294,41 @@ func (sv *Supervisor) AddFile(ctx context.Context, id string, u *Upload) (store.
 		return st, res, fmt.Errorf("%w: %s", ErrOpenFailed, msg)
 	}
 	return st, res, nil
+}
+
+// localizePDB rewrites the checked commands that open a PDB entry
+// ("open ID from pdb", as the policy normalizes them) to open a copy that
+// chimerad downloaded itself: a sandboxed ChimeraX has no network. With
+// no Fetcher, or with a format asked for, ChimeraX fetches as it would.
+func (sv *Supervisor) localizePDB(ctx context.Context, dir string, cmds []string) ([]string, error) {
+	if sv.cfg.PDB == nil {
+		return cmds, nil
+	}
+	out := slices.Clone(cmds)
+	for i, c := range cmds {
+		f := strings.Fields(c)
+		if len(f) < 4 || f[0] != "open" || f[2] != "from" || f[3] != "pdb" || slices.Contains(f[4:], "format") {
+			continue
+		}
+		id := f[1]
+		if len(id) == 8 {
+			id = "pdb_" + id // the policy's 8-character form
+		}
+		id, err := NormalizePDBID(id)
+		if err != nil {
+			return nil, err
+		}
+		cached, err := sv.cfg.PDB.Fetch(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		local := filepath.Join(dir, "pdb-"+archiveID(id)+".cif.gz")
+		if _, err := os.Stat(local); err != nil {
+			if err := linkOrCopy(cached, local); err != nil {
+				return nil, fmt.Errorf("command: %w", err)
+			}
+		}
+		out[i] = strings.Join(append([]string{"open", quote(local)}, f[4:]...), " ")
+	}
+	return out, nil
 }
