@@ -28,6 +28,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		ShimEnv:     sv.cfg.ShimEnv,
 		Detach:      sv.cfg.OnRestart == OnRestartAdopt,
 		Sandbox:     sv.sandboxed,
+		MemoryMax:   sv.cfg.MemoryMax,
 	})
 	if err != nil {
 		sv.failStart(c, p, store.ReasonStartFailed, err)
@@ -127,11 +128,29 @@ func (sv *Supervisor) watch(c *child) {
 		return
 	}
 	msg := "ChimeraX exited on its own (" + c.proc.describeExit() + ")"
+	reason := store.ReasonCrashed
+	if sv.cfg.MemoryMax > 0 && ranOutOfMemory(c.proc.Tail(1000)) {
+		reason = store.ReasonOutOfMemory
+		msg = fmt.Sprintf("ChimeraX ran out of memory (chimerax.memory_max is %d bytes) and exited (%s)", sv.cfg.MemoryMax, c.proc.describeExit())
+	}
 	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Int("pid", c.proc.pid).
-		Str("reason", string(store.ReasonCrashed)).Msg(msg)
+		Str("reason", string(reason)).Msg(msg)
 	c.proc.signalGroup(syscall.SIGKILL) // whatever it left behind in its group
 	c.proc.h.release()
-	sv.finish(c, store.StateFailed, store.ReasonCrashed, msg)
+	sv.finish(c, store.StateFailed, reason, msg)
+}
+
+// ranOutOfMemory reports whether a child's last output says it died of a
+// failed allocation: Python's MemoryError, or a runtime's "out of memory".
+// Under an address-space limit that is how the end shows; the kernel does
+// not kill the process.
+func ranOutOfMemory(lastLines []string) bool {
+	for _, l := range lastLines {
+		if strings.Contains(l, "MemoryError") || strings.Contains(l, "out of memory") {
+			return true
+		}
+	}
+	return false
 }
 
 // claimEnd makes the caller the one who ends c; false if someone already is.

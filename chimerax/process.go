@@ -66,6 +66,8 @@ type launchSpec struct {
 	// Sandbox runs the child in its own user and network namespaces,
 	// reached through the relay socket in its session dir.
 	Sandbox bool
+	// MemoryMax caps the child's address space (RLIMIT_AS); 0 means none.
+	MemoryMax int64
 }
 
 // process is one running ChimeraX child. Its stdio is held by the daemon
@@ -167,6 +169,10 @@ func launchDirect(spec launchSpec, home, tmp string) (*process, error) {
 		return nil, fmt.Errorf("%w: run %s: %v", ErrStartFailed, spec.Engine.Path, err)
 	}
 	p := &process{pid: cmd.Process.Pid, dir: spec.Dir, h: directHolder{stdin}, portCh: out.port, done: make(chan struct{})}
+	if err := limitMemory(p.pid, spec.MemoryMax); err != nil {
+		p.kill()
+		return nil, fmt.Errorf("%w: limit memory: %v", ErrStartFailed, err)
+	}
 	p.startTicks, _ = processStartTicks(p.pid)
 	go func() {
 		cmd.Wait()
@@ -205,6 +211,9 @@ func launchShim(ctx context.Context, spec launchSpec, home, tmp string, timeout 
 	}
 	if spec.Sandbox {
 		args = append(args, "--sandbox")
+	}
+	if spec.MemoryMax > 0 {
+		args = append(args, "--memory-max", strconv.FormatInt(spec.MemoryMax, 10))
 	}
 	args = append(append(args, "--", spec.Engine.Path), spec.Engine.args()...)
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,7 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 	linger := fs.Duration("linger", time.Hour, "how long to keep an exit status for a daemon that does not connect")
 	sandbox := fs.Bool("sandbox", false, "run ChimeraX in its own user and network namespaces")
 	sandboxInit := fs.Bool("sandbox-init", false, "be the init inside a sandbox's namespaces (internal)")
+	memoryMax := fs.Int64("memory-max", 0, "cap ChimeraX's address space at this many bytes (0: none)")
 	var unset multiFlag
 	fs.Var(&unset, "unset", "environment variable not to pass on to ChimeraX (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -80,7 +82,7 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 		return 64
 	}
 	if *sandboxInit {
-		return sandboxInitMain(relaySocket, unset, fs.Args(), stderr)
+		return sandboxInitMain(relaySocket, unset, *memoryMax, fs.Args(), stderr)
 	}
 	// One thread starts ChimeraX and stays: the parent-death signal set on
 	// ChimeraX follows the thread that forked it.
@@ -113,7 +115,7 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 		// This very program again, as the init inside the namespaces: the
 		// same arguments up to the shim's own (the subcommand, if any).
 		initArgs := slices.Clone(os.Args[1 : len(os.Args)-len(args)])
-		initArgs = append(initArgs, "--sandbox-init")
+		initArgs = append(initArgs, "--sandbox-init", "--memory-max", strconv.FormatInt(*memoryMax, 10))
 		for _, k := range unset {
 			initArgs = append(initArgs, "--unset", k)
 		}
@@ -131,6 +133,11 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 		s.status.Exited, s.status.Error = true, err.Error()
 		fmt.Fprintln(stderr, "chimerax-shim: start ChimeraX:", err)
 	} else {
+		if !*sandbox { // a sandbox's init limits ChimeraX itself
+			if err := limitMemory(cmd.Process.Pid, *memoryMax); err != nil {
+				fmt.Fprintln(stderr, "chimerax-shim: limit memory:", err)
+			}
+		}
 		s.stdin = stdin
 		s.status.PID = cmd.Process.Pid
 		s.status.StartTicks, _ = processStartTicks(cmd.Process.Pid)

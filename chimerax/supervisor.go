@@ -67,6 +67,8 @@ type Config struct {
 	// child runs in its own user and network namespaces. Auto falls back to
 	// plain loopback, with a warning, where the kernel refuses them.
 	Sandbox string
+	// MemoryMax caps each child's address space, in bytes; 0 means none.
+	MemoryMax int64
 	// PDB downloads PDB entries for sessions; nil leaves the fetch to
 	// ChimeraX itself (which a sandboxed ChimeraX cannot do).
 	PDB *Fetcher

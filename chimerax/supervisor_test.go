@@ -787,3 +787,37 @@ func mustAbs(tb testing.TB, p string) string {
 	}
 	return abs
 }
+
+// TestMemoryLimit: a child over chimerax.memory_max ends out_of_memory, not
+// crashed, directly and in the sandbox alike. Under -race the children
+// cannot run with an address-space limit at all; cmd's TestMemoryLimitEndToEnd
+// covers the limit with the real binary there.
+func TestMemoryLimit(t *testing.T) {
+	if raceEnabled {
+		t.Skip("race-instrumented children need more address space than any limit")
+	}
+	for _, sandbox := range []string{chimerax.SandboxOff, chimerax.SandboxAuto} {
+		t.Run(sandbox, func(t *testing.T) {
+			ctx := context.Background()
+			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+				c.MemoryMax = 1 << 30
+				c.Sandbox = sandbox
+			}, "CHIMERAX_SIM_HOG_ON=surface")
+			rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sv.Run(ctx, rec.ID, "surface"); !errors.Is(err, chimerax.ErrUnavailable) {
+				t.Errorf("Run(surface) past the limit = %v, want ErrUnavailable", err)
+			}
+			var got store.Session
+			waitFor(t, 10*time.Second, "ended", func() bool {
+				got, _ = sv.Session(ctx, rec.ID)
+				return !got.State.Live()
+			})
+			if got.State != store.StateFailed || got.TerminationReason != store.ReasonOutOfMemory {
+				t.Errorf("session over its memory limit = %q/%q (%s), want failed/out_of_memory", got.State, got.TerminationReason, got.Error)
+			}
+		})
+	}
+}

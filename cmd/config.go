@@ -75,6 +75,8 @@ type ChimeraXConfig struct {
 	// Sandbox is auto, required or off: each child in its own user and
 	// network namespaces.
 	Sandbox string `mapstructure:"sandbox"`
+	// MemoryMax caps each child's address space in bytes; 0 means none.
+	MemoryMax int64 `mapstructure:"memory_max"`
 }
 
 // CommandsConfig configures commands sent to a session's ChimeraX.
@@ -250,6 +252,9 @@ func (c *Config) Validate() error {
 		if n <= 0 {
 			bad(key, n, "must be positive")
 		}
+	}
+	if m := c.ChimeraX.MemoryMax; m != 0 && m < 256<<20 {
+		bad("chimerax.memory_max", m, "want 0 (no limit) or at least 268435456 (256 MiB): ChimeraX does not start in less")
 	}
 	for key, n := range map[string]int{
 		"limits.max_sessions":          c.Limits.MaxSessions,

@@ -89,6 +89,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		OnRestart:            cfg.Session.OnRestart,
 		Sandbox:              cfg.ChimeraX.Sandbox,
 		PDB:                  pdb,
+		MemoryMax:            cfg.ChimeraX.MemoryMax,
 		Allow:                cfg.Commands.Allow,
 		IdleWarning:          cfg.Session.IdleWarning,
 		CheckpointRetention:  cfg.Session.CheckpointRetention,

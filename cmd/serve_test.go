@@ -121,7 +121,8 @@ func startDaemon(t *testing.T, dir string, extra ...string) *daemon {
 	d := &daemon{dir: dir, exited: make(chan struct{})}
 	d.cmd = exec.Command(binary, append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"}, extra...)...)
 	// A slow simulator start keeps creates in flight long enough to be hit.
-	d.cmd.Env = append(testEnv(t), "CHIMERAD_CHIMERAX_STOP_GRACE=2s", "CHIMERAX_SIM_START_DELAY=200ms")
+	d.cmd.Env = append(testEnv(t), "CHIMERAD_CHIMERAX_STOP_GRACE=2s", "CHIMERAX_SIM_START_DELAY=200ms",
+		"CHIMERAX_SIM_HOG_ON=surface") // see TestMemoryLimitEndToEnd
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -416,6 +417,43 @@ func writeConfig(t *testing.T, yaml string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestMemoryLimitEndToEnd: a session whose ChimeraX goes over
+// chimerax.memory_max ends failed/out_of_memory (the simulator allocates
+// 2 GiB on `surface` with CHIMERAX_SIM_HOG_ON).
+func TestMemoryLimitEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	token, _, err := chimerad(t, dir, "users", "add", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token = strings.TrimSpace(token)
+	d := startDaemon(t, dir, "--config", writeConfig(t, "chimerax:\n  memory_max: 1073741824\n"))
+	code, body := d.do(t, "POST", "/api/sessions", token, `{}`)
+	var s struct {
+		ID, State         string
+		TerminationReason string `json:"termination_reason"`
+	}
+	if json.Unmarshal(body, &s); code != 201 {
+		t.Fatalf("create = %d %s", code, body)
+	}
+	code, body = d.do(t, "POST", "/api/sessions/"+s.ID+"/commands", token, `{"command":"surface"}`)
+	if code < 500 {
+		t.Errorf("command past the memory limit = %d %s, want a 5xx (the child died)", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body = d.get(t, "/api/sessions/"+s.ID, token)
+		json.Unmarshal(body, &s)
+		if s.State != "ready" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.State != "failed" || s.TerminationReason != "out_of_memory" {
+		t.Errorf("session after the limit = %s/%s, want failed/out_of_memory", s.State, s.TerminationReason)
+	}
 }
 
 func TestAdminWithoutDaemon(t *testing.T) {

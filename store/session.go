@@ -58,6 +58,7 @@ const (
 	ReasonDaemonRestart Reason = "daemon_restart"
 	ReasonAdminKill     Reason = "admin_kill"
 	ReasonUserRemoved   Reason = "user_removed"
+	ReasonOutOfMemory   Reason = "out_of_memory"
 )
 
 // Structure source values.

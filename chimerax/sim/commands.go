@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -142,7 +143,29 @@ func (s *simulator) invoke(inv *invocation) (result, error) {
 			}
 		}
 	}
+	if w := s.knobs.hogOn; w != "" {
+		first, _, _ := strings.Cut(inv.call.name, " ")
+		if inv.typed == w || first == w {
+			hogMemory()
+		}
+	}
 	return inv.cmd.run(s, &inv.call)
+}
+
+// hogMemory allocates and touches memory, as a ChimeraX loading a huge
+// structure would, up to 2 GiB. Under an address-space limit the Go runtime
+// dies of it ("fatal error: runtime: out of memory"), as Python would raise
+// MemoryError.
+func hogMemory() {
+	var hog [][]byte
+	for len(hog) < 32 {
+		b := make([]byte, 64<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		hog = append(hog, b)
+	}
+	runtime.KeepAlive(hog)
 }
 
 func (s *simulator) cmdNoop(*call) (result, error) { return result{}, nil }

@@ -57,6 +57,9 @@
 //	                              completed, is word never returns; its HTTP
 //	                              request never completes and, as in ChimeraX,
 //	                              every later request waits behind it.
+//	CHIMERAX_SIM_HOG_ON=word      a command whose first word is word first
+//	                              allocates memory (up to 2 GiB), so that a
+//	                              memory limit on the child ends it.
 //	CHIMERAX_SIM_SLOW=d           every command takes d longer.
 //	CHIMERAX_SIM_IGNORE_SIGTERM=1 SIGTERM is ignored; only SIGKILL ends it.
 //	CHIMERAX_SIM_FLOOD=n          at least n bytes of INFO lines are written to
@@ -415,6 +418,7 @@ type knobs struct {
 	noPort        bool
 	crashAfter    int // -1: never
 	hangOn        string
+	hogOn         string
 	slow          time.Duration
 	ignoreSIGTERM bool
 	flood         int64
@@ -452,6 +456,7 @@ func knobsFromEnv(getenv func(string) string) (knobs, error) {
 		k.crashAfter = n
 	}
 	k.hangOn = getenv("CHIMERAX_SIM_HANG_ON")
+	k.hogOn = getenv("CHIMERAX_SIM_HOG_ON")
 	duration("CHIMERAX_SIM_SLOW", &k.slow)
 	boolean("CHIMERAX_SIM_IGNORE_SIGTERM", &k.ignoreSIGTERM)
 	if v := getenv("CHIMERAX_SIM_FLOOD"); v != "" {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package chimerax_test
+
+const raceEnabled = false
