@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -17,9 +18,11 @@ import (
 	"github.com/chimerad/chimerad/server"
 )
 
-// apiDoc is server/openapi.yaml, loaded and validated once; apiRouter finds
-// its operations by path and method, whatever the host.
-var apiDoc, apiRouter = mustLoadAPI()
+// api is server/openapi.yaml, loaded and validated once, and a router that
+// finds its operations by path and method, whatever the host. Lazily: the
+// test binary also runs as the shim and the simulator, whose start must
+// stay fast.
+var api = sync.OnceValues(mustLoadAPI)
 
 func mustLoadAPI() (*openapi3.T, routers.Router) {
 	doc, err := loadAPI()
@@ -89,7 +92,8 @@ func (t validatingTransport) RoundTrip(req *http.Request) (*http.Response, error
 // for them (404 no_route, 405 method_not_allowed, 421 host_not_allowed),
 // or a CORS preflight's empty 204.
 func validateResponse(req *http.Request, resp *http.Response, body []byte) error {
-	route, params, err := apiRouter.FindRoute(req)
+	_, router := api()
+	route, params, err := router.FindRoute(req)
 	if err != nil {
 		if req.Method == http.MethodOptions && resp.StatusCode == http.StatusNoContent && len(body) == 0 {
 			return nil
@@ -127,5 +131,6 @@ func validateProblem(resp *http.Response, body []byte) error {
 	if err := json.Unmarshal(body, &v); err != nil {
 		return err
 	}
-	return apiDoc.Components.Schemas["Problem"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020())
+	doc, _ := api()
+	return doc.Components.Schemas["Problem"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020())
 }
