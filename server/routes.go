@@ -25,6 +25,12 @@ func (s *Server) routes() *gin.Engine {
 		r.GET("/metrics", s.handle(s.metrics))
 	}
 
+	// The documentation is public: no token (openapi.go).
+	r.GET("/api/openapi.json", s.openAPIJSON)
+	r.GET("/api/openapi.yaml", s.openAPIYAML)
+	r.GET("/docs", s.docsPage("docs/index.html", "text/html; charset=utf-8"))
+	r.GET("/docs/redoc.standalone.js", s.docsPage("docs/redoc.standalone.js", "text/javascript; charset=utf-8"))
+
 	api := r.Group("/api", s.authenticate)
 	api.GET("/sessions", s.handle(s.listSessions))
 	api.POST("/sessions", s.handle(s.createSession))

@@ -116,12 +116,12 @@ func MustServe(tb testing.TB, opts options) *daemon {
 
 	d := &daemon{
 		URL: "http://" + ln.Addr().String(), Dir: dir, DB: db, SV: sv, Server: srv, Metrics: scfg.Metrics,
-		Admin: &http.Client{Transport: &http.Transport{
+		Admin: &http.Client{Transport: validatingTransport{base: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var dl net.Dialer
 				return dl.DialContext(ctx, "unix", sockPath)
 			},
-		}},
+		}}},
 	}
 	closed := false
 	d.close = func() {
@@ -187,7 +187,7 @@ func (d *daemon) send(tb testing.TB, req *http.Request, token string) (*http.Res
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req) // validates the answer: openapi_validate_test.go
 	if err != nil {
 		tb.Fatal(err)
 	}
