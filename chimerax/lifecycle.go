@@ -18,23 +18,22 @@ import (
 // ready; on failure it ends the session failed. It always closes c.started.
 func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 	log := sv.Logger.With().Str("session_id", c.id).Str("user", c.owner).Logger()
-	p, err := launch(c.startCtx, launchSpec{
-		Engine:      sv.engine,
-		SessionID:   c.id,
-		Dir:         sv.sessionDir(c.id),
-		Timeout:     sv.cfg.StartTimeout,
-		LogMaxBytes: sv.cfg.LogMaxBytes,
-		Shim:        sv.cfg.Shim,
-		ShimEnv:     sv.cfg.ShimEnv,
-		Detach:      sv.cfg.OnRestart == OnRestartAdopt,
-		Sandbox:     sv.sandboxed,
-	})
-	if err != nil {
-		sv.failStart(c, p, store.ReasonStartFailed, err)
-		return
+	var (
+		p      *process
+		client *Client
+		err    error
+	)
+	if w := c.warm; w != nil { // from the pool: started already
+		p, client = w.proc, w.client
+	} else {
+		p, err = launch(c.startCtx, sv.launchSpec(c.id))
+		if err != nil {
+			sv.failStart(c, p, store.ReasonStartFailed, err)
+			return
+		}
+		client = NewClient(p.dialer())
 	}
 	log.Debug().Int("pid", p.pid).Int("port", p.port).Msg("chimerax listening")
-	client := NewClient(p.dialer())
 
 	var open string
 	switch {
@@ -148,15 +147,23 @@ func (sv *Supervisor) claimEnd(c *child) bool {
 // finish records the end of c's session (once: a reason is never
 // overwritten), removes its directory and gives its place back.
 func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, msg string) store.Session {
+	defer sv.refillPool() // a place under max_sessions may have come free
 	defer close(c.ended)
 	defer sv.release(c)
 	now := sv.now()
 	stats := sv.finalStats(c)
+	sv.mu.Lock()
+	last := c.lastActivity
+	delete(sv.dirty, c.id)
+	sv.mu.Unlock()
 	rec, err := sv.db.UpdateSession(context.Background(), c.id, func(s *store.Session) error {
 		if !s.State.Live() {
 			return errAlreadyEnded
 		}
 		s.State, s.TerminatedAt, s.TerminationReason, s.Error = state, now, reason, msg
+		if last.After(s.LastActivityAt) {
+			s.LastActivityAt = last
+		}
 		s.Stats = stats
 		if c.proc != nil {
 			s.Process = c.proc.info()
@@ -271,32 +278,32 @@ func (sv *Supervisor) Sessions(ctx context.Context, f store.SessionFilter) ([]st
 	return out, next, err
 }
 
-// Touch records activity on a live session and returns its record.
+// Touch records activity on a live session and returns its record. The
+// activity is kept in memory and written with the next flush (activity.go).
 func (sv *Supervisor) Touch(ctx context.Context, id string) (store.Session, error) {
+	rec, err := sv.Session(ctx, id)
+	if err != nil {
+		return rec, err
+	}
+	return sv.TouchRecord(rec)
+}
+
+// TouchRecord is Touch on a record just read: it saves reading it again.
+func (sv *Supervisor) TouchRecord(rec store.Session) (store.Session, error) {
 	now := sv.now()
 	sv.mu.Lock()
-	c := sv.children[id]
+	c := sv.children[rec.ID]
 	if c != nil && !c.ending {
-		c.lastActivity = now
+		sv.markActive(c, now)
 	}
 	sv.mu.Unlock()
 	if c == nil {
-		rec, err := sv.Session(ctx, id)
-		if err != nil {
-			return rec, err
-		}
-		return rec, fmt.Errorf("%w: session %s is %s", ErrNotLive, id, rec.State)
+		return rec, fmt.Errorf("%w: session %s is %s", ErrNotLive, rec.ID, rec.State)
 	}
-	rec, err := sv.db.UpdateSession(ctx, id, func(s *store.Session) error {
-		if s.State.Live() {
-			s.LastActivityAt = now
-		}
-		return nil
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return rec, fmt.Errorf("%w: %s", ErrNotFound, id)
+	if rec.State.Live() && now.After(rec.LastActivityAt) {
+		rec.LastActivityAt = now
 	}
-	return rec, err
+	return rec, nil
 }
 
 // IdleExpiresAt returns when a live session will end for idleness, or the
@@ -359,7 +366,7 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 		}
 	}
 	if ready {
-		c.lastActivity = sv.now()
+		sv.markActive(c, sv.now())
 		if c.busy++; c.busy == 1 {
 			c.busySince = c.lastActivity
 		}
@@ -377,7 +384,7 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 	begin := time.Now()
 	res, err := c.client.Run(ctx, command)
 	sv.mu.Lock()
-	c.lastActivity = sv.now() // a long command is not idle the moment it ends
+	sv.markActive(c, sv.now()) // a long command is not idle the moment it ends
 	c.busy--
 	if err == nil {
 		c.lastHealthy = c.lastActivity
@@ -424,6 +431,14 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 		return err
 	}
 	sv.markOpen()
+	sv.openPool()
+	if sv.cfg.ActivityFlushInterval > 0 {
+		sv.wg.Add(1)
+		go func() {
+			defer sv.wg.Done()
+			sv.flushLoop()
+		}()
+	}
 	sv.sweep = make(chan struct{})
 	sv.wg.Add(1)
 	go func() {
@@ -444,6 +459,9 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	var leave []*child
 	sv.mu.Lock()
 	sv.closing = true
+	sv.mu.Unlock()
+	sv.closePool()
+	sv.mu.Lock()
 	for id, c := range sv.children {
 		if adopt && c.proc != nil && !c.ending {
 			c.ending = true // nobody ends it now: the next daemon adopts it
@@ -477,7 +495,8 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	go func() { sv.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		// Sessions left for adoption keep their activity for the next daemon.
+		return sv.FlushActivity(ctx)
 	case <-ctx.Done():
 		return fmt.Errorf("chimerax: close: %w", ctx.Err())
 	}

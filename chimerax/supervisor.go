@@ -81,6 +81,13 @@ type Config struct {
 	// CheckpointRetention is how long checkpoints of ended sessions are
 	// kept; 0 keeps them for ever.
 	CheckpointRetention time.Duration
+	// ActivityFlushInterval is how often activity kept in memory is written
+	// to the store (activity.go); a crash loses at most that much of it.
+	ActivityFlushInterval time.Duration
+	// PoolSize children are kept started and ready for creates to take;
+	// PoolMaxAge recycles them (pool.go). 0 keeps no pool.
+	PoolSize   int
+	PoolMaxAge time.Duration
 }
 
 // Sandbox modes (Config.Sandbox).
@@ -102,25 +109,27 @@ const (
 // DefaultConfig returns the supervisor's defaults for dataDir.
 func DefaultConfig(dataDir string) Config {
 	return Config{
-		DataDir:              dataDir,
-		StartTimeout:         60 * time.Second,
-		StopGrace:            10 * time.Second,
-		CommandTimeout:       60 * time.Second,
-		LogMaxBytes:          10 << 20,
-		MaxSessions:          32,
-		MaxSessionsPerUser:   4,
-		MaxUncompressedBytes: 1 << 30,
-		IdleTimeout:          30 * time.Minute,
-		MaxIdleTimeout:       24 * time.Hour,
-		SweepInterval:        30 * time.Second,
-		Retention:            7 * 24 * time.Hour,
-		HealthInterval:       30 * time.Second,
-		HealthTimeout:        90 * time.Second,
-		OnRestart:            OnRestartTerminate,
-		Sandbox:              SandboxAuto,
-		Allow:                slices.Clone(DefaultAllow),
-		IdleWarning:          2 * time.Minute,
-		CheckpointRetention:  7 * 24 * time.Hour,
+		DataDir:               dataDir,
+		StartTimeout:          60 * time.Second,
+		StopGrace:             10 * time.Second,
+		CommandTimeout:        60 * time.Second,
+		LogMaxBytes:           10 << 20,
+		MaxSessions:           32,
+		MaxSessionsPerUser:    4,
+		MaxUncompressedBytes:  1 << 30,
+		IdleTimeout:           30 * time.Minute,
+		MaxIdleTimeout:        24 * time.Hour,
+		SweepInterval:         30 * time.Second,
+		Retention:             7 * 24 * time.Hour,
+		HealthInterval:        30 * time.Second,
+		HealthTimeout:         90 * time.Second,
+		OnRestart:             OnRestartTerminate,
+		Sandbox:               SandboxAuto,
+		Allow:                 slices.Clone(DefaultAllow),
+		IdleWarning:           2 * time.Minute,
+		CheckpointRetention:   7 * 24 * time.Hour,
+		ActivityFlushInterval: 5 * time.Second,
+		PoolMaxAge:            time.Hour,
 	}
 }
 
@@ -151,8 +160,10 @@ type Supervisor struct {
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
-	lastPurge time.Time // of old checkpoints
-	mon       monitor   // metrics and readiness bookkeeping (observe.go)
+	lastPurge time.Time           // of old checkpoints
+	mon       monitor             // metrics and readiness bookkeeping (observe.go)
+	dirty     map[string]struct{} // sessions with activity not yet flushed (activity.go)
+	pool      pool                // warm children (pool.go)
 }
 
 // child is the supervisor's view of one live session.
@@ -168,6 +179,7 @@ type child struct {
 	// Set once started is closed and startErr is nil.
 	proc   *process
 	client *Client
+	warm   *warmChild // the pool child it took, if any (pool.go)
 
 	created time.Time // for MaxLifetime
 
@@ -287,10 +299,17 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	if err != nil {
 		return store.Session{}, err
 	}
+	if c.warm != nil { // the record takes the pool child's id and directory
+		rec.ID, rec.FromPool = c.warm.id, true
+		sv.refillPool()
+	}
 	created := false
 	dir := sv.sessionDir(rec.ID)
 	defer func() {
 		if !created {
+			if c.warm != nil {
+				c.warm.proc.kill()
+			}
 			os.RemoveAll(dir)
 			sv.release(c)
 		}
@@ -370,14 +389,19 @@ func (sv *Supervisor) reserve(id, owner string, idle time.Duration) (*child, err
 	if sv.closing {
 		return nil, ErrShuttingDown
 	}
-	if sv.cfg.MaxSessions > 0 && len(sv.children) >= sv.cfg.MaxSessions {
-		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
-	}
 	if sv.cfg.MaxSessionsPerUser > 0 && sv.perUser[owner] >= sv.cfg.MaxSessionsPerUser {
 		return nil, fmt.Errorf("%w: limits.max_sessions_per_user (%d live sessions for %s)", ErrLimit, sv.cfg.MaxSessionsPerUser, owner)
 	}
+	// A pool child's place becomes the session's; pool children count.
+	warm := sv.takeWarm()
+	if warm != nil {
+		id = warm.id
+	} else if sv.cfg.MaxSessions > 0 && len(sv.children)+sv.pool.count() >= sv.cfg.MaxSessions {
+		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
+	}
 	ctx, cancel := context.WithCancel(sv.ctx)
 	c := &child{
+		warm:         warm,
 		id:           id,
 		owner:        owner,
 		idleTimeout:  idle,

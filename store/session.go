@@ -127,6 +127,8 @@ type Session struct {
 	ResumedFrom string `json:"resumed_from,omitempty"`
 	// Stats is what the child did, recorded when the session ends.
 	Stats *SessionStats `json:"stats,omitempty"`
+	// FromPool: the session took a child from the warm pool.
+	FromPool bool `json:"from_pool,omitempty"`
 }
 
 // Checkpoint is a ChimeraX session file (.cxs) saved of a session, kept
