@@ -33,6 +33,7 @@ type Config struct {
 	Commands CommandsConfig `mapstructure:"commands"`
 	Session  SessionConfig  `mapstructure:"session"`
 	Limits   LimitsConfig   `mapstructure:"limits"`
+	Pool     PoolConfig     `mapstructure:"pool"`
 	PDB      PDBConfig      `mapstructure:"pdb"`
 	Metrics  MetricsConfig  `mapstructure:"metrics"`
 }
@@ -100,6 +101,17 @@ type SessionConfig struct {
 	IdleWarning time.Duration `mapstructure:"idle_warning"`
 	// CheckpointRetention is how long ended sessions' checkpoints are kept.
 	CheckpointRetention time.Duration `mapstructure:"checkpoint_retention"`
+	// ActivityFlushInterval is how often activity (kept in memory) is
+	// written to the store; a crash loses at most that much of it.
+	ActivityFlushInterval time.Duration `mapstructure:"activity_flush_interval"`
+}
+
+// PoolConfig configures the warm pool of started ChimeraX children.
+type PoolConfig struct {
+	// Size children are kept started for creates to take; 0 keeps none.
+	Size int `mapstructure:"size"`
+	// MaxAge recycles a pool child that has waited this long.
+	MaxAge time.Duration `mapstructure:"max_age"`
 }
 
 // LimitsConfig caps what clients may use.
@@ -141,14 +153,16 @@ func DefaultConfig() Config {
 		},
 		Commands: CommandsConfig{Timeout: 60 * time.Second, Allow: slices.Clone(chimerax.DefaultAllow)},
 		Session: SessionConfig{
-			IdleTimeout:         30 * time.Minute,
-			MaxIdleTimeout:      24 * time.Hour,
-			SweepInterval:       30 * time.Second,
-			IdleWarning:         2 * time.Minute,
-			CheckpointRetention: 7 * 24 * time.Hour,
-			Retention:           7 * 24 * time.Hour,
-			OnRestart:           "terminate",
+			IdleTimeout:           30 * time.Minute,
+			MaxIdleTimeout:        24 * time.Hour,
+			SweepInterval:         30 * time.Second,
+			IdleWarning:           2 * time.Minute,
+			CheckpointRetention:   7 * 24 * time.Hour,
+			Retention:             7 * 24 * time.Hour,
+			OnRestart:             "terminate",
+			ActivityFlushInterval: 5 * time.Second,
 		},
+		Pool: PoolConfig{MaxAge: time.Hour},
 		PDB: PDBConfig{
 			Mirrors:       slices.Clone(chimerax.DefaultPDBMirrors),
 			CacheMaxBytes: 2 << 30,
@@ -209,10 +223,12 @@ func (c *Config) Validate() error {
 		bad("http.allowed_hosts", "[]", `must name at least one host ("*" allows any)`)
 	}
 	for key, d := range map[string]time.Duration{
-		"chimerax.start_timeout": c.ChimeraX.StartTimeout,
-		"chimerax.stop_grace":    c.ChimeraX.StopGrace,
-		"commands.timeout":       c.Commands.Timeout,
-		"session.sweep_interval": c.Session.SweepInterval,
+		"chimerax.start_timeout":          c.ChimeraX.StartTimeout,
+		"chimerax.stop_grace":             c.ChimeraX.StopGrace,
+		"commands.timeout":                c.Commands.Timeout,
+		"session.sweep_interval":          c.Session.SweepInterval,
+		"session.activity_flush_interval": c.Session.ActivityFlushInterval,
+		"pool.max_age":                    c.Pool.MaxAge,
 	} {
 		if d <= 0 {
 			bad(key, d, "must be positive")
@@ -254,10 +270,14 @@ func (c *Config) Validate() error {
 	for key, n := range map[string]int{
 		"limits.max_sessions":          c.Limits.MaxSessions,
 		"limits.max_sessions_per_user": c.Limits.MaxSessionsPerUser,
+		"pool.size":                    c.Pool.Size,
 	} {
 		if n < 0 {
 			bad(key, n, "must not be negative (0 means no limit)")
 		}
+	}
+	if c.Pool.Size > 0 && c.Limits.MaxSessions > 0 && c.Pool.Size >= c.Limits.MaxSessions {
+		bad("pool.size", c.Pool.Size, fmt.Sprintf("must be below limits.max_sessions (%d): pool children count against it", c.Limits.MaxSessions))
 	}
 	if _, err := parseAutoBool(c.Metrics.RequireAuth); err != nil {
 		bad("metrics.require_auth", c.Metrics.RequireAuth, err.Error())
