@@ -93,6 +93,11 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 	sv.publishState(c, store.StateReady)
 	sv.observer().SessionReady(now.Sub(rec.CreatedAt))
 	close(c.started)
+	if c.warm != nil {
+		// Refill only now: a child starting beside the open would compete
+		// with it for the CPU. (A failed start refills in finish.)
+		sv.refillPool()
+	}
 
 	sv.wg.Add(1)
 	go func() {

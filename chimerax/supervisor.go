@@ -301,7 +301,6 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	}
 	if c.warm != nil { // the record takes the pool child's id and directory
 		rec.ID, rec.FromPool = c.warm.id, true
-		sv.refillPool()
 	}
 	created := false
 	dir := sv.sessionDir(rec.ID)
