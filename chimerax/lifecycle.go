@@ -16,7 +16,9 @@ import (
 
 // start launches c's child, opens its structure and marks the session
 // ready; on failure it ends the session failed. It always closes c.started.
-func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
+// If unrecorded, rec is not in the store yet: start writes it once, ready
+// or (before failing it) starting.
+func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unrecorded bool) {
 	log := sv.Logger.With().Str("session_id", c.id).Str("user", c.owner).Logger()
 	var (
 		p      *process
@@ -46,6 +48,9 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		ctx, cancel := context.WithTimeout(c.startCtx, sv.cfg.StartTimeout)
 		res, err := client.Run(ctx, open)
 		cancel()
+		if (err != nil || !res.OK()) && unrecorded {
+			sv.record(rec)
+		}
 		switch {
 		case err != nil:
 			p.kill()
@@ -67,6 +72,9 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		c.lastActivity, c.lastHealthy = sv.now(), sv.now()
 	}
 	sv.mu.Unlock()
+	if abandoned && unrecorded {
+		sv.record(rec) // for the Stop's end to be recorded
+	}
 	if abandoned { // a Stop claimed the session while it started
 		p.kill()
 		c.startErr = ErrNotLive
@@ -74,7 +82,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		return
 	}
 	now := sv.now()
-	_, err = sv.db.UpdateSession(sv.ctx, c.id, func(s *store.Session) error {
+	ready := func(s *store.Session) error {
 		if s.State != store.StateStarting {
 			return nil
 		}
@@ -84,7 +92,13 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		// Reconcile, through the session id in its environment.
 		s.Process = p.info()
 		return nil
-	})
+	}
+	if unrecorded {
+		ready(&rec)
+		err = sv.db.CreateSession(sv.ctx, &rec)
+	} else {
+		_, err = sv.db.UpdateSession(sv.ctx, c.id, ready)
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("record ready")
 	}
@@ -104,6 +118,13 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		defer sv.wg.Done()
 		sv.watch(c)
 	}()
+}
+
+// record writes the starting record of a session start did not record.
+func (sv *Supervisor) record(rec store.Session) {
+	if err := sv.db.CreateSession(context.Background(), &rec); err != nil {
+		sv.Logger.Error().Err(err).Str("session_id", rec.ID).Msg("record session")
+	}
 }
 
 // failStart ends a session whose start failed, unless a Stop has claimed it.

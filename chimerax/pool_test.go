@@ -129,3 +129,40 @@ func TestActivityFlushedInBatches(t *testing.T) {
 		t.Errorf("ended record's activity = %v, %v; want %v", ended.LastActivityAt, err, t2)
 	}
 }
+
+func TestPoolOpenFailedIsRecorded(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.PoolSize = 1
+		c.SweepInterval = time.Hour
+	}, "CHIMERAX_SIM_FETCH_CACHE="+t.TempDir())
+	waitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 1 })
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", PDBID: "9zzz", Wait: true})
+	if !errors.Is(err, chimerax.ErrOpenFailed) {
+		t.Fatalf("Create(missing entry) from the pool = %v, want ErrOpenFailed", err)
+	}
+	if !rec.FromPool || rec.State != store.StateFailed || rec.TerminationReason != store.ReasonOpenFailed {
+		t.Errorf("record = from_pool %v, %q/%q; want from the pool, failed/open_failed", rec.FromPool, rec.State, rec.TerminationReason)
+	}
+	if rec.Process != nil && rec.Process.PID > 0 && processAlive(rec.Process.PID) {
+		t.Errorf("pool child %d alive after a failed open", rec.Process.PID)
+	}
+	waitFor(t, 20*time.Second, "pool refilled", func() bool { return sv.PoolReady() == 1 })
+}
+
+func TestPoolCreateWithoutWait(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.PoolSize = 1
+		c.SweepInterval = time.Hour
+	})
+	waitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 1 })
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "1hpv.pdb")})
+	if err != nil || !rec.FromPool || rec.State != store.StateStarting {
+		t.Fatalf("Create without wait = from_pool %v, %q, %v; want a starting session from the pool", rec.FromPool, rec.State, err)
+	}
+	waitFor(t, 20*time.Second, "ready", func() bool {
+		got, err := sv.Session(ctx, rec.ID)
+		return err == nil && got.State == store.StateReady && got.FromPool
+	})
+}

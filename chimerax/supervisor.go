@@ -352,8 +352,15 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	now := sv.now()
 	rec.CreatedAt, rec.LastActivityAt = now, now
 	rec.Process = &store.Process{Dir: dir}
-	if err := sv.db.CreateSession(ctx, &rec); err != nil {
-		return store.Session{}, fmt.Errorf("create session: %w", err)
+	// A pool child is ready already: a create that waits writes its record
+	// once, when the structure is open (start), saving a write and its
+	// fsync. If the daemon dies in between, Reconcile kills the unrecorded
+	// child by its session id, and the client never got an answer.
+	unrecorded := c.warm != nil && req.Wait
+	if !unrecorded {
+		if err := sv.db.CreateSession(ctx, &rec); err != nil {
+			return store.Session{}, fmt.Errorf("create session: %w", err)
+		}
 	}
 	created = true
 	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Str("state", string(rec.State)).Msg("session created")
@@ -362,7 +369,7 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	sv.wg.Add(1)
 	go func() {
 		defer sv.wg.Done()
-		sv.start(c, rec, openPath)
+		sv.start(c, rec, openPath, unrecorded)
 	}()
 	if !req.Wait {
 		return rec, nil
