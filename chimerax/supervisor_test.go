@@ -241,7 +241,7 @@ func TestOpenFailed(t *testing.T) {
 
 func TestStartTimeout(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.StartTimeout = 500 * time.Millisecond },
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.StartTimeout = 2 * time.Second },
 		"CHIMERAX_SIM_NO_PORT=1")
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if !errors.Is(err, chimerax.ErrStartTimeout) {
