@@ -192,6 +192,7 @@ func (db *DB) Sessions(ctx context.Context, f SessionFilter) ([]Session, string,
 	if err != nil {
 		return nil, "", err
 	}
+	pre := newPrefilter(f)
 	err = db.bolt.View(func(tx *bolt.Tx) error {
 		sessions := tx.Bucket(bucketSessions)
 		c := tx.Bucket(bucketByCreated).Cursor()
@@ -214,7 +215,7 @@ func (db *DB) Sessions(ctx context.Context, f SessionFilter) ([]Session, string,
 				return err
 			}
 			v := sessions.Get(k[8:])
-			if v == nil {
+			if v == nil || !pre.mayMatch(v) {
 				continue
 			}
 			var s Session
