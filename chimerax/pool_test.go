@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/store"
@@ -165,4 +169,60 @@ func TestPoolCreateWithoutWait(t *testing.T) {
 		got, err := sv.Session(ctx, rec.ID)
 		return err == nil && got.State == store.StateReady && got.FromPool
 	})
+}
+
+// TestPoolStoppedAtCloseWithAdopt: with on_restart adopt, ready sessions
+// outlive Close, but pool children, which belong to nobody, do not (the
+// helper's cleanup fails the test if any child or directory is left).
+func TestPoolStoppedAtCloseWithAdopt(t *testing.T) {
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.PoolSize = 2
+		c.OnRestart = chimerax.OnRestartAdopt
+		c.SweepInterval = time.Hour
+	})
+	waitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 2 })
+}
+
+// TestReconcileKillsLeftPoolChild: a pool child of a daemon that died has
+// no record; the next daemon finds it by its directory and session id,
+// kills it and removes its directory.
+func TestReconcileKillsLeftPoolChild(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	id := uuid.NewString()
+	sdir := filepath.Join(dir, "sessions", id)
+	os.MkdirAll(filepath.Join(sdir, "home"), 0o700)
+	e := testEngine()
+	cmd := exec.Command(e.Path, "--nogui", "--offscreen", "--nocolor", "--cmd", chimerax.RESTCommand)
+	cmd.Dir = sdir
+	cmd.Env = append(os.Environ(), append(e.Env, "HOME="+sdir+"/home", chimerax.SessionEnv+"="+id)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if _, err := cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, 5*time.Second, "pool child found", func() bool {
+		return len(chimerax.FindChildren(filepath.Join(dir, "sessions"))[id]) > 0
+	})
+
+	sv := chimerax.NewSupervisor(db, testEngine(), testConfig(dir))
+	if err := sv.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sv.Close(ctx)
+	cmd.Wait()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("left pool child ended by %v, want SIGKILL from Reconcile", cmd.ProcessState)
+	}
+	if _, err := os.Stat(sdir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("left pool child's dir: %v, want it removed", err)
+	}
 }
