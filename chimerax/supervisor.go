@@ -108,29 +108,30 @@ const (
 
 // DefaultConfig returns the supervisor's defaults for dataDir.
 func DefaultConfig(dataDir string) Config {
-	return Config{
-		DataDir:               dataDir,
-		StartTimeout:          60 * time.Second,
-		StopGrace:             10 * time.Second,
-		CommandTimeout:        60 * time.Second,
-		LogMaxBytes:           10 << 20,
-		MaxSessions:           32,
-		MaxSessionsPerUser:    4,
-		MaxUncompressedBytes:  1 << 30,
-		IdleTimeout:           30 * time.Minute,
-		MaxIdleTimeout:        24 * time.Hour,
-		SweepInterval:         30 * time.Second,
-		Retention:             7 * 24 * time.Hour,
-		HealthInterval:        30 * time.Second,
-		HealthTimeout:         90 * time.Second,
-		OnRestart:             OnRestartTerminate,
-		Sandbox:               SandboxAuto,
-		Allow:                 slices.Clone(DefaultAllow),
-		IdleWarning:           2 * time.Minute,
-		CheckpointRetention:   7 * 24 * time.Hour,
-		ActivityFlushInterval: 5 * time.Second,
-		PoolMaxAge:            time.Hour,
+	cfg := Config{
+		DataDir:              dataDir,
+		StartTimeout:         60 * time.Second,
+		StopGrace:            10 * time.Second,
+		CommandTimeout:       60 * time.Second,
+		LogMaxBytes:          10 << 20,
+		MaxSessions:          32,
+		MaxSessionsPerUser:   4,
+		MaxUncompressedBytes: 1 << 30,
+		IdleTimeout:          30 * time.Minute,
+		MaxIdleTimeout:       24 * time.Hour,
+		SweepInterval:        30 * time.Second,
+		Retention:            7 * 24 * time.Hour,
+		HealthInterval:       30 * time.Second,
+		HealthTimeout:        90 * time.Second,
+		OnRestart:            OnRestartTerminate,
+		Sandbox:              SandboxAuto,
+		Allow:                slices.Clone(DefaultAllow),
+		IdleWarning:          2 * time.Minute,
+		CheckpointRetention:  7 * 24 * time.Hour,
 	}
+	cfg.ActivityFlushInterval = 5 * time.Second
+	cfg.PoolMaxAge = time.Hour
+	return cfg
 }
 
 // Supervisor runs one ChimeraX child per live session: it starts them,
@@ -160,10 +161,11 @@ type Supervisor struct {
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
-	lastPurge time.Time           // of old checkpoints
-	mon       monitor             // metrics and readiness bookkeeping (observe.go)
-	dirty     map[string]struct{} // sessions with activity not yet flushed (activity.go)
-	pool      pool                // warm children (pool.go)
+	lastPurge time.Time // of old checkpoints
+	mon       monitor   // metrics and readiness bookkeeping (observe.go)
+
+	dirty map[string]struct{} // sessions with activity not yet flushed (activity.go)
+	pool  pool                // warm children (pool.go)
 }
 
 // child is the supervisor's view of one live session.

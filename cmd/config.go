@@ -114,6 +114,14 @@ type PoolConfig struct {
 	MaxAge time.Duration `mapstructure:"max_age"`
 }
 
+// withPerformance adds the warm pool and activity settings to the
+// supervisor's config.
+func withPerformance(cfg Config, sc chimerax.Config) chimerax.Config {
+	sc.ActivityFlushInterval = cfg.Session.ActivityFlushInterval
+	sc.PoolSize, sc.PoolMaxAge = cfg.Pool.Size, cfg.Pool.MaxAge
+	return sc
+}
+
 // LimitsConfig caps what clients may use.
 type LimitsConfig struct {
 	MaxSessions          int   `mapstructure:"max_sessions"`
@@ -135,7 +143,7 @@ const DefaultListen = "127.0.0.1:8471"
 
 // DefaultConfig returns chimerad's defaults.
 func DefaultConfig() Config {
-	return Config{
+	cfg := Config{
 		DataDir: defaultDataDir(),
 		Log:     LogConfig{Level: "info", Format: "json"},
 		HTTP: HTTPConfig{
@@ -153,16 +161,14 @@ func DefaultConfig() Config {
 		},
 		Commands: CommandsConfig{Timeout: 60 * time.Second, Allow: slices.Clone(chimerax.DefaultAllow)},
 		Session: SessionConfig{
-			IdleTimeout:           30 * time.Minute,
-			MaxIdleTimeout:        24 * time.Hour,
-			SweepInterval:         30 * time.Second,
-			IdleWarning:           2 * time.Minute,
-			CheckpointRetention:   7 * 24 * time.Hour,
-			Retention:             7 * 24 * time.Hour,
-			OnRestart:             "terminate",
-			ActivityFlushInterval: 5 * time.Second,
+			IdleTimeout:         30 * time.Minute,
+			MaxIdleTimeout:      24 * time.Hour,
+			SweepInterval:       30 * time.Second,
+			IdleWarning:         2 * time.Minute,
+			CheckpointRetention: 7 * 24 * time.Hour,
+			Retention:           7 * 24 * time.Hour,
+			OnRestart:           "terminate",
 		},
-		Pool: PoolConfig{MaxAge: time.Hour},
 		PDB: PDBConfig{
 			Mirrors:       slices.Clone(chimerax.DefaultPDBMirrors),
 			CacheMaxBytes: 2 << 30,
@@ -175,6 +181,9 @@ func DefaultConfig() Config {
 		},
 		Metrics: MetricsConfig{RequireAuth: "auto"},
 	}
+	cfg.Session.ActivityFlushInterval = 5 * time.Second
+	cfg.Pool = PoolConfig{MaxAge: time.Hour}
+	return cfg
 }
 
 // defaultDataDir is $XDG_STATE_HOME/chimerad, i.e. ~/.local/state/chimerad.
@@ -223,10 +232,16 @@ func (c *Config) Validate() error {
 		bad("http.allowed_hosts", "[]", `must name at least one host ("*" allows any)`)
 	}
 	for key, d := range map[string]time.Duration{
-		"chimerax.start_timeout":          c.ChimeraX.StartTimeout,
-		"chimerax.stop_grace":             c.ChimeraX.StopGrace,
-		"commands.timeout":                c.Commands.Timeout,
-		"session.sweep_interval":          c.Session.SweepInterval,
+		"chimerax.start_timeout": c.ChimeraX.StartTimeout,
+		"chimerax.stop_grace":    c.ChimeraX.StopGrace,
+		"commands.timeout":       c.Commands.Timeout,
+		"session.sweep_interval": c.Session.SweepInterval,
+	} {
+		if d <= 0 {
+			bad(key, d, "must be positive")
+		}
+	}
+	for key, d := range map[string]time.Duration{
 		"session.activity_flush_interval": c.Session.ActivityFlushInterval,
 		"pool.max_age":                    c.Pool.MaxAge,
 	} {

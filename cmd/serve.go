@@ -69,33 +69,30 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	pdb := chimerax.NewFetcher(filepath.Join(cfg.DataDir, "pdb-cache"), cfg.PDB.Mirrors)
 	pdb.CacheMaxBytes = cfg.PDB.CacheMaxBytes
 	pdb.MaxUncompressed = cfg.Limits.MaxUncompressedBytes
-	sv := chimerax.NewSupervisor(db, engine, chimerax.Config{
-		DataDir:               cfg.DataDir,
-		StartTimeout:          cfg.ChimeraX.StartTimeout,
-		StopGrace:             cfg.ChimeraX.StopGrace,
-		CommandTimeout:        cfg.Commands.Timeout,
-		LogMaxBytes:           cfg.ChimeraX.LogMaxBytes,
-		MaxSessions:           cfg.Limits.MaxSessions,
-		MaxSessionsPerUser:    cfg.Limits.MaxSessionsPerUser,
-		MaxUncompressedBytes:  cfg.Limits.MaxUncompressedBytes,
-		IdleTimeout:           cfg.Session.IdleTimeout,
-		MaxIdleTimeout:        cfg.Session.MaxIdleTimeout,
-		SweepInterval:         cfg.Session.SweepInterval,
-		BusyTimeout:           cfg.Session.BusyTimeout,
-		MaxLifetime:           cfg.Session.MaxLifetime,
-		Retention:             cfg.Session.Retention,
-		HealthInterval:        cfg.ChimeraX.HealthInterval,
-		HealthTimeout:         cfg.ChimeraX.HealthTimeout,
-		OnRestart:             cfg.Session.OnRestart,
-		Sandbox:               cfg.ChimeraX.Sandbox,
-		PDB:                   pdb,
-		Allow:                 cfg.Commands.Allow,
-		IdleWarning:           cfg.Session.IdleWarning,
-		CheckpointRetention:   cfg.Session.CheckpointRetention,
-		ActivityFlushInterval: cfg.Session.ActivityFlushInterval,
-		PoolSize:              cfg.Pool.Size,
-		PoolMaxAge:            cfg.Pool.MaxAge,
-	})
+	sv := chimerax.NewSupervisor(db, engine, withPerformance(cfg, chimerax.Config{
+		DataDir:              cfg.DataDir,
+		StartTimeout:         cfg.ChimeraX.StartTimeout,
+		StopGrace:            cfg.ChimeraX.StopGrace,
+		CommandTimeout:       cfg.Commands.Timeout,
+		LogMaxBytes:          cfg.ChimeraX.LogMaxBytes,
+		MaxSessions:          cfg.Limits.MaxSessions,
+		MaxSessionsPerUser:   cfg.Limits.MaxSessionsPerUser,
+		MaxUncompressedBytes: cfg.Limits.MaxUncompressedBytes,
+		IdleTimeout:          cfg.Session.IdleTimeout,
+		MaxIdleTimeout:       cfg.Session.MaxIdleTimeout,
+		SweepInterval:        cfg.Session.SweepInterval,
+		BusyTimeout:          cfg.Session.BusyTimeout,
+		MaxLifetime:          cfg.Session.MaxLifetime,
+		Retention:            cfg.Session.Retention,
+		HealthInterval:       cfg.ChimeraX.HealthInterval,
+		HealthTimeout:        cfg.ChimeraX.HealthTimeout,
+		OnRestart:            cfg.Session.OnRestart,
+		Sandbox:              cfg.ChimeraX.Sandbox,
+		PDB:                  pdb,
+		Allow:                cfg.Commands.Allow,
+		IdleWarning:          cfg.Session.IdleWarning,
+		CheckpointRetention:  cfg.Session.CheckpointRetention,
+	}))
 	sv.Logger = log
 	metrics, err := server.NewMetrics(prometheus.NewRegistry(), sv)
 	if err != nil {
