@@ -28,3 +28,17 @@ func (sv *Supervisor) RemoveChildren() {
 	defer sv.mu.Unlock()
 	clear(sv.children)
 }
+
+// RecyclePool runs the sweeper's pool recycling now.
+func (sv *Supervisor) RecyclePool() { sv.recyclePool(sv.now()) }
+
+// PoolIDs returns the session ids of the ready pool children.
+func (sv *Supervisor) PoolIDs() []string {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	var ids []string
+	for _, w := range sv.pool.ready {
+		ids = append(ids, w.id)
+	}
+	return ids
+}

@@ -16,26 +16,26 @@ import (
 
 // start launches c's child, opens its structure and marks the session
 // ready; on failure it ends the session failed. It always closes c.started.
-func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
+// If unrecorded, rec is not in the store yet: start writes it once, ready
+// or (before failing it) starting.
+func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unrecorded bool) {
 	log := sv.Logger.With().Str("session_id", c.id).Str("user", c.owner).Logger()
-	p, err := launch(c.startCtx, launchSpec{
-		Engine:      sv.engine,
-		SessionID:   c.id,
-		Dir:         sv.sessionDir(c.id),
-		Timeout:     sv.cfg.StartTimeout,
-		LogMaxBytes: sv.cfg.LogMaxBytes,
-		Shim:        sv.cfg.Shim,
-		ShimEnv:     sv.cfg.ShimEnv,
-		Detach:      sv.cfg.OnRestart == OnRestartAdopt,
-		Sandbox:     sv.sandboxed,
-		MemoryMax:   sv.cfg.MemoryMax,
-	})
-	if err != nil {
-		sv.failStart(c, p, store.ReasonStartFailed, err)
-		return
+	var (
+		p      *process
+		client *Client
+		err    error
+	)
+	if w := c.warm; w != nil { // from the pool: started already
+		p, client = w.proc, w.client
+	} else {
+		p, err = launch(c.startCtx, sv.launchSpec(c.id))
+		if err != nil {
+			sv.failStart(c, p, store.ReasonStartFailed, err)
+			return
+		}
+		client = NewClient(p.dialer())
 	}
 	log.Debug().Int("pid", p.pid).Int("port", p.port).Msg("chimerax listening")
-	client := NewClient(p.dialer())
 
 	var open string
 	switch {
@@ -48,6 +48,9 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		ctx, cancel := context.WithTimeout(c.startCtx, sv.cfg.StartTimeout)
 		res, err := client.Run(ctx, open)
 		cancel()
+		if (err != nil || !res.OK()) && unrecorded {
+			sv.record(rec)
+		}
 		switch {
 		case err != nil:
 			p.kill()
@@ -69,6 +72,9 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		c.lastActivity, c.lastHealthy = sv.now(), sv.now()
 	}
 	sv.mu.Unlock()
+	if abandoned && unrecorded {
+		sv.record(rec) // for the Stop's end to be recorded
+	}
 	if abandoned { // a Stop claimed the session while it started
 		p.kill()
 		c.startErr = ErrNotLive
@@ -76,7 +82,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		return
 	}
 	now := sv.now()
-	_, err = sv.db.UpdateSession(sv.ctx, c.id, func(s *store.Session) error {
+	ready := func(s *store.Session) error {
 		if s.State != store.StateStarting {
 			return nil
 		}
@@ -86,7 +92,13 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 		// Reconcile, through the session id in its environment.
 		s.Process = p.info()
 		return nil
-	})
+	}
+	if unrecorded {
+		ready(&rec)
+		err = sv.db.CreateSession(sv.ctx, &rec)
+	} else {
+		_, err = sv.db.UpdateSession(sv.ctx, c.id, ready)
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("record ready")
 	}
@@ -95,12 +107,24 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string) {
 	sv.publishState(c, store.StateReady)
 	sv.observer().SessionReady(now.Sub(rec.CreatedAt))
 	close(c.started)
+	if c.warm != nil {
+		// Refill only now: a child starting beside the open would compete
+		// with it for the CPU. (A failed start refills in finish.)
+		sv.refillPool()
+	}
 
 	sv.wg.Add(1)
 	go func() {
 		defer sv.wg.Done()
 		sv.watch(c)
 	}()
+}
+
+// record writes the starting record of a session start did not record.
+func (sv *Supervisor) record(rec store.Session) {
+	if err := sv.db.CreateSession(context.Background(), &rec); err != nil {
+		sv.Logger.Error().Err(err).Str("session_id", rec.ID).Msg("record session")
+	}
 }
 
 // failStart ends a session whose start failed, unless a Stop has claimed it.
@@ -167,15 +191,23 @@ func (sv *Supervisor) claimEnd(c *child) bool {
 // finish records the end of c's session (once: a reason is never
 // overwritten), removes its directory and gives its place back.
 func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, msg string) store.Session {
+	defer sv.refillPool() // a place under max_sessions may have come free
 	defer close(c.ended)
 	defer sv.release(c)
 	now := sv.now()
 	stats := sv.finalStats(c)
+	sv.mu.Lock()
+	last := c.lastActivity
+	delete(sv.dirty, c.id)
+	sv.mu.Unlock()
 	rec, err := sv.db.UpdateSession(context.Background(), c.id, func(s *store.Session) error {
 		if !s.State.Live() {
 			return errAlreadyEnded
 		}
 		s.State, s.TerminatedAt, s.TerminationReason, s.Error = state, now, reason, msg
+		if last.After(s.LastActivityAt) {
+			s.LastActivityAt = last
+		}
 		s.Stats = stats
 		if c.proc != nil {
 			s.Process = c.proc.info()
@@ -290,32 +322,32 @@ func (sv *Supervisor) Sessions(ctx context.Context, f store.SessionFilter) ([]st
 	return out, next, err
 }
 
-// Touch records activity on a live session and returns its record.
+// Touch records activity on a live session and returns its record. The
+// activity is kept in memory and written with the next flush (activity.go).
 func (sv *Supervisor) Touch(ctx context.Context, id string) (store.Session, error) {
+	rec, err := sv.Session(ctx, id)
+	if err != nil {
+		return rec, err
+	}
+	return sv.TouchRecord(rec)
+}
+
+// TouchRecord is Touch on a record just read: it saves reading it again.
+func (sv *Supervisor) TouchRecord(rec store.Session) (store.Session, error) {
 	now := sv.now()
 	sv.mu.Lock()
-	c := sv.children[id]
+	c := sv.children[rec.ID]
 	if c != nil && !c.ending {
-		c.lastActivity = now
+		sv.markActive(c, now)
 	}
 	sv.mu.Unlock()
 	if c == nil {
-		rec, err := sv.Session(ctx, id)
-		if err != nil {
-			return rec, err
-		}
-		return rec, fmt.Errorf("%w: session %s is %s", ErrNotLive, id, rec.State)
+		return rec, fmt.Errorf("%w: session %s is %s", ErrNotLive, rec.ID, rec.State)
 	}
-	rec, err := sv.db.UpdateSession(ctx, id, func(s *store.Session) error {
-		if s.State.Live() {
-			s.LastActivityAt = now
-		}
-		return nil
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return rec, fmt.Errorf("%w: %s", ErrNotFound, id)
+	if rec.State.Live() && now.After(rec.LastActivityAt) {
+		rec.LastActivityAt = now
 	}
-	return rec, err
+	return rec, nil
 }
 
 // IdleExpiresAt returns when a live session will end for idleness, or the
@@ -378,7 +410,7 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 		}
 	}
 	if ready {
-		c.lastActivity = sv.now()
+		sv.markActive(c, sv.now())
 		if c.busy++; c.busy == 1 {
 			c.busySince = c.lastActivity
 		}
@@ -396,7 +428,7 @@ func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, err
 	begin := time.Now()
 	res, err := c.client.Run(ctx, command)
 	sv.mu.Lock()
-	c.lastActivity = sv.now() // a long command is not idle the moment it ends
+	sv.markActive(c, sv.now()) // a long command is not idle the moment it ends
 	c.busy--
 	if err == nil {
 		c.lastHealthy = c.lastActivity
@@ -443,6 +475,14 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 		return err
 	}
 	sv.markOpen()
+	sv.openPool()
+	if sv.cfg.ActivityFlushInterval > 0 {
+		sv.wg.Add(1)
+		go func() {
+			defer sv.wg.Done()
+			sv.flushLoop()
+		}()
+	}
 	sv.sweep = make(chan struct{})
 	sv.wg.Add(1)
 	go func() {
@@ -463,6 +503,9 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	var leave []*child
 	sv.mu.Lock()
 	sv.closing = true
+	sv.mu.Unlock()
+	sv.closePool()
+	sv.mu.Lock()
 	for id, c := range sv.children {
 		if adopt && c.proc != nil && !c.ending {
 			c.ending = true // nobody ends it now: the next daemon adopts it
@@ -496,7 +539,8 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	go func() { sv.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		// Sessions left for adoption keep their activity for the next daemon.
+		return sv.FlushActivity(ctx)
 	case <-ctx.Done():
 		return fmt.Errorf("chimerax: close: %w", ctx.Err())
 	}

@@ -83,6 +83,13 @@ type Config struct {
 	// CheckpointRetention is how long checkpoints of ended sessions are
 	// kept; 0 keeps them for ever.
 	CheckpointRetention time.Duration
+	// ActivityFlushInterval is how often activity kept in memory is written
+	// to the store (activity.go); a crash loses at most that much of it.
+	ActivityFlushInterval time.Duration
+	// PoolSize children are kept started and ready for creates to take;
+	// PoolMaxAge recycles them (pool.go). 0 keeps no pool.
+	PoolSize   int
+	PoolMaxAge time.Duration
 }
 
 // Sandbox modes (Config.Sandbox).
@@ -103,7 +110,7 @@ const (
 
 // DefaultConfig returns the supervisor's defaults for dataDir.
 func DefaultConfig(dataDir string) Config {
-	return Config{
+	cfg := Config{
 		DataDir:              dataDir,
 		StartTimeout:         60 * time.Second,
 		StopGrace:            10 * time.Second,
@@ -124,6 +131,9 @@ func DefaultConfig(dataDir string) Config {
 		IdleWarning:          2 * time.Minute,
 		CheckpointRetention:  7 * 24 * time.Hour,
 	}
+	cfg.ActivityFlushInterval = 5 * time.Second
+	cfg.PoolMaxAge = time.Hour
+	return cfg
 }
 
 // Supervisor runs one ChimeraX child per live session: it starts them,
@@ -155,6 +165,9 @@ type Supervisor struct {
 	perUser   map[string]int
 	lastPurge time.Time // of old checkpoints
 	mon       monitor   // metrics and readiness bookkeeping (observe.go)
+
+	dirty map[string]struct{} // sessions with activity not yet flushed (activity.go)
+	pool  pool                // warm children (pool.go)
 }
 
 // child is the supervisor's view of one live session.
@@ -170,6 +183,7 @@ type child struct {
 	// Set once started is closed and startErr is nil.
 	proc   *process
 	client *Client
+	warm   *warmChild // the pool child it took, if any (pool.go)
 
 	created time.Time // for MaxLifetime
 
@@ -289,10 +303,16 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	if err != nil {
 		return store.Session{}, err
 	}
+	if c.warm != nil { // the record takes the pool child's id and directory
+		rec.ID, rec.FromPool = c.warm.id, true
+	}
 	created := false
 	dir := sv.sessionDir(rec.ID)
 	defer func() {
 		if !created {
+			if c.warm != nil {
+				c.warm.proc.kill()
+			}
 			os.RemoveAll(dir)
 			sv.release(c)
 		}
@@ -336,8 +356,15 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	now := sv.now()
 	rec.CreatedAt, rec.LastActivityAt = now, now
 	rec.Process = &store.Process{Dir: dir}
-	if err := sv.db.CreateSession(ctx, &rec); err != nil {
-		return store.Session{}, fmt.Errorf("create session: %w", err)
+	// A pool child is ready already: a create that waits writes its record
+	// once, when the structure is open (start), saving a write and its
+	// fsync. If the daemon dies in between, Reconcile kills the unrecorded
+	// child by its session id, and the client never got an answer.
+	unrecorded := c.warm != nil && req.Wait
+	if !unrecorded {
+		if err := sv.db.CreateSession(ctx, &rec); err != nil {
+			return store.Session{}, fmt.Errorf("create session: %w", err)
+		}
 	}
 	created = true
 	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Str("state", string(rec.State)).Msg("session created")
@@ -346,7 +373,7 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	sv.wg.Add(1)
 	go func() {
 		defer sv.wg.Done()
-		sv.start(c, rec, openPath)
+		sv.start(c, rec, openPath, unrecorded)
 	}()
 	if !req.Wait {
 		return rec, nil
@@ -372,14 +399,19 @@ func (sv *Supervisor) reserve(id, owner string, idle time.Duration) (*child, err
 	if sv.closing {
 		return nil, ErrShuttingDown
 	}
-	if sv.cfg.MaxSessions > 0 && len(sv.children) >= sv.cfg.MaxSessions {
-		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
-	}
 	if sv.cfg.MaxSessionsPerUser > 0 && sv.perUser[owner] >= sv.cfg.MaxSessionsPerUser {
 		return nil, fmt.Errorf("%w: limits.max_sessions_per_user (%d live sessions for %s)", ErrLimit, sv.cfg.MaxSessionsPerUser, owner)
 	}
+	// A pool child's place becomes the session's; pool children count.
+	warm := sv.takeWarm()
+	if warm != nil {
+		id = warm.id
+	} else if sv.cfg.MaxSessions > 0 && len(sv.children)+sv.pool.count() >= sv.cfg.MaxSessions {
+		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
+	}
 	ctx, cancel := context.WithCancel(sv.ctx)
 	c := &child{
+		warm:         warm,
 		id:           id,
 		owner:        owner,
 		idleTimeout:  idle,

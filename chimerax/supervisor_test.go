@@ -800,7 +800,7 @@ func TestMemoryLimit(t *testing.T) {
 		t.Run(sandbox, func(t *testing.T) {
 			ctx := context.Background()
 			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
-				c.MemoryMax = 1 << 30
+				c.MemoryMax = 3 << 30
 				c.Sandbox = sandbox
 			}, "CHIMERAX_SIM_HOG_ON=surface")
 			rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})

@@ -37,6 +37,7 @@ func (sv *Supervisor) sweepLoop() {
 			return
 		case <-sweep.C:
 			sv.Sweep()
+			sv.recyclePool(sv.now())
 			// Purging reads only records older than the retention, but
 			// there is no need to look more than once a minute.
 			if now := sv.now(); now.Sub(lastPurge) >= time.Minute {

@@ -33,6 +33,7 @@ type Config struct {
 	Commands CommandsConfig `mapstructure:"commands"`
 	Session  SessionConfig  `mapstructure:"session"`
 	Limits   LimitsConfig   `mapstructure:"limits"`
+	Pool     PoolConfig     `mapstructure:"pool"`
 	PDB      PDBConfig      `mapstructure:"pdb"`
 	Metrics  MetricsConfig  `mapstructure:"metrics"`
 }
@@ -102,6 +103,25 @@ type SessionConfig struct {
 	IdleWarning time.Duration `mapstructure:"idle_warning"`
 	// CheckpointRetention is how long ended sessions' checkpoints are kept.
 	CheckpointRetention time.Duration `mapstructure:"checkpoint_retention"`
+	// ActivityFlushInterval is how often activity (kept in memory) is
+	// written to the store; a crash loses at most that much of it.
+	ActivityFlushInterval time.Duration `mapstructure:"activity_flush_interval"`
+}
+
+// PoolConfig configures the warm pool of started ChimeraX children.
+type PoolConfig struct {
+	// Size children are kept started for creates to take; 0 keeps none.
+	Size int `mapstructure:"size"`
+	// MaxAge recycles a pool child that has waited this long.
+	MaxAge time.Duration `mapstructure:"max_age"`
+}
+
+// withPerformance adds the warm pool and activity settings to the
+// supervisor's config.
+func withPerformance(cfg Config, sc chimerax.Config) chimerax.Config {
+	sc.ActivityFlushInterval = cfg.Session.ActivityFlushInterval
+	sc.PoolSize, sc.PoolMaxAge = cfg.Pool.Size, cfg.Pool.MaxAge
+	return sc
 }
 
 // LimitsConfig caps what clients may use.
@@ -125,7 +145,7 @@ const DefaultListen = "127.0.0.1:8471"
 
 // DefaultConfig returns chimerad's defaults.
 func DefaultConfig() Config {
-	return Config{
+	cfg := Config{
 		DataDir: defaultDataDir(),
 		Log:     LogConfig{Level: "info", Format: "json"},
 		HTTP: HTTPConfig{
@@ -163,6 +183,9 @@ func DefaultConfig() Config {
 		},
 		Metrics: MetricsConfig{RequireAuth: "auto"},
 	}
+	cfg.Session.ActivityFlushInterval = 5 * time.Second
+	cfg.Pool = PoolConfig{MaxAge: time.Hour}
+	return cfg
 }
 
 // defaultDataDir is $XDG_STATE_HOME/chimerad, i.e. ~/.local/state/chimerad.
@@ -221,6 +244,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	for key, d := range map[string]time.Duration{
+		"session.activity_flush_interval": c.Session.ActivityFlushInterval,
+		"pool.max_age":                    c.Pool.MaxAge,
+	} {
+		if d <= 0 {
+			bad(key, d, "must be positive")
+		}
+	}
+	for key, d := range map[string]time.Duration{
 		"session.idle_timeout":         c.Session.IdleTimeout,
 		"session.max_idle_timeout":     c.Session.MaxIdleTimeout,
 		"session.busy_timeout":         c.Session.BusyTimeout,
@@ -259,10 +290,14 @@ func (c *Config) Validate() error {
 	for key, n := range map[string]int{
 		"limits.max_sessions":          c.Limits.MaxSessions,
 		"limits.max_sessions_per_user": c.Limits.MaxSessionsPerUser,
+		"pool.size":                    c.Pool.Size,
 	} {
 		if n < 0 {
 			bad(key, n, "must not be negative (0 means no limit)")
 		}
+	}
+	if c.Pool.Size > 0 && c.Limits.MaxSessions > 0 && c.Pool.Size >= c.Limits.MaxSessions {
+		bad("pool.size", c.Pool.Size, fmt.Sprintf("must be below limits.max_sessions (%d): pool children count against it", c.Limits.MaxSessions))
 	}
 	if _, err := parseAutoBool(c.Metrics.RequireAuth); err != nil {
 		bad("metrics.require_auth", c.Metrics.RequireAuth, err.Error())

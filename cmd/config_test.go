@@ -123,6 +123,10 @@ func TestConfigRejects(t *testing.T) {
 		{name: "not a command name", yaml: "commands:\n  allow: [View]\n", want: "commands.allow"},
 		{name: "negative warning", yaml: "session:\n  idle_warning: -1m\n", want: "session.idle_warning"},
 		{name: "negative retention", yaml: "session:\n  checkpoint_retention: -1h\n", want: "session.checkpoint_retention"},
+		{name: "zero activity flush", yaml: "session:\n  activity_flush_interval: 0s\n", want: "session.activity_flush_interval"},
+		{name: "negative pool", yaml: "pool:\n  size: -1\n", want: "pool.size = -1"},
+		{name: "pool fills max_sessions", yaml: "pool:\n  size: 4\nlimits:\n  max_sessions: 4\n", want: "pool.size = 4"},
+		{name: "zero pool age", yaml: "pool:\n  max_age: 0s\n", want: "pool.max_age"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "c.yaml")

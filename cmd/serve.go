@@ -69,7 +69,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	pdb := chimerax.NewFetcher(filepath.Join(cfg.DataDir, "pdb-cache"), cfg.PDB.Mirrors)
 	pdb.CacheMaxBytes = cfg.PDB.CacheMaxBytes
 	pdb.MaxUncompressed = cfg.Limits.MaxUncompressedBytes
-	sv := chimerax.NewSupervisor(db, engine, chimerax.Config{
+	sv := chimerax.NewSupervisor(db, engine, withPerformance(cfg, chimerax.Config{
 		DataDir:              cfg.DataDir,
 		StartTimeout:         cfg.ChimeraX.StartTimeout,
 		StopGrace:            cfg.ChimeraX.StopGrace,
@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		Allow:                cfg.Commands.Allow,
 		IdleWarning:          cfg.Session.IdleWarning,
 		CheckpointRetention:  cfg.Session.CheckpointRetention,
-	})
+	}))
 	sv.Logger = log
 	metrics, err := server.NewMetrics(prometheus.NewRegistry(), sv)
 	if err != nil {

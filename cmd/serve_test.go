@@ -421,7 +421,7 @@ func writeConfig(t *testing.T, yaml string) string {
 
 // TestMemoryLimitEndToEnd: a session whose ChimeraX goes over
 // chimerax.memory_max ends failed/out_of_memory (the simulator allocates
-// 2 GiB on `surface` with CHIMERAX_SIM_HOG_ON).
+// 4 GiB on `surface` with CHIMERAX_SIM_HOG_ON).
 func TestMemoryLimitEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	token, _, err := chimerad(t, dir, "users", "add", "alice")
@@ -429,7 +429,7 @@ func TestMemoryLimitEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	token = strings.TrimSpace(token)
-	d := startDaemon(t, dir, "--config", writeConfig(t, "chimerax:\n  memory_max: 1073741824\n"))
+	d := startDaemon(t, dir, "--config", writeConfig(t, "chimerax:\n  memory_max: 3221225472\n"))
 	code, body := d.do(t, "POST", "/api/sessions", token, `{}`)
 	var s struct {
 		ID, State         string

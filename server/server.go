@@ -30,6 +30,8 @@ type Supervisor interface {
 	Session(ctx context.Context, id string) (store.Session, error)
 	Sessions(ctx context.Context, f store.SessionFilter) ([]store.Session, string, error)
 	Touch(ctx context.Context, id string) (store.Session, error)
+	// TouchRecord is Touch on a record just read, without reading it again.
+	TouchRecord(rec store.Session) (store.Session, error)
 	IdleExpiresAt(s store.Session) time.Time
 	MaxLifetimeExpiresAt(s store.Session) time.Time
 	Engine() chimerax.Engine

@@ -62,6 +62,7 @@ type options struct {
 	server func(*server.Config)
 	knobs  []string
 	dir    string
+	logger *zerolog.Logger // instead of testLogger's
 }
 
 // MustServe starts a daemon in a temporary data dir (or opts.dir) and stops
@@ -99,7 +100,11 @@ func MustServe(tb testing.TB, opts options) *daemon {
 	if opts.server != nil {
 		opts.server(&scfg)
 	}
-	srv := server.New(scfg, sv, db, testLogger(tb))
+	logger := testLogger(tb)
+	if opts.logger != nil {
+		logger = *opts.logger
+	}
+	srv := server.New(scfg, sv, db, logger)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

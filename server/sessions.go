@@ -45,6 +45,8 @@ type SessionView struct {
 	Process *store.Process `json:"process,omitempty"`
 	// Stats: commands run, and CPU and memory of the child while it lives.
 	Stats *store.SessionStats `json:"stats,omitempty"`
+	// FromPool: the session took an already started child from the warm pool.
+	FromPool bool `json:"from_pool"`
 }
 
 func (s *Server) view(rec store.Session, admin bool) SessionView {
@@ -65,6 +67,7 @@ func (s *Server) view(rec store.Session, admin bool) SessionView {
 		TerminationReason:    rec.TerminationReason,
 		Error:                rec.Error,
 		Stats:                s.sessionStats(rec),
+		FromPool:             rec.FromPool,
 	}
 	if rec.Checkpoint != nil {
 		v.CheckpointAt = timePtr(rec.Checkpoint.At)
@@ -293,7 +296,7 @@ func (s *Server) session(c *gin.Context) (store.Session, error) {
 		return store.Session{}, fmt.Errorf("%w: %s", chimerax.ErrNotFound, id)
 	}
 	if rec.Owner == who.Name && rec.State.Live() {
-		if touched, err := s.sv.Touch(c, id); err == nil {
+		if touched, err := s.sv.TouchRecord(rec); err == nil {
 			rec = touched
 		}
 	}

@@ -128,6 +128,8 @@ type Session struct {
 	ResumedFrom string `json:"resumed_from,omitempty"`
 	// Stats is what the child did, recorded when the session ends.
 	Stats *SessionStats `json:"stats,omitempty"`
+	// FromPool: the session took a child from the warm pool.
+	FromPool bool `json:"from_pool,omitempty"`
 }
 
 // Checkpoint is a ChimeraX session file (.cxs) saved of a session, kept
@@ -191,6 +193,7 @@ func (db *DB) Sessions(ctx context.Context, f SessionFilter) ([]Session, string,
 	if err != nil {
 		return nil, "", err
 	}
+	pre := newPrefilter(f)
 	err = db.bolt.View(func(tx *bolt.Tx) error {
 		sessions := tx.Bucket(bucketSessions)
 		c := tx.Bucket(bucketByCreated).Cursor()
@@ -213,7 +216,7 @@ func (db *DB) Sessions(ctx context.Context, f SessionFilter) ([]Session, string,
 				return err
 			}
 			v := sessions.Get(k[8:])
-			if v == nil {
+			if v == nil || !pre.mayMatch(v) {
 				continue
 			}
 			var s Session

@@ -56,6 +56,7 @@ const FileName = "chimerad.db"
 type DB struct {
 	bolt *bolt.DB
 	dir  string
+	auth authCache // token hash → user (authcache.go)
 
 	// Now stamps records; tests replace it to control the clock.
 	Now func() time.Time

@@ -111,6 +111,7 @@ func (db *DB) CreateUser(ctx context.Context, name string, admin bool) (User, st
 // DeleteUser removes a user and revokes all its tokens. Its sessions stay:
 // ending them is the caller's job.
 func (db *DB) DeleteUser(ctx context.Context, name string) error {
+	defer db.auth.reset()
 	return db.bolt.Update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(name)) == nil {
@@ -126,6 +127,7 @@ func (db *DB) DeleteUser(ctx context.Context, name string) error {
 // RotateToken revokes every token of the named user and returns a new one.
 func (db *DB) RotateToken(ctx context.Context, name string) (string, error) {
 	token, hash := NewToken()
+	defer db.auth.reset()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketUsers).Get([]byte(name)) == nil {
 			return fmt.Errorf("user %s: %w", name, ErrNotFound)
@@ -141,12 +143,16 @@ func (db *DB) RotateToken(ctx context.Context, name string) (string, error) {
 	return token, nil
 }
 
-// UserByToken returns the user a token belongs to, or ErrNotFound.
+// UserByToken returns the user a token belongs to, or ErrNotFound. Known
+// tokens are answered from memory (authcache.go).
 func (db *DB) UserByToken(ctx context.Context, token string) (User, error) {
 	if !strings.HasPrefix(token, TokenPrefix) {
-		return User{}, fmt.Errorf("token: %w", ErrNotFound)
+		return User{}, errTokenNotFound
 	}
 	hash := HashToken(token)
+	if u, ok := db.auth.get(hash); ok {
+		return u, nil
+	}
 	var u User
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		tokens := tx.Bucket(bucketTokens)
@@ -164,8 +170,15 @@ func (db *DB) UserByToken(ctx context.Context, token string) (User, error) {
 		}
 		return json.Unmarshal(uv, &u)
 	})
+	if err == nil {
+		db.auth.put(hash, u)
+	}
 	return u, err
 }
+
+// errTokenNotFound is returned for a malformed token without a fresh
+// allocation per request.
+var errTokenNotFound = fmt.Errorf("token: %w", ErrNotFound)
 
 // revokeTokens deletes every token of user. Tokens are few (one per user
 // after a rotation), so a scan is fine.

@@ -153,12 +153,12 @@ func (s *simulator) invoke(inv *invocation) (result, error) {
 }
 
 // hogMemory allocates and touches memory, as a ChimeraX loading a huge
-// structure would, up to 2 GiB. Under an address-space limit the Go runtime
+// structure would, up to 4 GiB. Under an address-space limit the Go runtime
 // dies of it ("fatal error: runtime: out of memory"), as Python would raise
 // MemoryError.
 func hogMemory() {
 	var hog [][]byte
-	for len(hog) < 32 {
+	for len(hog) < 64 {
 		b := make([]byte, 64<<20)
 		for i := 0; i < len(b); i += 4096 {
 			b[i] = 1

@@ -58,7 +58,7 @@
 //	                              request never completes and, as in ChimeraX,
 //	                              every later request waits behind it.
 //	CHIMERAX_SIM_HOG_ON=word      a command whose first word is word first
-//	                              allocates memory (up to 2 GiB), so that a
+//	                              allocates memory (up to 4 GiB), so that a
 //	                              memory limit on the child ends it.
 //	CHIMERAX_SIM_SLOW=d           every command takes d longer.
 //	CHIMERAX_SIM_IGNORE_SIGTERM=1 SIGTERM is ignored; only SIGKILL ends it.
