@@ -1,14 +1,7 @@
 package chimerax_test
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"regexp"
 	"testing"
 	"time"
 
@@ -23,52 +16,35 @@ import (
 // drain and the supervision. docs/performance.md compares the two.
 func BenchmarkStartReady(b *testing.B) {
 	b.Run("bare", func(b *testing.B) {
-		engine := testEngine()
-		port := regexp.MustCompile(`REST server started on host 127\.0\.0\.1 port (\d+)`)
 		for b.Loop() {
-			dir := b.TempDir()
-			cmd := exec.Command(engine.Path, "--nogui", "--offscreen", "--nocolor", "--cmd", chimerax.RESTCommand)
-			cmd.Env = append(os.Environ(), append(engine.Env, "HOME="+dir)...)
-			cmd.Dir = dir
-			stdin, _ := cmd.StdinPipe()
-			stdout, _ := cmd.StdoutPipe()
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			sc := bufio.NewScanner(stdout)
-			var p string
-			for sc.Scan() {
-				if m := port.FindStringSubmatch(sc.Text()); m != nil {
-					p = m[1]
-					break
-				}
-			}
-			go io.Copy(io.Discard, stdout)
-			resp, err := http.Get("http://127.0.0.1:" + p + "/run?command=" + url.QueryEscape("version"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-
+			c := startBare(b)
+			c.run(b, "version")
 			b.StopTimer()
-			stdin.Close()
-			cmd.Process.Kill()
-			cmd.Wait()
+			c.stop()
 			b.StartTimer()
 		}
 	})
 
-	b.Run("supervisor", func(b *testing.B) { benchmarkCreate(b, chimerax.OnRestartTerminate) })
+	// Children started directly: no sandbox, no adoption.
+	b.Run("supervisor", func(b *testing.B) {
+		benchmarkCreate(b, chimerax.OnRestartTerminate, chimerax.SandboxOff)
+	})
 	// With adopt, each child is started through its shim (one more process).
-	b.Run("supervisor-adopt", func(b *testing.B) { benchmarkCreate(b, chimerax.OnRestartAdopt) })
+	b.Run("supervisor-adopt", func(b *testing.B) {
+		benchmarkCreate(b, chimerax.OnRestartAdopt, chimerax.SandboxOff)
+	})
+	// The default: sandboxed, through a shim and a namespace init.
+	b.Run("supervisor-sandboxed", func(b *testing.B) {
+		benchmarkCreate(b, chimerax.OnRestartTerminate, chimerax.SandboxAuto)
+	})
 }
 
-func benchmarkCreate(b *testing.B, onRestart string) {
+func benchmarkCreate(b *testing.B, onRestart, sandbox string) {
 	{
 		sv, _ := MustStartSupervisor(b, func(c *chimerax.Config) {
 			c.MaxSessionsPerUser = 0
 			c.OnRestart = onRestart
+			c.Sandbox = sandbox
 		})
 		ctx := context.Background()
 		for b.Loop() {
