@@ -468,6 +468,11 @@ func (sv *Supervisor) Sandboxed() bool { return sv.sandboxed }
 // Open prepares the supervisor to serve: it reconciles what a previous
 // daemon left behind, then starts the idle sweeper.
 func (sv *Supervisor) Open(ctx context.Context) error {
+	// Session paths go into ChimeraX commands; refuse a data dir the command
+	// policy could not pass, rather than failing every command later.
+	if reason := sessionDirReason(sv.sessionDir("00000000-0000-4000-8000-000000000000")); reason != "" {
+		return fmt.Errorf("%w: data dir %q: its session directories %s", ErrInvalid, sv.cfg.DataDir, reason)
+	}
 	if err := sv.decideSandbox(); err != nil {
 		return err
 	}

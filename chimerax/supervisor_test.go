@@ -821,3 +821,17 @@ func TestMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestOpenRefusesUnusableDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lab$data")
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sv := chimerax.NewSupervisor(db, testEngine(), testConfig(dir))
+	defer sv.Close(context.Background())
+	if err := sv.Open(context.Background()); !errors.Is(err, chimerax.ErrInvalid) || !strings.Contains(err.Error(), "lab$data") {
+		t.Errorf("Open with a data dir holding $ = %v, want ErrInvalid naming it", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/server"
@@ -403,7 +404,7 @@ func TestOpenFailureAnswers422(t *testing.T) {
 
 func TestStartFailureAnswers504(t *testing.T) {
 	d := MustServe(t, options{
-		sv:    func(c *chimerax.Config) { c.StartTimeout = 300e6 },
+		sv:    func(c *chimerax.Config) { c.StartTimeout = 2 * time.Second },
 		knobs: []string{"CHIMERAX_SIM_NO_PORT=1"},
 	})
 	alice := d.mustUser(t, "alice", false)
