@@ -168,6 +168,14 @@ func hogMemory() {
 	runtime.KeepAlive(hog)
 }
 
+// firstPos is a command's first positional argument (a model spec), or "".
+func (c *call) firstPos() string {
+	if len(c.pos) > 0 {
+		return c.pos[0]
+	}
+	return ""
+}
+
 func (s *simulator) cmdNoop(*call) (result, error) { return result{}, nil }
 
 func (s *simulator) cmdUnsupported(c *call) (result, error) {
@@ -409,11 +417,7 @@ func (s *simulator) fetch(db, id string, format *dataFormat, c *call) ([]*model,
 }
 
 func (s *simulator) cmdClose(c *call) (result, error) {
-	spec := ""
-	if len(c.pos) > 0 {
-		spec = c.pos[0]
-	}
-	models, err := s.selectModels(spec)
+	models, err := s.selectModels(c.firstPos())
 	if err != nil {
 		return result{}, err
 	}
@@ -429,11 +433,7 @@ func (s *simulator) cmdCloseSession(*call) (result, error) {
 // cmdInfo reports models as ChimeraX's "info" does: as JSON when the REST
 // server asks for it, and otherwise as one note.
 func (s *simulator) cmdInfo(c *call) (result, error) {
-	spec := ""
-	if len(c.pos) > 0 {
-		spec = c.pos[0]
-	}
-	models, err := s.selectModels(spec)
+	models, err := s.selectModels(c.firstPos())
 	if err != nil {
 		return result{}, err
 	}
@@ -469,11 +469,7 @@ func (s *simulator) cmdInfo(c *call) (result, error) {
 // cmdInfoModels reports one attribute of each model, a note per model, and
 // as JSON when the REST server asks for it.
 func (s *simulator) cmdInfoModels(c *call) (result, error) {
-	spec := ""
-	if len(c.pos) > 0 {
-		spec = c.pos[0]
-	}
-	models, err := s.selectModels(spec)
+	models, err := s.selectModels(c.firstPos())
 	if err != nil {
 		return result{}, err
 	}

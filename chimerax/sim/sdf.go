@@ -144,20 +144,9 @@ func sdfAtom(line string) (atom, bool) {
 	return smallMoleculeAtom(element, x, y, z), true
 }
 
-func sdfBond(line string) (a1, a2 int, ok bool) {
-	a, errA := strconv.Atoi(field(line, 0, 3))
-	b, errB := strconv.Atoi(field(line, 3, 6))
-	if errA == nil && errB == nil {
-		return a, b, true
-	}
-	f := strings.Fields(line)
-	if len(f) < 2 {
-		return 0, 0, false
-	}
-	a, errA = strconv.Atoi(f[0])
-	b, errB = strconv.Atoi(f[1])
-	return a, b, errA == nil && errB == nil
-}
+// sdfBond reads a bond line's two atom numbers, laid out as the counts
+// line's first two fields are.
+func sdfBond(line string) (a1, a2 int, ok bool) { return sdfCounts(line) }
 
 // parseV3000 reads a V3000 connection table's atom and bond blocks.
 func parseV3000(st *structure, lines []string) error {
