@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/chimerad/chimerad/store"
@@ -153,14 +152,15 @@ func (sv *Supervisor) watch(c *child) {
 	}
 	msg := "ChimeraX exited on its own (" + c.proc.describeExit() + ")"
 	reason := store.ReasonCrashed
-	if sv.cfg.MemoryMax > 0 && ranOutOfMemory(c.proc.Tail(1000)) {
+	// Over memory.max the kernel kills (its count is in memory.events);
+	// over RLIMIT_AS an allocation fails and ChimeraX says so as it exits.
+	if c.proc.cg.oomKills() > 0 || sv.cfg.MemoryMax > 0 && ranOutOfMemory(c.proc.Tail(1000)) {
 		reason = store.ReasonOutOfMemory
 		msg = fmt.Sprintf("ChimeraX ran out of memory (chimerax.memory_max is %d bytes) and exited (%s)", sv.cfg.MemoryMax, c.proc.describeExit())
 	}
 	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Int("pid", c.proc.pid).
 		Str("reason", string(reason)).Msg(msg)
-	c.proc.signalGroup(syscall.SIGKILL) // whatever it left behind in its group
-	c.proc.h.release()
+	c.proc.reapAll()
 	sv.finish(c, store.StateFailed, reason, msg)
 }
 
@@ -465,6 +465,65 @@ func (sv *Supervisor) decideSandbox() error {
 // Sandboxed reports whether children run in their own namespaces.
 func (sv *Supervisor) Sandboxed() bool { return sv.sandboxed }
 
+// Limits says how each child's resources are limited.
+type Limits struct {
+	// Memory is "cgroup" (memory.max), "rlimit" (address space, RLIMIT_AS)
+	// or "none" (chimerax.memory_max is 0).
+	Memory string `json:"memory"`
+	// CPU is "cgroup" (cpu.max), "none" (chimerax.cpu_max is 0), or
+	// "unenforced": cpu_max is set, but no cgroup can enforce it.
+	CPU string `json:"cpu"`
+	// Cgroup is the cgroup v2 directory under which each child gets a
+	// cgroup of its own; empty without one.
+	Cgroup string `json:"cgroup,omitempty"`
+}
+
+// Limits reports how children's resources are limited; Open decides it.
+func (sv *Supervisor) Limits() Limits {
+	l := Limits{Memory: "none", CPU: "none"}
+	if sv.cg != nil {
+		l.Cgroup = sv.cg.dir
+	}
+	switch {
+	case sv.cfg.MemoryMax > 0 && sv.cg.enforcesMemory():
+		l.Memory = "cgroup"
+	case sv.cfg.MemoryMax > 0:
+		l.Memory = "rlimit"
+	}
+	switch {
+	case sv.cfg.CPUMax > 0 && sv.cg.enforcesCPU():
+		l.CPU = "cgroup"
+	case sv.cfg.CPUMax > 0:
+		l.CPU = "unenforced"
+	}
+	return l
+}
+
+// decideLimits finds the cgroup children get theirs under, per
+// Config.Cgroup, and says in the log how their limits are enforced.
+func (sv *Supervisor) decideLimits() error {
+	g, why, err := openCgroups(sv.cfg.Cgroup, sv.cfg.MemoryMax > 0, sv.cfg.CPUMax > 0)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCgroup, err)
+	}
+	sv.cg = g
+	l := sv.Limits()
+	ev := sv.Logger.Info()
+	if l.CPU == "unenforced" {
+		ev = sv.Logger.Warn()
+	}
+	ev = ev.Str("memory", l.Memory).Str("cpu", l.CPU).Str("cgroup", l.Cgroup)
+	switch {
+	case l.CPU == "unenforced":
+		ev.Msgf("chimerax.cpu_max is NOT enforced: it needs a cgroup v2 with the cpu controller (%s). Run chimerad as a systemd unit with Delegate=yes (docs/chimerad.service), or name such a cgroup in chimerax.cgroup", why)
+	case l.Memory == "rlimit":
+		ev.Msgf("chimerax.memory_max is enforced as an address-space limit (RLIMIT_AS), not memory.max: %s", why)
+	case g != nil:
+		ev.Msg("each ChimeraX child runs in a cgroup of its own")
+	}
+	return nil
+}
+
 // Open prepares the supervisor to serve: it reconciles what a previous
 // daemon left behind, then starts the idle sweeper.
 func (sv *Supervisor) Open(ctx context.Context) error {
@@ -474,6 +533,9 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 		return fmt.Errorf("%w: data dir %q: its session directories %s", ErrInvalid, sv.cfg.DataDir, reason)
 	}
 	if err := sv.decideSandbox(); err != nil {
+		return err
+	}
+	if err := sv.decideLimits(); err != nil {
 		return err
 	}
 	if err := sv.Reconcile(ctx); err != nil {

@@ -253,7 +253,8 @@ const sweepSlack = 3
 // Ready runs the readiness checks: the store is writable, the engine is
 // still an executable file, the sweeper ran within three sweep intervals
 // (counting from Open before its first tick), the supervisor is not
-// closing, and it is under limits.max_sessions.
+// closing, and it is under limits.max_sessions. Two more only report: the
+// sandbox mode, and how children's memory and CPU are limited.
 func (sv *Supervisor) Ready(ctx context.Context) []Check {
 	var checks []Check
 	add := func(name string, err error, ok string) {
@@ -304,6 +305,14 @@ func (sv *Supervisor) Ready(ctx context.Context) []Check {
 			add("sweeper", nil, fmt.Sprintf("last ran %v ago", now.Sub(last).Round(time.Millisecond)))
 		}
 	}
+
+	if sv.sandboxed {
+		add("sandbox", nil, "namespaces: each child in its own user and network namespaces")
+	} else {
+		add("sandbox", nil, "off: children's REST ports are on the host's loopback")
+	}
+	l := sv.Limits()
+	add("limits", nil, fmt.Sprintf("memory %s, cpu %s", l.Memory, l.CPU))
 
 	if closing {
 		add("accepting", errors.New("shutting down"), "")

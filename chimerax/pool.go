@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,7 +54,7 @@ func (sv *Supervisor) takeWarm() *warmChild {
 			sv.wg.Add(1)
 			go func() {
 				defer sv.wg.Done()
-				w.proc.h.release()
+				w.proc.reapAll()
 				os.RemoveAll(sv.sessionDir(w.id))
 			}()
 			continue
@@ -168,8 +167,7 @@ func (sv *Supervisor) watchWarm(w *warmChild) {
 		return // taken or retired: whoever did handles it
 	}
 	sv.Logger.Warn().Str("session_id", w.id).Int("pid", w.proc.pid).Msg("pool child exited: " + w.proc.describeExit())
-	w.proc.signalGroup(syscall.SIGKILL) // whatever it left in its group
-	w.proc.h.release()
+	w.proc.reapAll()
 	os.RemoveAll(sv.sessionDir(w.id))
 }
 
@@ -247,5 +245,7 @@ func (sv *Supervisor) launchSpec(id string) launchSpec {
 		Detach:      sv.cfg.OnRestart == OnRestartAdopt,
 		Sandbox:     sv.sandboxed,
 		MemoryMax:   sv.cfg.MemoryMax,
+		Cgroups:     sv.cg,
+		CPUMax:      sv.cfg.CPUMax,
 	}
 }

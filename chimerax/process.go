@@ -66,8 +66,13 @@ type launchSpec struct {
 	// Sandbox runs the child in its own user and network namespaces,
 	// reached through the relay socket in its session dir.
 	Sandbox bool
-	// MemoryMax caps the child's address space (RLIMIT_AS); 0 means none.
+	// MemoryMax caps the child's memory, 0 meaning none: its cgroup's
+	// memory.max where Cgroups can, else its address space (RLIMIT_AS).
 	MemoryMax int64
+	// Cgroups, if set, gives the child and all it starts a cgroup of its
+	// own (cgroup_linux.go), with CPUMax CPUs where it can.
+	Cgroups *cgroups
+	CPUMax  float64
 }
 
 // process is one running ChimeraX child. Its stdio is held by the daemon
@@ -79,6 +84,7 @@ type process struct {
 	port                       int
 	dir                        string
 	sandboxed                  bool
+	cg                         *sessionCgroup // nil without cgroups
 
 	h       holder
 	portCh  <-chan int    // receives the port once it is known
@@ -113,25 +119,32 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 			return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
 		}
 	}
+	cg, err := spec.Cgroups.create(spec.SessionID, spec.MemoryMax, spec.CPUMax)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
+	}
+	if spec.Cgroups.enforcesMemory() {
+		spec.MemoryMax = 0 // memory.max does it, not RLIMIT_AS
+	}
 	timer := time.NewTimer(spec.Timeout)
 	defer timer.Stop()
-	var (
-		p   *process
-		err error
-	)
+	var p *process
 	if spec.Detach || spec.Sandbox {
-		p, err = launchShim(ctx, spec, home, tmp, timer.C)
+		p, err = launchShim(ctx, spec, cg, home, tmp, timer.C)
 	} else {
-		p, err = launchDirect(spec, home, tmp)
+		p, err = launchDirect(spec, cg, home, tmp)
 	}
 	if err != nil {
+		cg.destroy()
 		return nil, err
 	}
+	p.cg = cg
 	select {
 	case p.port = <-p.portCh:
 		return p, nil
 	case <-p.done:
 		p.h.release()
+		cg.destroy()
 		if p.failure != "" {
 			return p, p.startError(fmt.Errorf("%w: %s", ErrStartFailed, p.failure))
 		}
@@ -147,7 +160,7 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 
 // launchDirect starts ChimeraX as the daemon's own child: the daemon holds
 // its stdin and drains its output, and the child dies with the daemon.
-func launchDirect(spec launchSpec, home, tmp string) (*process, error) {
+func launchDirect(spec launchSpec, cg *sessionCgroup, home, tmp string) (*process, error) {
 	out, err := newOutputLog(filepath.Join(spec.Dir, logFile), spec.LogMaxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
@@ -162,7 +175,7 @@ func launchDirect(spec launchSpec, home, tmp string) (*process, error) {
 	cmd.WaitDelay = 2 * time.Second
 	stdin, err := cmd.StdinPipe()
 	if err == nil {
-		err = startCommand(cmd)
+		err = startInCgroup(cmd, cg)
 	}
 	if err != nil {
 		out.Close()
@@ -184,6 +197,16 @@ func launchDirect(spec launchSpec, home, tmp string) (*process, error) {
 	return p, nil
 }
 
+// startInCgroup starts cmd cloned into cg (nil: where the daemon is).
+func startInCgroup(cmd *exec.Cmd, cg *sessionCgroup) error {
+	closeFD, err := cg.procAttr(cmd.SysProcAttr)
+	if err != nil {
+		return err
+	}
+	defer closeFD()
+	return startCommand(cmd)
+}
+
 // directHolder is the daemon holding a child's stdin itself.
 type directHolder struct{ stdin io.WriteCloser }
 
@@ -194,7 +217,7 @@ func (d directHolder) detach()        {} // a direct child cannot outlive us
 
 // launchShim starts a session's shim, which starts ChimeraX and holds its
 // stdio so that both can outlive the daemon.
-func launchShim(ctx context.Context, spec launchSpec, home, tmp string, timeout <-chan time.Time) (*process, error) {
+func launchShim(ctx context.Context, spec launchSpec, cg *sessionCgroup, home, tmp string, timeout <-chan time.Time) (*process, error) {
 	if len(spec.Shim) == 0 {
 		return nil, fmt.Errorf("%w: no shim command (chimerad's own binary was not found)", ErrStartFailed)
 	}
@@ -231,7 +254,7 @@ func launchShim(ctx context.Context, spec launchSpec, home, tmp string, timeout 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
 	}
-	if err := startCommand(cmd); err != nil {
+	if err := startInCgroup(cmd, cg); err != nil {
 		return nil, fmt.Errorf("%w: run shim %s: %v", ErrStartFailed, spec.Shim[0], err)
 	}
 	shimDone := make(chan struct{})
@@ -443,8 +466,7 @@ func (p *process) stop(grace time.Duration) {
 			<-p.done
 		}
 	}
-	p.signalGroup(syscall.SIGKILL) // stragglers the child left in its group
-	p.h.release()
+	p.reapAll()
 }
 
 // kill SIGKILLs the child's process group and returns once it is reaped
@@ -452,7 +474,15 @@ func (p *process) stop(grace time.Duration) {
 func (p *process) kill() {
 	p.signalGroup(syscall.SIGKILL)
 	<-p.done
+	p.reapAll()
+}
+
+// reapAll, once ChimeraX has exited, kills what it left behind in its
+// process group and its cgroup, lets its shim go and removes its cgroup.
+func (p *process) reapAll() {
+	p.signalGroup(syscall.SIGKILL)
 	p.h.release()
+	p.cg.destroy()
 }
 
 func (p *process) waitDone(d time.Duration) bool {

@@ -67,8 +67,18 @@ type Config struct {
 	// child runs in its own user and network namespaces. Auto falls back to
 	// plain loopback, with a warning, where the kernel refuses them.
 	Sandbox string
-	// MemoryMax caps each child's address space, in bytes; 0 means none.
+	// MemoryMax caps each child's memory, in bytes; 0 means none. It is
+	// the child cgroup's memory.max where a cgroup with the memory
+	// controller is managed (Cgroup), else the address space (RLIMIT_AS).
 	MemoryMax int64
+	// CPUMax caps each child's CPU, in CPUs (1.5: one and a half), through
+	// its cgroup's cpu.max; 0 means none. Without a cgroup with the cpu
+	// controller it is not enforced, and Open says so.
+	CPUMax float64
+	// Cgroup is CgroupAuto, CgroupOff or the path of a cgroup v2 directory
+	// chimerad may manage: where children get cgroups of their own. Auto
+	// uses chimerad's own cgroup if it was delegated (systemd's Delegate=yes).
+	Cgroup string
 	// PDB downloads PDB entries for sessions; nil leaves the fetch to
 	// ChimeraX itself (which a sandboxed ChimeraX cannot do).
 	PDB *Fetcher
@@ -102,6 +112,9 @@ const (
 // ErrSandbox: sandbox required, but this system cannot create it.
 var ErrSandbox = errors.New("chimerax: sandbox unavailable")
 
+// ErrCgroup: chimerax.cgroup names a directory chimerad cannot use.
+var ErrCgroup = errors.New("chimerax: cgroup unavailable")
+
 // What a starting daemon does with sessions left live (Config.OnRestart).
 const (
 	OnRestartTerminate = "terminate"
@@ -127,6 +140,7 @@ func DefaultConfig(dataDir string) Config {
 		HealthTimeout:        90 * time.Second,
 		OnRestart:            OnRestartTerminate,
 		Sandbox:              SandboxAuto,
+		Cgroup:               CgroupAuto,
 		Allow:                slices.Clone(DefaultAllow),
 		IdleWarning:          2 * time.Minute,
 		CheckpointRetention:  7 * 24 * time.Hour,
@@ -159,7 +173,8 @@ type Supervisor struct {
 
 	mu        sync.Mutex
 	closing   bool
-	sandboxed bool // decided by Open
+	sandboxed bool     // decided by Open
+	cg        *cgroups // decided by Open; nil: no cgroups
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int

@@ -241,6 +241,16 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	if adopted > 0 {
 		sv.Logger.Info().Int("sessions", adopted).Msg("adopted sessions left running by the previous chimerad")
 	}
+	// A cgroup holds all a dead session's processes, even those that left
+	// its process group.
+	for _, id := range sv.cg.sessionIDs() {
+		sv.mu.Lock()
+		_, inUse := sv.children[id]
+		sv.mu.Unlock()
+		if !inUse {
+			sv.cg.session(id).destroy()
+		}
+	}
 	entries, err := os.ReadDir(sessionsDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -286,6 +296,7 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 	}
 	p.shimPID, p.shimStartTicks = rec.Process.ShimPID, rec.Process.ShimStartTicks
 	p.sandboxed = rec.Process.Sandboxed
+	p.cg = sv.cg.session(rec.ID)
 	client := NewClient(p.dialer())
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	res, err := client.Run(pctx, "version")

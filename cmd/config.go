@@ -76,8 +76,12 @@ type ChimeraXConfig struct {
 	// Sandbox is auto, required or off: each child in its own user and
 	// network namespaces.
 	Sandbox string `mapstructure:"sandbox"`
-	// MemoryMax caps each child's address space in bytes; 0 means none.
+	// MemoryMax caps each child's memory in bytes; 0 means none.
 	MemoryMax int64 `mapstructure:"memory_max"`
+	// CPUMax caps each child's CPU, in CPUs; 0 means none.
+	CPUMax float64 `mapstructure:"cpu_max"`
+	// Cgroup is auto, off, or a cgroup v2 directory chimerad may manage.
+	Cgroup string `mapstructure:"cgroup"`
 }
 
 // CommandsConfig configures commands sent to a session's ChimeraX.
@@ -160,6 +164,7 @@ func DefaultConfig() Config {
 			HealthInterval: 30 * time.Second,
 			HealthTimeout:  90 * time.Second,
 			Sandbox:        "auto",
+			Cgroup:         "auto",
 		},
 		Commands: CommandsConfig{Timeout: 60 * time.Second, Allow: slices.Clone(chimerax.DefaultAllow)},
 		Session: SessionConfig{
@@ -226,6 +231,12 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains([]string{"auto", "required", "off"}, c.ChimeraX.Sandbox) {
 		bad("chimerax.sandbox", c.ChimeraX.Sandbox, "want auto, required or off")
+	}
+	if cg := c.ChimeraX.Cgroup; cg != "auto" && cg != "off" && !filepath.IsAbs(cg) {
+		bad("chimerax.cgroup", cg, "want auto, off or the absolute path of a cgroup v2 directory")
+	}
+	if m := c.ChimeraX.CPUMax; m != 0 && !(m >= 0.01 && m <= 1024) {
+		bad("chimerax.cpu_max", m, "want 0 (no limit) or a number of CPUs from 0.01 to 1024, e.g. 1.5")
 	}
 	if c.Session.OnRestart != "terminate" && c.Session.OnRestart != "adopt" {
 		bad("session.on_restart", c.Session.OnRestart, "want terminate or adopt")

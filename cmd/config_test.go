@@ -127,6 +127,9 @@ func TestConfigRejects(t *testing.T) {
 		{name: "negative pool", yaml: "pool:\n  size: -1\n", want: "pool.size = -1"},
 		{name: "pool fills max_sessions", yaml: "pool:\n  size: 4\nlimits:\n  max_sessions: 4\n", want: "pool.size = 4"},
 		{name: "zero pool age", yaml: "pool:\n  max_age: 0s\n", want: "pool.max_age"},
+		{name: "relative cgroup", yaml: "chimerax:\n  cgroup: mine\n", want: "chimerax.cgroup = mine"},
+		{name: "tiny cpu_max", yaml: "chimerax:\n  cpu_max: 0.001\n", want: "chimerax.cpu_max = 0.001"},
+		{name: "negative cpu_max", yaml: "chimerax:\n  cpu_max: -1\n", want: "chimerax.cpu_max = -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "c.yaml")

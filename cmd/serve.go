@@ -90,6 +90,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		Sandbox:              cfg.ChimeraX.Sandbox,
 		PDB:                  pdb,
 		MemoryMax:            cfg.ChimeraX.MemoryMax,
+		CPUMax:               cfg.ChimeraX.CPUMax,
+		Cgroup:               cfg.ChimeraX.Cgroup,
 		Allow:                cfg.Commands.Allow,
 		IdleWarning:          cfg.Session.IdleWarning,
 		CheckpointRetention:  cfg.Session.CheckpointRetention,

@@ -246,8 +246,17 @@ func TestReadyz(t *testing.T) {
 
 	resp, body := d.call(t, "GET", "/readyz", "", nil)
 	r := decode[readiness](t, body)
-	if resp.StatusCode != http.StatusOK || r.Status != "ready" || len(r.Failing) != 0 || len(r.Checks) != 5 {
-		t.Errorf("readyz = %d %s, want 200 ready with five checks", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusOK || r.Status != "ready" || len(r.Failing) != 0 || len(r.Checks) != 7 {
+		t.Errorf("readyz = %d %s, want 200 ready with seven checks", resp.StatusCode, body)
+	}
+	mode := "off"
+	if d.SV.Sandboxed() {
+		mode = "namespaces"
+	}
+	for _, ch := range r.Checks {
+		if ch.Name == "sandbox" && !strings.HasPrefix(ch.Detail, mode+":") {
+			t.Errorf("readyz sandbox check = %+v, want the mode %q", ch, mode)
+		}
 	}
 
 	resp, body = d.call(t, "POST", "/api/sessions", alice, map[string]any{})

@@ -73,6 +73,7 @@ func (s *Server) healthz(c *gin.Context) error {
 		"engine":         e.Name,
 		"engine_path":    e.Path,
 		"sandbox":        sandboxMode(s.sv.Sandboxed()),
+		"limits":         s.sv.Limits(),
 		"uptime_seconds": int64(timeSince(s.start).Seconds()),
 	})
 	return nil

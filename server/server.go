@@ -36,6 +36,7 @@ type Supervisor interface {
 	MaxLifetimeExpiresAt(s store.Session) time.Time
 	Engine() chimerax.Engine
 	Sandboxed() bool
+	Limits() chimerax.Limits
 	Workspace
 	Monitor // monitoring.go
 }

@@ -62,6 +62,10 @@
 //	                              memory limit on the child ends it.
 //	CHIMERAX_SIM_SLOW=d           every command takes d longer.
 //	CHIMERAX_SIM_IGNORE_SIGTERM=1 SIGTERM is ignored; only SIGKILL ends it.
+//	CHIMERAX_SIM_ESCAPE=1         at startup, a helper process ("sleep 3600")
+//	                              is started in a session of its own and left
+//	                              running, as a tool that daemonizes a helper
+//	                              would: it escapes the process group.
 //	CHIMERAX_SIM_FLOOD=n          at least n bytes of INFO lines are written to
 //	                              stdout before the --cmd commands run, so a
 //	                              supervisor that does not drain stdout never
@@ -82,6 +86,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -202,6 +207,13 @@ func (s *simulator) startup() (code int, done bool) {
 		return exitOK, true
 	}
 	s.flood()
+	if s.knobs.escape {
+		helper := exec.Command("sleep", "3600")
+		helper.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if helper.Start() == nil {
+			helper.Process.Release()
+		}
+	}
 	time.Sleep(s.knobs.startDelay) // loading bundles, say
 	for _, text := range s.opts.commands {
 		if code, done := s.startupCommand(text); done {
@@ -421,6 +433,7 @@ type knobs struct {
 	hogOn         string
 	slow          time.Duration
 	ignoreSIGTERM bool
+	escape        bool
 	flood         int64
 	version       string
 }
@@ -459,6 +472,7 @@ func knobsFromEnv(getenv func(string) string) (knobs, error) {
 	k.hogOn = getenv("CHIMERAX_SIM_HOG_ON")
 	duration("CHIMERAX_SIM_SLOW", &k.slow)
 	boolean("CHIMERAX_SIM_IGNORE_SIGTERM", &k.ignoreSIGTERM)
+	boolean("CHIMERAX_SIM_ESCAPE", &k.escape)
 	if v := getenv("CHIMERAX_SIM_FLOOD"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {

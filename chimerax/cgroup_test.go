@@ -1,0 +1,278 @@
+//go:build linux
+
+package chimerax_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/store"
+)
+
+// testCgroup makes an empty cgroup v2 directory for one test, and removes
+// it at cleanup, failing the test if anything is left in it. It skips the
+// test where no cgroup2 file system is writable (not root, cgroup v1 only).
+func testCgroup(t *testing.T) string {
+	t.Helper()
+	for _, mnt := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		var st unix.Statfs_t
+		if unix.Statfs(mnt, &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			continue
+		}
+		dir, err := os.MkdirTemp(mnt, "chimerad-test-")
+		if err != nil {
+			t.Skipf("cannot make a cgroup under %s: %v", mnt, err)
+		}
+		t.Cleanup(func() {
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if e.IsDir() {
+					t.Errorf("cgroup %s left behind", e.Name())
+					os.WriteFile(filepath.Join(dir, e.Name(), "cgroup.kill"), []byte("1"), 0)
+					waitFor(t, 5*time.Second, "left-behind cgroup removable", func() bool {
+						return unix.Rmdir(filepath.Join(dir, e.Name())) == nil
+					})
+				}
+			}
+			if err := unix.Rmdir(dir); err != nil {
+				t.Errorf("remove test cgroup: %v", err)
+			}
+		})
+		return dir
+	}
+	t.Skip("no cgroup2 file system mounted")
+	return ""
+}
+
+// cgroupOf returns process pid's cgroup v2 path, relative to the mount.
+func cgroupOf(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return p
+		}
+	}
+	return ""
+}
+
+// escapedHelper finds the process the simulator left outside its process
+// group (CHIMERAX_SIM_ESCAPE) for session id.
+func escapedHelper(t *testing.T, sv *chimerax.Supervisor, id string) int {
+	t.Helper()
+	var pid int
+	waitFor(t, 10*time.Second, "the escaped helper running", func() bool {
+		for _, p := range chimerax.FindChildren(filepath.Join(sv.Config().DataDir, "sessions"))[id] {
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); strings.TrimSpace(string(comm)) == "sleep" {
+				pid = p
+				return true
+			}
+		}
+		return false
+	})
+	return pid
+}
+
+// alive reports whether pid runs (not gone, not a zombie).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// TestCgroupPerChild: with a cgroup to manage, each child, with all it
+// starts, runs in a cgroup of its own carrying the limits the kernel
+// offers; the rest falls back (memory) or is reported unenforced (CPU);
+// and ending the session ends even a process that left the child's process
+// group, and removes the cgroup.
+func TestCgroupPerChild(t *testing.T) {
+	for _, sandbox := range []string{chimerax.SandboxOff, chimerax.SandboxRequired} {
+		t.Run("sandbox "+sandbox, func(t *testing.T) {
+			if sandbox == chimerax.SandboxRequired && chimerax.ProbeSandbox() != nil {
+				t.Skip("this kernel refuses the sandbox's namespaces")
+			}
+			const memoryMax = 3 << 30
+			dir := testCgroup(t)
+			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+				c.Sandbox, c.Cgroup = sandbox, dir
+				c.MemoryMax, c.CPUMax = memoryMax, 0.5
+			}, "CHIMERAX_SIM_ESCAPE=1")
+			limits := sv.Limits()
+			if limits.Cgroup != dir {
+				t.Errorf("Limits().Cgroup = %q, want %q", limits.Cgroup, dir)
+			}
+			offered, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+			wantMemory, wantCPU := "rlimit", "unenforced"
+			if strings.Contains(string(offered), "memory") {
+				wantMemory = "cgroup"
+			}
+			if strings.Contains(string(offered), "cpu") {
+				wantCPU = "cgroup"
+			}
+			if limits.Memory != wantMemory || limits.CPU != wantCPU {
+				t.Errorf("Limits() = %+v with controllers %q offered, want memory %s, cpu %s", limits, offered, wantMemory, wantCPU)
+			}
+
+			ctx := context.Background()
+			rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			own := filepath.Join(dir, "session-"+rec.ID)
+			rel := strings.TrimPrefix(own, filepath.Dir(dir))
+			pids := []int{rec.Process.PID, rec.Process.ShimPID, escapedHelper(t, sv, rec.ID)}
+			for _, pid := range pids {
+				if pid == 0 {
+					continue // no shim without the sandbox
+				}
+				if got := cgroupOf(pid); !strings.HasSuffix(got, rel) {
+					t.Errorf("process %d is in cgroup %q, want %q", pid, got, rel)
+				}
+			}
+			switch wantMemory {
+			case "cgroup":
+				if b, _ := os.ReadFile(filepath.Join(own, "memory.max")); strings.TrimSpace(string(b)) != strconv.Itoa(memoryMax) {
+					t.Errorf("memory.max = %q, want %d", b, memoryMax)
+				}
+			default: // the address-space limit instead, on ChimeraX itself
+				pid := rec.Process.PID
+				if rec.Process.Sandboxed { // the sandbox's init; ChimeraX is its child
+					b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+					pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+				}
+				var lim unix.Rlimit
+				if err := unix.Prlimit(pid, unix.RLIMIT_AS, nil, &lim); err != nil || lim.Max != memoryMax {
+					t.Errorf("ChimeraX's (pid %d) RLIMIT_AS = %d (%v), want %d", pid, lim.Max, err, memoryMax)
+				}
+			}
+			if wantCPU == "cgroup" {
+				if b, _ := os.ReadFile(filepath.Join(own, "cpu.max")); strings.TrimSpace(string(b)) != "50000 100000" {
+					t.Errorf("cpu.max = %q, want 50000 100000", b)
+				}
+			}
+			if res, err := sv.Run(ctx, rec.ID, "info models"); err != nil || !res.OK() {
+				t.Errorf("info models = %+v, %v", res, err)
+			}
+
+			helper := pids[2]
+			if _, err := sv.Stop(ctx, rec.ID, store.ReasonDeleted); err != nil {
+				t.Fatal(err)
+			}
+			if alive(helper) {
+				syscall.Kill(helper, syscall.SIGKILL)
+				t.Errorf("the helper that left ChimeraX's process group (pid %d) outlived its session", helper)
+			}
+			if _, err := os.Stat(own); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("session cgroup after Stop: %v, want it removed", err)
+			}
+		})
+	}
+}
+
+// TestCgroupOffLeavesEscapee is the control of TestCgroupPerChild: without
+// a cgroup, a process that left ChimeraX's process group survives the
+// session's end (until a restart's Reconcile finds it).
+func TestCgroupOffLeavesEscapee(t *testing.T) {
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.Sandbox, c.Cgroup = chimerax.SandboxOff, chimerax.CgroupOff
+	}, "CHIMERAX_SIM_ESCAPE=1")
+	if l := sv.Limits(); l.Cgroup != "" || l.Memory != "none" || l.CPU != "none" {
+		t.Errorf("Limits() = %+v, want no cgroup and no limits", l)
+	}
+	ctx := context.Background()
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := escapedHelper(t, sv, rec.ID)
+	if _, err := sv.Stop(ctx, rec.ID, store.ReasonDeleted); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(helper) {
+		t.Errorf("the helper (pid %d) died with its session without a cgroup; TestCgroupPerChild shows nothing", helper)
+	}
+	syscall.Kill(helper, syscall.SIGKILL)
+	waitFor(t, 5*time.Second, "the helper gone", func() bool { return !alive(helper) })
+}
+
+// TestCgroupReconcile: a session cgroup a dead daemon left, with a process
+// still in it, is emptied and removed when the next supervisor opens.
+func TestCgroupReconcile(t *testing.T) {
+	dir := testCgroup(t)
+	stale := filepath.Join(dir, "session-"+"00000000-0000-4000-8000-000000000001")
+	if err := os.Mkdir(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(stale, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleeper := exec.Command("sleep", "3600")
+	sleeper.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	err = sleeper.Start()
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+	t.Cleanup(func() { sleeper.Process.Kill() })
+
+	MustStartSupervisor(t, func(c *chimerax.Config) { c.Cgroup = dir })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Error("the process in the stale session cgroup still runs after Open")
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale session cgroup after Open: %v, want it removed", err)
+	}
+}
+
+// TestCgroupRefused: chimerax.cgroup naming a directory that is not a
+// cgroup v2 stops Open with ErrCgroup.
+func TestCgroupRefused(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := testConfig(dir)
+	cfg.Cgroup = t.TempDir()
+	sv := chimerax.NewSupervisor(db, testEngine(), cfg)
+	err = sv.Open(context.Background())
+	if !errors.Is(err, chimerax.ErrCgroup) || !strings.Contains(err.Error(), "not a cgroup v2") {
+		t.Errorf("Open with chimerax.cgroup %s = %v, want ErrCgroup: not a cgroup v2 directory", cfg.Cgroup, err)
+	}
+	sv.Close(context.Background())
+}
+
+// TestParseOOMKills reads the oom_kill count as Linux writes memory.events
+// (Documentation/admin-guide/cgroup-v2.rst): the count, not oom_group_kill.
+func TestParseOOMKills(t *testing.T) {
+	for events, want := range map[string]int{
+		"low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n": 1,
+		"low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 3\n":  0,
+		"oom_kill 17\n": 17,
+		"":              0,
+	} {
+		if got := chimerax.ParseOOMKills(events); got != want {
+			t.Errorf("ParseOOMKills(%q) = %d, want %d", events, got, want)
+		}
+	}
+}
