@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 	"go.yaml.in/yaml/v3"
@@ -24,9 +25,11 @@ var OpenAPIYAML []byte
 //go:embed docs/index.html docs/redoc.standalone.js
 var docsFS embed.FS
 
-// openAPIJSON is OpenAPIYAML as JSON, converted once, keys in the YAML's
-// order (Redoc lists operations in document order).
-var openAPIJSON = mustYAMLToJSON(OpenAPIYAML)
+// openAPIJSONDoc is OpenAPIYAML as JSON, keys in the YAML's order (Redoc
+// lists operations in document order). It is converted on first use, not
+// at package init: every shim and sandbox init is this binary too, and
+// would pay the conversion (some 9 ms) at each start.
+var openAPIJSONDoc = sync.OnceValue(func() []byte { return mustYAMLToJSON(OpenAPIYAML) })
 
 func mustYAMLToJSON(src []byte) []byte {
 	var doc yaml.Node
@@ -98,7 +101,7 @@ func writeJSON(buf *bytes.Buffer, n *yaml.Node) error {
 func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }
 
 func (s *Server) openAPIJSON(c *gin.Context) {
-	c.Data(http.StatusOK, "application/json", openAPIJSON)
+	c.Data(http.StatusOK, "application/json", openAPIJSONDoc())
 }
 
 func (s *Server) openAPIYAML(c *gin.Context) {
