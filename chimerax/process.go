@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,8 +107,9 @@ type holder interface {
 	detach()
 }
 
-// launch starts a session's ChimeraX, directly or through a shim when it
-// is to outlive the daemon (spec.Detach), and waits until it announces its
+// launch starts a session's ChimeraX, directly (sandboxed, through the
+// sandbox's init) or through a shim when it is to outlive the daemon
+// (spec.Detach), and waits until it announces its
 // REST port. On failure everything it started is killed and reaped before
 // it returns; the process it returns (if any) says how ChimeraX ended, and
 // the error carries its last output.
@@ -129,7 +131,7 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 	timer := time.NewTimer(spec.Timeout)
 	defer timer.Stop()
 	var p *process
-	if spec.Detach || spec.Sandbox {
+	if spec.Detach {
 		p, err = launchShim(ctx, spec, cg, home, tmp, timer.C)
 	} else {
 		p, err = launchDirect(spec, cg, home, tmp)
@@ -160,16 +162,27 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 
 // launchDirect starts ChimeraX as the daemon's own child: the daemon holds
 // its stdin and drains its output, and the child dies with the daemon.
+// Sandboxed, the child is the sandbox's init (sandbox_linux.go), which
+// passes its stdio on to the ChimeraX it starts in the namespaces.
 func launchDirect(spec launchSpec, cg *sessionCgroup, home, tmp string) (*process, error) {
+	cmd := exec.Command(spec.Engine.Path, spec.Engine.args()...)
+	cmd.Env = childEnv(os.Environ(), spec, home, tmp)
+	cmd.SysProcAttr = childProcAttr(false) // own group, dies with the daemon
+	if spec.Sandbox {
+		if len(spec.Shim) == 0 {
+			return nil, fmt.Errorf("%w: no sandbox init command (chimerad's own binary was not found)", ErrStartFailed)
+		}
+		args := append(slices.Clone(spec.Shim[1:]), sandboxInitArgs(envKeys(spec.ShimEnv), spec.MemoryMax, cmd.Args)...)
+		cmd = exec.Command(spec.Shim[0], args...)
+		cmd.Env = append(childEnv(os.Environ(), spec, home, tmp), spec.ShimEnv...)
+		cmd.SysProcAttr = sandboxProcAttr()
+	}
 	out, err := newOutputLog(filepath.Join(spec.Dir, logFile), spec.LogMaxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
 	}
-	cmd := exec.Command(spec.Engine.Path, spec.Engine.args()...)
 	cmd.Dir = spec.Dir
-	cmd.Env = childEnv(os.Environ(), spec, home, tmp)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = childProcAttr(false) // own group, dies with the daemon
 	// Output is copied by exec's goroutines; if a grandchild keeps the pipe
 	// open after the child exits, Wait gives up on it after WaitDelay.
 	cmd.WaitDelay = 2 * time.Second
@@ -181,10 +194,12 @@ func launchDirect(spec launchSpec, cg *sessionCgroup, home, tmp string) (*proces
 		out.Close()
 		return nil, fmt.Errorf("%w: run %s: %v", ErrStartFailed, spec.Engine.Path, err)
 	}
-	p := &process{pid: cmd.Process.Pid, dir: spec.Dir, h: directHolder{stdin}, portCh: out.port, done: make(chan struct{})}
-	if err := limitMemory(p.pid, spec.MemoryMax); err != nil {
-		p.kill()
-		return nil, fmt.Errorf("%w: limit memory: %v", ErrStartFailed, err)
+	p := &process{pid: cmd.Process.Pid, dir: spec.Dir, h: directHolder{stdin}, portCh: out.port, done: make(chan struct{}), sandboxed: spec.Sandbox}
+	if !spec.Sandbox { // the sandbox's init limits ChimeraX itself
+		if err := limitMemory(p.pid, spec.MemoryMax); err != nil {
+			p.kill()
+			return nil, fmt.Errorf("%w: limit memory: %v", ErrStartFailed, err)
+		}
 	}
 	p.startTicks, _ = processStartTicks(p.pid)
 	go func() {
@@ -205,6 +220,15 @@ func startInCgroup(cmd *exec.Cmd, cg *sessionCgroup) error {
 	}
 	defer closeFD()
 	return startCommand(cmd)
+}
+
+// envKeys returns the names of environment entries ("NAME=value").
+func envKeys(env []string) []string {
+	keys := make([]string, len(env))
+	for i, kv := range env {
+		keys[i], _, _ = strings.Cut(kv, "=")
+	}
+	return keys
 }
 
 // directHolder is the daemon holding a child's stdin itself.
@@ -228,8 +252,7 @@ func launchShim(ctx context.Context, spec launchSpec, cg *sessionCgroup, home, t
 		"--socket", shimSocket,
 		"--log", filepath.Join(spec.Dir, logFile),
 		"--log-max", strconv.FormatInt(spec.LogMaxBytes, 10))
-	for _, kv := range spec.ShimEnv {
-		k, _, _ := strings.Cut(kv, "=")
+	for _, k := range envKeys(spec.ShimEnv) {
 		args = append(args, "--unset", k)
 	}
 	if spec.Sandbox {

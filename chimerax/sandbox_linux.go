@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -148,8 +149,23 @@ func loopbackUp() error {
 }
 
 // relayLoop copies each connection on the relay socket to ChimeraX's REST
-// port, found as the loopback listener of this network namespace.
+// port, found as the loopback listener of this network namespace (once,
+// and again should it stop answering there).
 func relayLoop(ln net.Listener) {
+	var known atomic.Int32
+	dial := func() (net.Conn, error) {
+		if port := known.Load(); port > 0 {
+			if up, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port))); err == nil {
+				return up, nil
+			}
+		}
+		port, err := loopbackListener()
+		if err != nil {
+			return nil, err
+		}
+		known.Store(int32(port))
+		return net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -157,11 +173,7 @@ func relayLoop(ln net.Listener) {
 		}
 		go func() {
 			defer c.Close()
-			port, err := loopbackListener()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			up, err := dial()
 			if err != nil {
 				return
 			}

@@ -115,12 +115,7 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 		// This very program again, as the init inside the namespaces: the
 		// same arguments up to the shim's own (the subcommand, if any).
 		initArgs := slices.Clone(os.Args[1 : len(os.Args)-len(args)])
-		initArgs = append(initArgs, "--sandbox-init", "--memory-max", strconv.FormatInt(*memoryMax, 10))
-		for _, k := range unset {
-			initArgs = append(initArgs, "--unset", k)
-		}
-		initArgs = append(append(initArgs, "--"), fs.Args()...)
-		cmd = exec.Command("/proc/self/exe", initArgs...)
+		cmd = exec.Command("/proc/self/exe", append(initArgs, sandboxInitArgs(unset, *memoryMax, fs.Args())...)...)
 		cmd.SysProcAttr = sandboxProcAttr()
 	}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -253,6 +248,17 @@ func (s *shim) handle(c net.Conn) {
 			s.once.Do(func() { close(s.released) })
 		}
 	}
+}
+
+// sandboxInitArgs are the shim's flags that make it the sandbox's init,
+// running argv in the namespaces without the unset variables, its address
+// space capped at memoryMax bytes (0: none).
+func sandboxInitArgs(unset []string, memoryMax int64, argv []string) []string {
+	args := []string{"--sandbox-init", "--memory-max", strconv.FormatInt(memoryMax, 10)}
+	for _, k := range unset {
+		args = append(args, "--unset", k)
+	}
+	return append(append(args, "--"), argv...)
 }
 
 // multiFlag is a repeatable string flag.
