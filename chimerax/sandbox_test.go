@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +66,80 @@ func TestSandboxIsolation(t *testing.T) {
 	b, errB := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", recs[1].Process.PID))
 	if errA != nil || errB != nil || a == self || b == self || a == b {
 		t.Errorf("network namespaces: host %s, A %s (%v), B %s (%v); want three different ones", self, a, errA, b, errB)
+	}
+}
+
+// TestSandboxCrossSessionOpen: ChimeraX's open fetches URLs, so a session
+// that can run open unchecked can make another session's REST server run a
+// command (issue 9). In the sandbox the other port is not there; without
+// it, the control case, the command runs. Supervisor.Command's policy
+// refuses the line either way; Supervisor.Run, which bypasses the policy,
+// plays a client that got past it.
+func TestSandboxCrossSessionOpen(t *testing.T) {
+	if err := chimerax.ProbeSandbox(); err != nil {
+		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
+	}
+	for _, tt := range []struct {
+		sandbox string
+		reaches bool
+	}{
+		{chimerax.SandboxRequired, false},
+		{chimerax.SandboxOff, true},
+	} {
+		t.Run(tt.sandbox, func(t *testing.T) {
+			ctx := context.Background()
+			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = tt.sandbox })
+			if sv.Sandboxed() == tt.reaches {
+				t.Fatalf("Sandboxed() = %v with sandbox %s", sv.Sandboxed(), tt.sandbox)
+			}
+			a := mustCreate(t, sv, "pept.pdb")
+			b := mustCreate(t, sv, "pept.pdb")
+			for b.Process.Port == a.Process.Port { // in two namespaces, A would only reach itself
+				b = mustCreate(t, sv, "pept.pdb")
+			}
+
+			// The effect on B: it saves its structure to a file.
+			marker := filepath.Join(b.Process.Dir, "reached.pdb")
+			u := fmt.Sprintf("http://127.0.0.1:%d/run?command=%s", b.Process.Port, url.QueryEscape("save "+marker))
+			// Without dataFormat, a name with no structure suffix would go
+			// to the help viewer unfetched.
+			line := "open " + u + " dataFormat pdb"
+
+			if _, err := sv.Command(ctx, a.ID, line); !errors.Is(err, chimerax.ErrRefused) {
+				t.Errorf("Command(A, open B's /run) = %v, want ErrRefused", err)
+			}
+			if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("after the refused Command, %s: %v; want no such file", marker, err)
+			}
+
+			res, err := sv.Run(ctx, a.ID, line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, statErr := os.Stat(marker)
+			if !tt.reaches {
+				if res.Error == nil || res.Error.Type != "UserError" || res.Error.Message != "<urlopen error [Errno 111] Connection refused>" {
+					t.Errorf("Run(A, %q) error = %+v, want UserError <urlopen error [Errno 111] Connection refused>", line, res.Error)
+				}
+				if !errors.Is(statErr, os.ErrNotExist) {
+					t.Errorf("B saved %s (%v): A's open reached it", marker, statErr)
+				}
+				// B could have: the same command, sent to B, saves the file.
+				if res, err := sv.Run(ctx, b.ID, "save "+marker); err != nil || !res.OK() {
+					t.Fatalf("Run(B, save) = %+v, %v", res, err)
+				}
+				if _, err := os.Stat(marker); err != nil {
+					t.Errorf("B's own save left no file: %v", err)
+				}
+				return
+			}
+			if statErr != nil {
+				t.Errorf("without the sandbox, A's open did not reach B: %v; A's result %+v", statErr, res.Error)
+			}
+			if res.Error != nil && strings.Contains(res.Error.Message, "Connection refused") {
+				t.Errorf("Run(A, %q) error = %+v, want the fetch to connect", line, res.Error)
+			}
+		})
 	}
 }
 

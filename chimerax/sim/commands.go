@@ -74,6 +74,7 @@ func commandTable() *command {
 				{"format", stringArg}, {"fromDatabase", stringArg}, {"name", stringArg},
 				{"combine", boolArg}, {"ignoreCache", boolArg}, {"coordsets", boolArg},
 				{"maxModels", intArg}, {"autoStyle", boolArg},
+				{"dataFormat", stringArg}, {"newTab", boolArg}, // web fetch's own keywords
 			}},
 			run: (*simulator).cmdOpen,
 		},
@@ -216,15 +217,35 @@ func (s *simulator) cmdLogShow(*call) (result, error) {
 }
 
 func (s *simulator) cmdOpen(c *call) (result, error) {
+	var web, files bool // whether the names include URLs, and other names
+	for _, arg := range c.pos {
+		_, _, ok := webName(arg, c.str("fromDatabase", ""))
+		web, files = web || ok, files || !ok
+	}
+	if !web {
+		// Without a URL these keywords are not open's: ChimeraX takes them
+		// for more file names, and finds no such file.
+		for _, kw := range []string{"dataFormat", "newTab"} {
+			if _, ok := c.kw[kw]; ok {
+				return result{}, userErrorf("No such file/path: %s", kw)
+			}
+		}
+	}
 	var format *dataFormat
-	if name := c.str("format", ""); name != "" {
+	if name := c.str("format", ""); name != "" && files {
 		if format = formatByName(name); format == nil {
 			return result{}, userErrorf("Unknown data format: %q", name)
 		}
 	}
 	var opened []*model
 	for _, arg := range c.pos {
-		ms, err := s.openOne(arg, format, c)
+		var ms []*model
+		var err error
+		if db, ident, ok := webName(arg, c.str("fromDatabase", "")); ok {
+			ms, err = s.openURL(db, ident, c)
+		} else {
+			ms, err = s.openOne(arg, format, c)
+		}
 		if err != nil {
 			return result{}, err
 		}
@@ -240,17 +261,12 @@ func (s *simulator) cmdOpen(c *call) (result, error) {
 }
 
 // databases are the names open knows for "from" and "db:id"; the simulator
-// fetches only from pdb.
+// fetches only from pdb (and URLs: see webfetch.go).
 var databases = []string{"pdb", "alphafold", "afdb", "emdb", "eds", "pdbe", "pdbj", "rcsb",
 	"uniprot", "pubchem", "smiles", "cod", "esmfold", "redo", "pdbredo", "modbase"}
 
 // openOne opens one name given to open: a file, a session, or a database id.
 func (s *simulator) openOne(arg string, format *dataFormat, c *call) ([]*model, error) {
-	for _, scheme := range []string{"http://", "https://", "ftp://"} {
-		if strings.HasPrefix(strings.ToLower(arg), scheme) {
-			return nil, userErrorf("open: fetching URLs is not supported by the chimerad simulator")
-		}
-	}
 	db, id := c.str("fromDatabase", ""), arg
 	if prefix, rest, ok := strings.Cut(arg, ":"); ok && db == "" && slices.Contains(databases, strings.ToLower(prefix)) {
 		db, id = prefix, rest
@@ -282,6 +298,9 @@ func (s *simulator) openOne(arg string, format *dataFormat, c *call) ([]*model, 
 	return opened, nil
 }
 
+// scriptSuffixes are the suffixes of files ChimeraX runs when it opens them.
+var scriptSuffixes = []string{".py", ".pyc", ".pyo", ".pyw", ".cxc", ".ipynb"}
+
 // openFile opens a local file; arg is the name as the user gave it.
 func (s *simulator) openFile(path, arg string, format *dataFormat, c *call) ([]*model, error) {
 	base := filepath.Base(path)
@@ -294,7 +313,7 @@ func (s *simulator) openFile(path, arg string, format *dataFormat, c *call) ([]*
 			return nil, userErrorf("No such file/path: %s", arg)
 		case suffix == "":
 			return nil, userErrorf("Cannot determine format for '%s'", arg)
-		case slices.Contains([]string{".py", ".pyc", ".pyo", ".pyw", ".cxc", ".ipynb"}, suffix):
+		case slices.Contains(scriptSuffixes, suffix):
 			return nil, userErrorf("open: running %s files is not supported by the chimerad simulator", suffix)
 		default:
 			return nil, userErrorf("Unrecognized file suffix '%s'", suffix)

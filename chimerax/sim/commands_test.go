@@ -113,7 +113,6 @@ func TestOpenErrors(t *testing.T) {
 		{"open " + noSuffix, "UserError", "Cannot determine format for '" + noSuffix + "'"},
 		{"open x.xyz", "UserError", "Unrecognized file suffix '.xyz'"},
 		{"open " + script, "UserError", "open: running .py files is not supported by the chimerad simulator"},
-		{"open http://example.com/x.pdb", "UserError", "open: fetching URLs is not supported by the chimerad simulator"},
 		{"open " + empty, "UserError", "No structures found in empty.pdb"},
 		{"open " + bad, "UserError", `Error reading MDL SDfile file bad.sdf: molecule starting at line 1: bad counts line "xx"`},
 		{"open " + notGzip, "UserError", "Error reading PDB file x.pdb.gz: not a gzip file: gzip: invalid header"},

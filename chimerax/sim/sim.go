@@ -15,14 +15,23 @@
 //
 // The commands a session daemon needs are real: version, open (PDB, mmCIF,
 // SDF and MOL2 files, gzipped or not, parsed for real; PDB fetches from a
-// local cache), close, info, info models, save (PNG and JPEG images rendered
-// from the atoms, PDB files, .cxs sessions in the simulator's own format),
-// log, exit/quit and remotecontrol rest start|stop|port. Command words and
-// keywords are prefix-completed as in ChimeraX. The usual display commands
-// (view, color, style, cartoon, show, hide, ...) succeed and do nothing.
-// Commands that would run code or touch the host (runscript, pip, toolshed,
-// devel, cd, alias, meeting, shell, open of scripts or URLs) fail with a
+// local cache; http: and https: URLs fetched for real, as below), close,
+// info, info models, save (PNG and JPEG images rendered from the atoms, PDB
+// files, .cxs sessions in the simulator's own format), log, exit/quit and
+// remotecontrol rest start|stop|port. Command words and keywords are
+// prefix-completed as in ChimeraX. The usual display commands (view, color,
+// style, cartoon, show, hide, ...) succeed and do nothing. Commands that
+// would run code or touch the host (runscript, pip, toolshed, devel, cd,
+// alias, meeting, shell, open of scripts or ftp: URLs) fail with a
 // UserError; the simulator never runs anything.
+//
+// Like ChimeraX, "open http://host/x.pdb" really fetches the URL (a GET,
+// for at most 5 s and 64 MiB), saves it in ~/Downloads, which it does not
+// create, and opens the file by its suffix, or as the dataFormat keyword
+// says. A URL without a structure suffix goes to ChimeraX's help viewer,
+// which in nogui has no browser to show it: nothing is fetched. A fetch
+// reaches whatever the URL names, another session's REST port included,
+// unless the process's network namespace stops it.
 //
 // A file holding several structures (a multi-MODEL PDB or mmCIF file, an SDF
 // or MOL2 file with several molecules) opens as one grouping model named after
@@ -85,6 +94,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -152,6 +162,9 @@ type simulator struct {
 	errOut *syncWriter
 	exit   func(code int) // ends the process at once
 
+	web      *http.Client // fetches the URLs open is given
+	webLimit int64        // the most bytes one fetch saves
+
 	// exec is ChimeraX's main thread: commands from --cmd, stdin and REST
 	// run one at a time while holding it, and so does startup. It guards
 	// the fields after it.
@@ -177,6 +190,7 @@ func newSimulator(opts options, k knobs, stdin io.Reader, stdout, stderr io.Writ
 		errOut:   &syncWriter{w: stderr},
 		exit:     func(code int) { panic(fmt.Sprintf("sim: exit %d", code)) },
 	}
+	s.web, s.webLimit = &http.Client{Timeout: webFetchTimeout}, maxWebFetch
 	s.color = isTerminal(stdout)
 	if opts.color != nil {
 		s.color = *opts.color
