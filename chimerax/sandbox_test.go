@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,6 +141,48 @@ func TestSandboxCrossSessionOpen(t *testing.T) {
 			}
 			if res.Error != nil && strings.Contains(res.Error.Message, "Connection refused") {
 				t.Errorf("Run(A, %q) error = %+v, want the fetch to connect", line, res.Error)
+			}
+		})
+	}
+}
+
+// TestSandboxHostLoopback: a sandboxed child cannot reach a server on the
+// host's loopback (chimerad's own API listens there), while an unsandboxed
+// one, the control, fetches from it.
+func TestSandboxHostLoopback(t *testing.T) {
+	if err := chimerax.ProbeSandbox(); err != nil {
+		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
+	}
+	pdb, err := os.ReadFile(filepath.Join("..", "testdata", "pept.pdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int32
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write(pdb)
+	}))
+	defer host.Close()
+	for _, sandbox := range []string{chimerax.SandboxRequired, chimerax.SandboxOff} {
+		t.Run(sandbox, func(t *testing.T) {
+			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = sandbox })
+			rec := mustCreate(t, sv, "")
+			before := hits.Load()
+			res, err := sv.Run(context.Background(), rec.ID, "open "+host.URL+"/pept.pdb")
+			if err != nil {
+				t.Fatal(err)
+			}
+			reached := hits.Load() > before
+			if sandbox == chimerax.SandboxOff {
+				// (Then, like ChimeraX, it fails to save the file: a fresh
+				// HOME has no ~/Downloads. The request is what counts.)
+				if !reached {
+					t.Errorf("unsandboxed open of %s made no request (result %+v)", host.URL, res.Error)
+				}
+				return
+			}
+			if reached || res.Error == nil || !strings.Contains(res.Error.Message, "Connection refused") {
+				t.Errorf("sandboxed open of %s: reached %v, error %+v; want connection refused and no request", host.URL, reached, res.Error)
 			}
 		})
 	}
