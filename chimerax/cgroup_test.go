@@ -276,3 +276,38 @@ func TestParseOOMKills(t *testing.T) {
 		}
 	}
 }
+
+// TestCgroupDelegated: auto mode takes a cgroup only when it is marked as
+// delegated the way systemd marks Delegate=yes (the trusted.delegate
+// extended attribute), and never the root cgroup.
+func TestCgroupDelegated(t *testing.T) {
+	dir := testCgroup(t)
+	if ok, why := chimerax.Delegated(dir); ok {
+		t.Errorf("Delegated(%s) = true without the mark", dir)
+	} else if !strings.Contains(why, "not delegated") {
+		t.Errorf("Delegated(%s) says %q, want it to say not delegated", dir, why)
+	}
+	if err := unix.Setxattr(dir, "trusted.delegate", []byte("1"), 0); err != nil {
+		t.Skipf("cannot mark a cgroup delegated here: %v", err)
+	}
+	if ok, why := chimerax.Delegated(dir); !ok {
+		t.Errorf("Delegated(%s) = false (%s) with trusted.delegate=1", dir, why)
+	}
+
+	own, err := chimerax.OwnCgroup()
+	if err != nil {
+		t.Fatalf("OwnCgroup: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(own, "cgroup.procs")); err != nil {
+		t.Errorf("OwnCgroup() = %s, not a cgroup directory: %v", own, err)
+	}
+	if filepath.Dir(dir) == own { // this test runs in the root cgroup
+		if ok, _ := chimerax.Delegated(own); ok {
+			t.Errorf("Delegated(%s) = true for the root cgroup", own)
+		}
+		sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Cgroup, c.MemoryMax = chimerax.CgroupAuto, 1 << 32 })
+		if l := sv.Limits(); l.Cgroup != "" || l.Memory != "rlimit" {
+			t.Errorf("auto in the root cgroup: Limits() = %+v, want no cgroup, memory by rlimit", l)
+		}
+	}
+}
