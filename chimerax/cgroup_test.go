@@ -305,7 +305,7 @@ func TestCgroupDelegated(t *testing.T) {
 		if ok, _ := chimerax.Delegated(own); ok {
 			t.Errorf("Delegated(%s) = true for the root cgroup", own)
 		}
-		sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Cgroup, c.MemoryMax = chimerax.CgroupAuto, 1 << 32 })
+		sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Cgroup, c.MemoryMax = chimerax.CgroupAuto, 1<<32 })
 		if l := sv.Limits(); l.Cgroup != "" || l.Memory != "rlimit" {
 			t.Errorf("auto in the root cgroup: Limits() = %+v, want no cgroup, memory by rlimit", l)
 		}
