@@ -118,11 +118,20 @@ func (d *daemon) log() string {
 // test has not stopped it.
 func startDaemon(t *testing.T, dir string, extra ...string) *daemon {
 	t.Helper()
+	return startDaemonCmd(t, dir, nil, extra...)
+}
+
+// startDaemonCmd is startDaemon with tune applied to the command first.
+func startDaemonCmd(t *testing.T, dir string, tune func(*exec.Cmd), extra ...string) *daemon {
+	t.Helper()
 	d := &daemon{dir: dir, exited: make(chan struct{})}
 	d.cmd = exec.Command(binary, append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"}, extra...)...)
 	// A slow simulator start keeps creates in flight long enough to be hit.
 	d.cmd.Env = append(testEnv(t), "CHIMERAD_CHIMERAX_STOP_GRACE=2s", "CHIMERAX_SIM_START_DELAY=200ms",
 		"CHIMERAX_SIM_HOG_ON=surface") // see TestMemoryLimitEndToEnd
+	if tune != nil {
+		tune(d.cmd)
+	}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
