@@ -52,6 +52,12 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 		}
 		switch {
 		case err != nil:
+			// A structure too big for the memory limit kills the child mid-open.
+			if p.waitDone(200*time.Millisecond) && sv.outOfMemory(p) {
+				p.kill()
+				sv.failStart(c, p, store.ReasonOutOfMemory, p.startError(fmt.Errorf("%w: ChimeraX ran out of memory opening the structure (chimerax.memory_max is %d bytes)", ErrStartFailed, sv.cfg.MemoryMax)))
+				return
+			}
 			p.kill()
 			sv.failStart(c, p, store.ReasonStartFailed, p.startError(fmt.Errorf("%w: open structure: %v", ErrStartFailed, err)))
 			return
@@ -152,9 +158,7 @@ func (sv *Supervisor) watch(c *child) {
 	}
 	msg := "ChimeraX exited on its own (" + c.proc.describeExit() + ")"
 	reason := store.ReasonCrashed
-	// Over memory.max the kernel kills (its count is in memory.events);
-	// over RLIMIT_AS an allocation fails and ChimeraX says so as it exits.
-	if c.proc.cg.oomKills() > 0 || sv.cfg.MemoryMax > 0 && ranOutOfMemory(c.proc.Tail(1000)) {
+	if sv.outOfMemory(c.proc) {
 		reason = store.ReasonOutOfMemory
 		msg = fmt.Sprintf("ChimeraX ran out of memory (chimerax.memory_max is %d bytes) and exited (%s)", sv.cfg.MemoryMax, c.proc.describeExit())
 	}
@@ -162,6 +166,13 @@ func (sv *Supervisor) watch(c *child) {
 		Str("reason", string(reason)).Msg(msg)
 	c.proc.reapAll()
 	sv.finish(c, store.StateFailed, reason, msg)
+}
+
+// outOfMemory reports whether p, exited, died of its memory limit: over
+// memory.max the kernel kills (memory.events counts it); over RLIMIT_AS an
+// allocation fails and ChimeraX says so as it exits.
+func (sv *Supervisor) outOfMemory(p *process) bool {
+	return p.cg.oomKills() > 0 || sv.cfg.MemoryMax > 0 && ranOutOfMemory(p.Tail(1000))
 }
 
 // ranOutOfMemory reports whether a child's last output says it died of a

@@ -820,6 +820,14 @@ func TestMemoryLimit(t *testing.T) {
 			}
 		})
 	}
+	// A structure too big for the limit: the child dies in the create's open.
+	t.Run("at open", func(t *testing.T) {
+		sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.MemoryMax = 3 << 30 }, "CHIMERAX_SIM_HOG_ON=open")
+		rec, err := sv.Create(context.Background(), chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
+		if !errors.Is(err, chimerax.ErrStartFailed) || rec.State != store.StateFailed || rec.TerminationReason != store.ReasonOutOfMemory {
+			t.Errorf("Create of a structure past the limit = %q/%q, %v; want failed/out_of_memory, ErrStartFailed", rec.State, rec.TerminationReason, err)
+		}
+	})
 }
 
 func TestOpenRefusesUnusableDataDir(t *testing.T) {
