@@ -246,20 +246,11 @@ func TestCgroupReconcile(t *testing.T) {
 // TestCgroupRefused: chimerax.cgroup naming a directory that is not a
 // cgroup v2 stops Open with ErrCgroup.
 func TestCgroupRefused(t *testing.T) {
-	dir := t.TempDir()
-	db, err := store.Open(dir, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cfg := testConfig(dir)
-	cfg.Cgroup = t.TempDir()
-	sv := chimerax.NewSupervisor(db, testEngine(), cfg)
-	err = sv.Open(context.Background())
+	notCgroup := t.TempDir()
+	err := openErr(t, t.TempDir(), func(c *chimerax.Config) { c.Cgroup = notCgroup })
 	if !errors.Is(err, chimerax.ErrCgroup) || !strings.Contains(err.Error(), "not a cgroup v2") {
-		t.Errorf("Open with chimerax.cgroup %s = %v, want ErrCgroup: not a cgroup v2 directory", cfg.Cgroup, err)
+		t.Errorf("Open with chimerax.cgroup %s = %v, want ErrCgroup: not a cgroup v2 directory", notCgroup, err)
 	}
-	sv.Close(context.Background())
 }
 
 // TestParseOOMKills reads the oom_kill count as Linux writes memory.events

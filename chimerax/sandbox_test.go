@@ -205,19 +205,11 @@ func TestSandboxRefused(t *testing.T) {
 		}
 	})
 	t.Run("required refuses", func(t *testing.T) {
-		dir := t.TempDir()
-		db, err := store.Open(dir, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		cfg := testConfig(dir)
-		cfg.Sandbox, cfg.SandboxProbe = chimerax.SandboxRequired, refuse
-		sv := chimerax.NewSupervisor(db, testEngine(), cfg)
-		err = sv.Open(context.Background())
+		err := openErr(t, t.TempDir(), func(c *chimerax.Config) {
+			c.Sandbox, c.SandboxProbe = chimerax.SandboxRequired, refuse
+		})
 		if !errors.Is(err, chimerax.ErrSandbox) || !strings.Contains(err.Error(), "user namespaces") {
 			t.Errorf("Open = %v, want ErrSandbox saying how to allow namespaces", err)
 		}
-		sv.Close(context.Background())
 	})
 }

@@ -830,16 +830,27 @@ func TestMemoryLimit(t *testing.T) {
 	})
 }
 
-func TestOpenRefusesUnusableDataDir(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "lab$data")
+// openErr opens a supervisor on a fresh store in dir, tune applied to its
+// config, and returns what Open said; both are closed again.
+func openErr(t *testing.T, dir string, tune func(*chimerax.Config)) error {
+	t.Helper()
 	db, err := store.Open(dir, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	sv := chimerax.NewSupervisor(db, testEngine(), testConfig(dir))
+	cfg := testConfig(dir)
+	if tune != nil {
+		tune(&cfg)
+	}
+	sv := chimerax.NewSupervisor(db, testEngine(), cfg)
 	defer sv.Close(context.Background())
-	if err := sv.Open(context.Background()); !errors.Is(err, chimerax.ErrInvalid) || !strings.Contains(err.Error(), "lab$data") {
+	return sv.Open(context.Background())
+}
+
+func TestOpenRefusesUnusableDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lab$data")
+	if err := openErr(t, dir, nil); !errors.Is(err, chimerax.ErrInvalid) || !strings.Contains(err.Error(), "lab$data") {
 		t.Errorf("Open with a data dir holding $ = %v, want ErrInvalid naming it", err)
 	}
 }
