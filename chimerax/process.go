@@ -109,10 +109,10 @@ type holder interface {
 
 // launch starts a session's ChimeraX, directly (sandboxed, through the
 // sandbox's init) or through a shim when it is to outlive the daemon
-// (spec.Detach), and waits until it announces its
-// REST port. On failure everything it started is killed and reaped before
-// it returns; the process it returns (if any) says how ChimeraX ended, and
-// the error carries its last output.
+// (spec.Detach), and waits until it announces its REST port. On failure
+// everything it started is killed and reaped before it returns; the
+// process it returns (if any) says how ChimeraX ended, and the error
+// carries its last output.
 func launch(ctx context.Context, spec launchSpec) (*process, error) {
 	home := filepath.Join(spec.Dir, "home")
 	tmp := filepath.Join(spec.Dir, "tmp")
@@ -192,7 +192,7 @@ func launchDirect(spec launchSpec, cg *sessionCgroup, home, tmp string) (*proces
 	}
 	if err != nil {
 		out.Close()
-		return nil, fmt.Errorf("%w: run %s: %v", ErrStartFailed, spec.Engine.Path, err)
+		return nil, fmt.Errorf("%w: run %s: %v", ErrStartFailed, cmd.Path, err)
 	}
 	p := &process{pid: cmd.Process.Pid, dir: spec.Dir, h: directHolder{stdin}, portCh: out.port, done: make(chan struct{}), sandboxed: spec.Sandbox}
 	if !spec.Sandbox { // the sandbox's init limits ChimeraX itself
