@@ -302,3 +302,36 @@ func TestCgroupDelegated(t *testing.T) {
 		}
 	}
 }
+
+// TestCgroupOutOfMemory: over its cgroup's memory.max the kernel kills the
+// child (no MemoryError in its output, as under RLIMIT_AS), and the session
+// ends out_of_memory, told by memory.events. It needs a cgroup v2 that
+// offers the memory controller (.ci/cgroup-vm boots one).
+func TestCgroupOutOfMemory(t *testing.T) {
+	dir := testCgroup(t)
+	if b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers")); !strings.Contains(string(b), "memory") {
+		t.Skipf("cgroup %s offers no memory controller (%q)", dir, strings.TrimSpace(string(b)))
+	}
+	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.Cgroup, c.MemoryMax = dir, 256<<20
+	}, "CHIMERAX_SIM_HOG_ON=surface")
+	if l := sv.Limits(); l.Memory != "cgroup" {
+		t.Fatalf("Limits() = %+v, want memory by cgroup", l)
+	}
+	ctx := context.Background()
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sv.Run(ctx, rec.ID, "surface"); !errors.Is(err, chimerax.ErrUnavailable) {
+		t.Errorf("Run(surface) past memory.max = %v, want ErrUnavailable", err)
+	}
+	var got store.Session
+	waitFor(t, 20*time.Second, "ended", func() bool {
+		got, _ = sv.Session(ctx, rec.ID)
+		return !got.State.Live()
+	})
+	if got.State != store.StateFailed || got.TerminationReason != store.ReasonOutOfMemory || got.Process.Signal != "killed" {
+		t.Errorf("session over memory.max = %q/%q, signal %q (%s); want failed/out_of_memory, killed", got.State, got.TerminationReason, got.Process.Signal, got.Error)
+	}
+}
