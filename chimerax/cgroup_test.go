@@ -151,8 +151,14 @@ func TestCgroupPerChild(t *testing.T) {
 			default: // the address-space limit instead, on ChimeraX itself
 				pid := rec.Process.PID
 				if rec.Process.Sandboxed { // the sandbox's init; ChimeraX is its child
-					b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-					pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+					// (forked by whichever of its threads ran the start)
+					tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+					var kids []byte
+					for _, f := range tasks {
+						b, _ := os.ReadFile(f)
+						kids = append(kids, b...)
+					}
+					pid, _ = strconv.Atoi(strings.TrimSpace(string(kids)))
 				}
 				var lim unix.Rlimit
 				if err := unix.Prlimit(pid, unix.RLIMIT_AS, nil, &lim); err != nil || lim.Max != memoryMax {
