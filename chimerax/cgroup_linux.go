@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -91,19 +92,24 @@ func openCgroups(mode string, wantMemory, wantCPU bool) (g *cgroups, why string,
 		}
 	}
 	g = &cgroups{dir: dir}
-	offered, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	offered := strings.Fields(string(b))
+	why = "cgroup " + dir + " offers controllers " + strings.Join(offered, " ")
+	if len(offered) == 0 {
+		why = "cgroup " + dir + " offers no controllers"
+	}
 	enable := func(name string) bool {
-		if !strings.Contains(" "+strings.TrimSpace(string(offered))+" ", " "+name+" ") {
+		if !slices.Contains(offered, name) {
 			return false
 		}
-		return writeCgroupFile(dir, "cgroup.subtree_control", "+"+name) == nil
+		err := writeCgroupFile(dir, "cgroup.subtree_control", "+"+name)
+		if err != nil {
+			why += "; enabling " + name + " failed: " + err.Error()
+		}
+		return err == nil
 	}
 	g.memory = wantMemory && enable("memory")
 	g.cpu = wantCPU && enable("cpu")
-	why = "controllers offered: " + strings.TrimSpace(string(offered))
-	if len(strings.TrimSpace(string(offered))) == 0 {
-		why = "cgroup " + dir + " offers no controllers"
-	}
 	return g, why, nil
 }
 
