@@ -67,6 +67,17 @@ func cgroupOf(pid int) string {
 	return ""
 }
 
+// cgroupStat reads one "key value" line of a cgroup stat file.
+func cgroupStat(stat, key string) int {
+	for _, l := range strings.Split(stat, "\n") {
+		if v, ok := strings.CutPrefix(l, key+" "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
 // escapedHelper finds the process the simulator left outside its process
 // group (CHIMERAX_SIM_ESCAPE) for session id.
 func escapedHelper(t *testing.T, sv *chimerax.Supervisor, id string) int {
@@ -110,7 +121,7 @@ func TestCgroupPerChild(t *testing.T) {
 			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
 				c.Sandbox, c.Cgroup = sandbox, dir
 				c.MemoryMax, c.CPUMax = memoryMax, 0.5
-			}, "CHIMERAX_SIM_ESCAPE=1")
+			}, "CHIMERAX_SIM_ESCAPE=1", "CHIMERAX_SIM_BURN_ON=surface")
 			limits := sv.Limits()
 			if limits.Cgroup != dir {
 				t.Errorf("Limits().Cgroup = %q, want %q", limits.Cgroup, dir)
@@ -168,6 +179,20 @@ func TestCgroupPerChild(t *testing.T) {
 			if wantCPU == "cgroup" {
 				if b, _ := os.ReadFile(filepath.Join(own, "cpu.max")); strings.TrimSpace(string(b)) != "50000 100000" {
 					t.Errorf("cpu.max = %q, want 50000 100000", b)
+				}
+				// A second of busy CPU at half a CPU: the kernel throttles it
+				// to about half a second of CPU time.
+				before, _ := os.ReadFile(filepath.Join(own, "cpu.stat"))
+				start := time.Now()
+				if res, err := sv.Run(ctx, rec.ID, "surface"); err != nil || !res.OK() {
+					t.Errorf("surface = %+v, %v", res, err)
+				}
+				wall := time.Since(start)
+				after, _ := os.ReadFile(filepath.Join(own, "cpu.stat"))
+				used := time.Duration(cgroupStat(string(after), "usage_usec")-cgroupStat(string(before), "usage_usec")) * time.Microsecond
+				throttled := cgroupStat(string(after), "nr_throttled") - cgroupStat(string(before), "nr_throttled")
+				if throttled == 0 || used < wall/4 || used > wall*3/4 {
+					t.Errorf("a busy second under cpu.max 0.5: %v of CPU in %v, throttled %d times; want about half, throttled", used, wall, throttled)
 				}
 			}
 			if res, err := sv.Run(ctx, rec.ID, "info models"); err != nil || !res.OK() {

@@ -136,21 +136,32 @@ func (s *simulator) invoke(inv *invocation) (result, error) {
 	if s.knobs.slow > 0 {
 		time.Sleep(s.knobs.slow)
 	}
-	if w := s.knobs.hangOn; w != "" {
-		first, _, _ := strings.Cut(inv.call.name, " ")
-		if inv.typed == w || first == w {
-			for { // never returns; the timer keeps Go's deadlock detector quiet
-				time.Sleep(time.Hour)
-			}
+	first, _, _ := strings.Cut(inv.call.name, " ")
+	on := func(w string) bool { return w != "" && (inv.typed == w || first == w) }
+	if on(s.knobs.hangOn) {
+		for { // never returns; the timer keeps Go's deadlock detector quiet
+			time.Sleep(time.Hour)
 		}
 	}
-	if w := s.knobs.hogOn; w != "" {
-		first, _, _ := strings.Cut(inv.call.name, " ")
-		if inv.typed == w || first == w {
-			hogMemory()
-		}
+	if on(s.knobs.hogOn) {
+		hogMemory()
+	}
+	if on(s.knobs.burnOn) {
+		burnCPU(time.Second)
 	}
 	return inv.cmd.run(s, &inv.call)
+}
+
+// burnCPU keeps one CPU busy for d of wall time, as a ChimeraX computing a
+// surface would, so that a CPU limit on the child shows.
+func burnCPU(d time.Duration) {
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		for range 1000 {
+			n++
+		}
+	}
+	runtime.KeepAlive(n)
 }
 
 // hogMemory allocates and touches memory, as a ChimeraX loading a huge

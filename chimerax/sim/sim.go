@@ -69,6 +69,9 @@
 //	CHIMERAX_SIM_HOG_ON=word      a command whose first word is word first
 //	                              allocates memory (up to 4 GiB), so that a
 //	                              memory limit on the child ends it.
+//	CHIMERAX_SIM_BURN_ON=word     a command whose first word is word first
+//	                              keeps a CPU busy for a second, so that a CPU
+//	                              limit on the child shows.
 //	CHIMERAX_SIM_SLOW=d           every command takes d longer.
 //	CHIMERAX_SIM_IGNORE_SIGTERM=1 SIGTERM is ignored; only SIGKILL ends it.
 //	CHIMERAX_SIM_ESCAPE=1         at startup, a helper process ("sleep 3600")
@@ -445,6 +448,7 @@ type knobs struct {
 	crashAfter    int // -1: never
 	hangOn        string
 	hogOn         string
+	burnOn        string
 	slow          time.Duration
 	ignoreSIGTERM bool
 	escape        bool
@@ -484,6 +488,7 @@ func knobsFromEnv(getenv func(string) string) (knobs, error) {
 	}
 	k.hangOn = getenv("CHIMERAX_SIM_HANG_ON")
 	k.hogOn = getenv("CHIMERAX_SIM_HOG_ON")
+	k.burnOn = getenv("CHIMERAX_SIM_BURN_ON")
 	duration("CHIMERAX_SIM_SLOW", &k.slow)
 	boolean("CHIMERAX_SIM_IGNORE_SIGTERM", &k.ignoreSIGTERM)
 	boolean("CHIMERAX_SIM_ESCAPE", &k.escape)
