@@ -21,15 +21,17 @@ import (
 // inVM marks the test binary running inside TestCgroupVM's VM.
 const inVM = "CHIMERAD_TEST_IN_VM"
 
-// vmTests are the tests TestCgroupVM runs inside the VM.
-const vmTests = "^(TestCgroup.*|TestSandbox.*|TestMemoryLimit)$"
+// vmTests are the tests TestCgroupVM runs inside the VM. (TestMemoryLimit,
+// whose child touches 3 GiB under an address-space limit, is slow under
+// emulation and needs no cgroup.)
+const vmTests = "^(TestCgroup.*|TestSandbox.*)$"
 
 // TestCgroupVM runs the cgroup tests where a cgroup v2 offers the memory
 // and cpu controllers, which our machines keep on cgroup v1 (there
 // TestCgroupOutOfMemory skips and the others take the fallbacks): in a
 // throw-away Linux VM, a kernel under qemu with a busybox initramfs that
 // mounts cgroup2 as systemd would and enables +memory +cpu, running a
-// static build of this package's tests. It needs qemu-system-x86_64, a
+// static build of this package's cgroup and sandbox tests. It needs qemu-system-x86_64, a
 // kernel (/boot/vmlinuz-*, or $CHIMERAD_VM_KERNEL) and /bin/busybox from
 // busybox-static; .ci/run installs them.
 func TestCgroupVM(t *testing.T) {
