@@ -17,6 +17,9 @@ var (
 	ErrStartTimeout = errors.New("chimerax: start timed out")
 	// ErrOpenFailed: ChimeraX refused to open the session's structure.
 	ErrOpenFailed = errors.New("chimerax: open failed")
+	// ErrOutOfMemory: the child went over chimerax.memory_max opening the
+	// session's structure.
+	ErrOutOfMemory = errors.New("chimerax: ChimeraX ran out of memory")
 	// ErrCommandTimeout: a command did not finish within its timeout.
 	ErrCommandTimeout = errors.New("chimerax: command timed out")
 	// ErrUnavailable: the child is not running or does not answer.

@@ -55,7 +55,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 			// A structure too big for the memory limit kills the child mid-open.
 			if p.waitDone(200*time.Millisecond) && sv.outOfMemory(p) {
 				p.kill()
-				sv.failStart(c, p, store.ReasonOutOfMemory, p.startError(fmt.Errorf("%w: ChimeraX ran out of memory opening the structure (chimerax.memory_max is %d bytes)", ErrStartFailed, sv.cfg.MemoryMax)))
+				sv.failStart(c, p, store.ReasonOutOfMemory, p.startError(fmt.Errorf("%w opening the structure (chimerax.memory_max is %d bytes)", ErrOutOfMemory, sv.cfg.MemoryMax)))
 				return
 			}
 			p.kill()

@@ -281,7 +281,7 @@ const maxNameBytes = 200
 // input or a limit leaves no record, no file and no process. Once the
 // record exists, a failed start ends it `failed` with the reason, and Create
 // (with Wait) returns that record together with ErrStartFailed,
-// ErrStartTimeout or ErrOpenFailed.
+// ErrStartTimeout, ErrOpenFailed or ErrOutOfMemory.
 func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Session, error) {
 	rec := store.Session{
 		ID:        uuid.NewString(),

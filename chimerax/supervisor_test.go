@@ -824,8 +824,8 @@ func TestMemoryLimit(t *testing.T) {
 	t.Run("at open", func(t *testing.T) {
 		sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.MemoryMax = 3 << 30 }, "CHIMERAX_SIM_HOG_ON=open")
 		rec, err := sv.Create(context.Background(), chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
-		if !errors.Is(err, chimerax.ErrStartFailed) || rec.State != store.StateFailed || rec.TerminationReason != store.ReasonOutOfMemory {
-			t.Errorf("Create of a structure past the limit = %q/%q, %v; want failed/out_of_memory, ErrStartFailed", rec.State, rec.TerminationReason, err)
+		if !errors.Is(err, chimerax.ErrOutOfMemory) || rec.State != store.StateFailed || rec.TerminationReason != store.ReasonOutOfMemory {
+			t.Errorf("Create of a structure past the limit = %q/%q, %v; want failed/out_of_memory, ErrOutOfMemory", rec.State, rec.TerminationReason, err)
 		}
 	})
 }

@@ -465,6 +465,36 @@ func TestMemoryLimitEndToEnd(t *testing.T) {
 	}
 }
 
+// TestMemoryLimitAtCreate: a structure whose opening goes over
+// chimerax.memory_max (the simulator allocates on `open`) answers the
+// create with 422 out_of_memory, naming the failed session.
+func TestMemoryLimitAtCreate(t *testing.T) {
+	dir := t.TempDir()
+	token, _, err := chimerad(t, dir, "users", "add", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token = strings.TrimSpace(token)
+	d := startDaemonCmd(t, dir, func(c *exec.Cmd) { c.Env = append(c.Env, "CHIMERAX_SIM_HOG_ON=open") },
+		"--config", writeConfig(t, "chimerax:\n  memory_max: 3221225472\n"))
+	code, body := d.do(t, "POST", "/api/sessions", token, `{"pdb_id":"3al1"}`)
+	var p struct {
+		Code, Detail string
+		SessionID    string `json:"session_id"`
+	}
+	if json.Unmarshal(body, &p); code != 422 || p.Code != "out_of_memory" || p.SessionID == "" || !strings.Contains(p.Detail, "memory_max") {
+		t.Fatalf("create past the memory limit = %d %s, want 422 out_of_memory naming the session and memory_max", code, body)
+	}
+	var s struct {
+		State             string
+		TerminationReason string `json:"termination_reason"`
+	}
+	_, body = d.get(t, "/api/sessions/"+p.SessionID, token)
+	if json.Unmarshal(body, &s); s.State != "failed" || s.TerminationReason != "out_of_memory" {
+		t.Errorf("session = %s, want failed/out_of_memory", body)
+	}
+}
+
 func TestAdminWithoutDaemon(t *testing.T) {
 	dir := t.TempDir()
 	token, stderr, err := chimerad(t, dir, "users", "add", "bob", "--admin")

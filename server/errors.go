@@ -45,6 +45,7 @@ var problemKinds = []struct {
 	{chimerax.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{chimerax.ErrLimit, http.StatusTooManyRequests, "limit_reached"},
 	{chimerax.ErrOpenFailed, http.StatusUnprocessableEntity, "open_failed"},
+	{chimerax.ErrOutOfMemory, http.StatusUnprocessableEntity, "out_of_memory"},
 	{chimerax.ErrNotLive, http.StatusConflict, "session_not_live"},
 	{chimerax.ErrStartTimeout, http.StatusGatewayTimeout, "start_timeout"},
 	{chimerax.ErrStartFailed, http.StatusBadGateway, "start_failed"},
