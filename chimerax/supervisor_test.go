@@ -666,7 +666,14 @@ func TestReconcileKillsSurvivors(t *testing.T) {
 
 // TestAdoptAcrossRestart: with on_restart adopt, a supervisor that closes
 // leaves its ready sessions running, and the next one re-attaches them.
+// With a cgroup, the session's cgroup stays with its child across the
+// restart and goes with it at the end.
 func TestAdoptAcrossRestart(t *testing.T) {
+	t.Run("no cgroup", func(t *testing.T) { testAdoptAcrossRestart(t, "") })
+	t.Run("cgroup", func(t *testing.T) { testAdoptAcrossRestart(t, testCgroup(t)) })
+}
+
+func testAdoptAcrossRestart(t *testing.T, cgroup string) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := store.Open(dir, time.Second)
@@ -677,6 +684,9 @@ func TestAdoptAcrossRestart(t *testing.T) {
 	cfg := testConfig(dir)
 	cfg.OnRestart = chimerax.OnRestartAdopt
 	cfg.StopGrace = time.Second
+	if cgroup != "" {
+		cfg.Cgroup = cgroup
+	}
 
 	first := chimerax.NewSupervisor(db, testEngine(), cfg)
 	if err := first.Open(ctx); err != nil {
@@ -692,6 +702,10 @@ func TestAdoptAcrossRestart(t *testing.T) {
 	if !processAlive(rec.Process.PID) || !processAlive(rec.Process.ShimPID) {
 		t.Fatalf("after Close in adopt mode: child alive %v, shim alive %v; want both",
 			processAlive(rec.Process.PID), processAlive(rec.Process.ShimPID))
+	}
+	own := filepath.Join(cgroup, "session-"+rec.ID)
+	if cgroup != "" && !strings.HasSuffix(cgroupOf(rec.Process.PID), "/session-"+rec.ID) {
+		t.Errorf("left-running child's cgroup = %q, want %s", cgroupOf(rec.Process.PID), own)
 	}
 
 	second := chimerax.NewSupervisor(db, testEngine(), cfg)
@@ -714,6 +728,9 @@ func TestAdoptAcrossRestart(t *testing.T) {
 	waitFor(t, 5*time.Second, "child and shim gone", func() bool {
 		return !processAlive(rec.Process.PID) && !processAlive(rec.Process.ShimPID)
 	})
+	if _, err := os.Stat(own); cgroup != "" && !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("adopted session's cgroup after Stop: %v, want it removed", err)
+	}
 }
 
 func TestClientParsesEnvelope(t *testing.T) {
