@@ -241,36 +241,63 @@ func TestCgroupOffLeavesEscapee(t *testing.T) {
 }
 
 // TestCgroupReconcile: a session cgroup a dead daemon left, with a process
-// still in it, is emptied and removed when the next supervisor opens.
+// still in it, is emptied and removed when the next supervisor opens; one
+// of a session that is not this daemon's (another chimerad sharing
+// chimerax.cgroup) is left alone.
 func TestCgroupReconcile(t *testing.T) {
 	dir := testCgroup(t)
-	stale := filepath.Join(dir, "session-"+"00000000-0000-4000-8000-000000000001")
-	if err := os.Mkdir(stale, 0o755); err != nil {
-		t.Fatal(err)
+	const staleID, foreignID = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+	sleepIn := func(id string) (cgroup string, done <-chan struct{}) {
+		cgroup = filepath.Join(dir, "session-"+id)
+		if err := os.Mkdir(cgroup, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fd, err := unix.Open(cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sleeper := exec.Command("sleep", "3600")
+		sleeper.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+		err = sleeper.Start()
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan struct{})
+		go func() { sleeper.Wait(); close(ch) }()
+		t.Cleanup(func() {
+			sleeper.Process.Kill()
+			<-ch
+			unix.Rmdir(cgroup)
+		})
+		return cgroup, ch
 	}
-	fd, err := unix.Open(stale, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sleeper := exec.Command("sleep", "3600")
-	sleeper.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
-	err = sleeper.Start()
-	unix.Close(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- sleeper.Wait() }()
-	t.Cleanup(func() { sleeper.Process.Kill() })
+	stale, staleDone := sleepIn(staleID)
+	foreign, foreignDone := sleepIn(foreignID)
 
-	MustStartSupervisor(t, func(c *chimerax.Config) { c.Cgroup = dir })
+	MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.Cgroup = dir
+		// The stale child's directory, as a child started but never
+		// recorded leaves it.
+		if err := os.MkdirAll(filepath.Join(c.DataDir, "sessions", staleID), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	})
 	select {
-	case <-done:
+	case <-staleDone:
 	case <-time.After(10 * time.Second):
 		t.Error("the process in the stale session cgroup still runs after Open")
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stale session cgroup after Open: %v, want it removed", err)
+	}
+	select {
+	case <-foreignDone:
+		t.Error("the process in another daemon's session cgroup ended at Open")
+	default:
+	}
+	if _, err := os.Stat(foreign); err != nil {
+		t.Errorf("another daemon's session cgroup after Open: %v, want it kept", err)
 	}
 }
 

@@ -242,12 +242,13 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 		sv.Logger.Info().Int("sessions", adopted).Msg("adopted sessions left running by the previous chimerad")
 	}
 	// A cgroup holds all a dead session's processes, even those that left
-	// its process group.
+	// its process group. Only this daemon's sessions' (a record, or a
+	// directory under its data dir): a chimerax.cgroup may be shared.
 	for _, id := range sv.cg.sessionIDs() {
 		sv.mu.Lock()
 		_, inUse := sv.children[id]
 		sv.mu.Unlock()
-		if !inUse {
+		if !inUse && sv.ours(ctx, id) {
 			sv.cg.session(id).destroy()
 		}
 	}
@@ -269,6 +270,17 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ours reports whether session id is this daemon's: it has a record in
+// the store or a directory under the data dir (a pool child, or a child
+// started but never recorded).
+func (sv *Supervisor) ours(ctx context.Context, id string) bool {
+	if _, err := os.Stat(sv.sessionDir(id)); err == nil {
+		return true
+	}
+	_, err := sv.db.Session(ctx, id)
+	return err == nil
 }
 
 // adopt re-attaches a ready session whose shim and child survived the
