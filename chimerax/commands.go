@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -42,7 +43,7 @@ func (sv *Supervisor) Command(ctx context.Context, id, line string) (*Result, er
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, truncate(id, 40))
 	}
 	dir := sv.sessionDir(id)
-	cmds, err := Policy{Allow: sv.cfg.Allow}.Check(line, dir)
+	cmds, err := policy.Policy{Allow: sv.cfg.Allow}.Check(line, dir)
 	if errors.Is(err, ErrRefused) {
 		sv.Logger.Warn().Str("session_id", id).Str("user", sv.owner(id)).Err(err).Msg("command refused")
 	}
@@ -212,7 +213,7 @@ func relativizeResult(res *Result, dir string) *Result {
 }
 
 // MaxSnapshotSide caps a snapshot's width and height, in pixels.
-const MaxSnapshotSide = maxImageSide
+const MaxSnapshotSide = policy.MaxImageSide
 
 // Snapshot has ChimeraX render the session's scene as a PNG image of
 // width × height pixels (each 1 to MaxSnapshotSide) and returns it as an

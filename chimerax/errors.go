@@ -1,6 +1,10 @@
 package chimerax
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/chimerad/chimerad/chimerax/policy"
+)
 
 // Errors returned by the chimerax package. Callers match them with errors.Is;
 // the wrapped text says which session and why.
@@ -43,4 +47,11 @@ var (
 	ErrNoCheckpoint = errors.New("chimerax: no checkpoint")
 	// ErrSessionLive: the operation needs an ended session, and it is live.
 	ErrSessionLive = errors.New("chimerax: session still live")
+)
+
+// Errors that the supervisor's sub-packages own, re-exported so that
+// callers match every error the supervisor returns as chimerax.Err*.
+var (
+	// ErrRefused: the command policy refused a command line.
+	ErrRefused = policy.ErrRefused
 )

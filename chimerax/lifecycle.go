@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -540,7 +541,7 @@ func (sv *Supervisor) decideLimits() error {
 func (sv *Supervisor) Open(ctx context.Context) error {
 	// Session paths go into ChimeraX commands; refuse a data dir the command
 	// policy could not pass, rather than failing every command later.
-	if reason := sessionDirReason(sv.sessionDir("00000000-0000-4000-8000-000000000000")); reason != "" {
+	if reason := policy.DirReason(sv.sessionDir("00000000-0000-4000-8000-000000000000")); reason != "" {
 		return fmt.Errorf("%w: data dir %q: its session directories %s", ErrInvalid, sv.cfg.DataDir, reason)
 	}
 	if err := sv.decideSandbox(); err != nil {

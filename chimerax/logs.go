@@ -254,7 +254,7 @@ func (ls *logStream) position(cursor string) (pos int64, ok bool, err error) {
 	ino, err1 := strconv.ParseUint(i, 10, 64)
 	off, err2 := strconv.ParseInt(o, 10, 64)
 	if !found || err1 != nil || err2 != nil || off < 0 {
-		return 0, false, fmt.Errorf("%w: log cursor %q", ErrInvalid, elide(cursor, 40))
+		return 0, false, fmt.Errorf("%w: log cursor %q", ErrInvalid, truncate(cursor, 40))
 	}
 	for _, s := range ls.segs {
 		if s.ino == ino && off <= s.size {

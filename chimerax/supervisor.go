@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -141,7 +142,7 @@ func DefaultConfig(dataDir string) Config {
 		OnRestart:            OnRestartTerminate,
 		Sandbox:              SandboxAuto,
 		Cgroup:               CgroupAuto,
-		Allow:                slices.Clone(DefaultAllow),
+		Allow:                slices.Clone(policy.DefaultAllow),
 		IdleWarning:          2 * time.Minute,
 		CheckpointRetention:  7 * 24 * time.Hour,
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/policy"
 )
 
 // Config is chimerad's whole configuration. Every key a.b_c can be set in
@@ -88,7 +89,7 @@ type ChimeraXConfig struct {
 type CommandsConfig struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 	// Allow lists the ChimeraX command words clients may run, in full
-	// (see chimerax.Policy).
+	// (see policy.Policy).
 	Allow []string `mapstructure:"allow"`
 }
 
@@ -166,7 +167,7 @@ func DefaultConfig() Config {
 			Sandbox:        "auto",
 			Cgroup:         "auto",
 		},
-		Commands: CommandsConfig{Timeout: 60 * time.Second, Allow: slices.Clone(chimerax.DefaultAllow)},
+		Commands: CommandsConfig{Timeout: 60 * time.Second, Allow: slices.Clone(policy.DefaultAllow)},
 		Session: SessionConfig{
 			IdleTimeout:         30 * time.Minute,
 			MaxIdleTimeout:      24 * time.Hour,
@@ -282,7 +283,7 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("pdb.mirrors[%d]", i), m, "want an http(s) URL template with {id} (and optionally {mid})")
 		}
 	}
-	if err := (chimerax.Policy{Allow: c.Commands.Allow}).Validate(); err != nil {
+	if err := (policy.Policy{Allow: c.Commands.Allow}).Validate(); err != nil {
 		bad("commands.allow", c.Commands.Allow, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	for key, n := range map[string]int64{

@@ -1,4 +1,4 @@
-package chimerax
+package policy
 
 import (
 	"errors"
