@@ -13,10 +13,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
+	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -257,13 +259,13 @@ func (sv *Supervisor) Snapshot(ctx context.Context, id string, width, height int
 	return f, nil
 }
 
-// AddFile moves a checked upload (see SaveUpload) into a ready session's
+// AddFile moves a checked upload (see structure.SaveUpload) into a ready session's
 // directory, under a name chimerad chooses, and opens it there. It returns
 // the file's description and ChimeraX's result. If ChimeraX cannot open it,
 // the file is removed and the error wraps ErrOpenFailed with ChimeraX's
 // message. The upload's spooled file is gone either way, except when an
 // error comes before the move (then the caller removes it).
-func (sv *Supervisor) AddFile(ctx context.Context, id string, u *Upload) (store.Structure, *Result, error) {
+func (sv *Supervisor) AddFile(ctx context.Context, id string, u *structure.Upload) (store.Structure, *Result, error) {
 	if uuid.Validate(id) != nil {
 		return store.Structure{}, nil, fmt.Errorf("%w: %s", ErrNotFound, truncate(id, 40))
 	}
@@ -271,7 +273,7 @@ func (sv *Supervisor) AddFile(ctx context.Context, id string, u *Upload) (store.
 		return store.Structure{}, nil, err
 	}
 	dir := sv.sessionDir(id)
-	ext := u.Format.ext()
+	ext := u.Format.Ext()
 	if u.Gzip {
 		ext += ".gz"
 	}
@@ -315,7 +317,7 @@ func (sv *Supervisor) localizePDB(ctx context.Context, dir string, cmds []string
 		if len(id) == 8 {
 			id = "pdb_" + id // the policy's 8-character form
 		}
-		id, err := NormalizePDBID(id)
+		id, err := structure.NormalizePDBID(id)
 		if err != nil {
 			return nil, err
 		}
@@ -323,7 +325,7 @@ func (sv *Supervisor) localizePDB(ctx context.Context, dir string, cmds []string
 		if err != nil {
 			return nil, err
 		}
-		local := filepath.Join(dir, "pdb-"+archiveID(id)+".cif.gz")
+		local := filepath.Join(dir, "pdb-"+structure.ArchiveID(id)+".cif.gz")
 		if _, err := os.Stat(local); err != nil {
 			if err := linkOrCopy(cached, local); err != nil {
 				return nil, fmt.Errorf("command: %w", err)
@@ -332,4 +334,24 @@ func (sv *Supervisor) localizePDB(ctx context.Context, dir string, cmds []string
 		out[i] = strings.Join(append([]string{"open", quote(local)}, f[4:]...), " ")
 	}
 	return out, nil
+}
+
+// truncate shortens s to about n bytes for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// quote makes s one ChimeraX command token. Only chimerad's own paths go
+// through it (never client text), but a path may still hold spaces.
+func quote(s string) string {
+	if !strings.ContainsAny(s, " \t\n;\"'#") {
+		return s
+	}
+	return `"` + s + `"`
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
+	"github.com/chimerad/chimerad/chimerax/structure"
 )
 
 // Errors returned by the chimerax package. Callers match them with errors.Is;
@@ -32,12 +33,6 @@ var (
 	ErrNotLive = errors.New("chimerax: session not live")
 	// ErrProtocol: the child answered, but not as ChimeraX's REST server does.
 	ErrProtocol = errors.New("chimerax: protocol error")
-	// ErrInvalid: the request is malformed (a bad PDB id, a bad name).
-	ErrInvalid = errors.New("chimerax: invalid request")
-	// ErrUnsupportedFormat: an upload is not a structure format ChimeraX opens here.
-	ErrUnsupportedFormat = errors.New("chimerax: unsupported structure format")
-	// ErrTooLarge: an upload, or what it decompresses to, is over its limit.
-	ErrTooLarge = errors.New("chimerax: structure too large")
 	// ErrShuttingDown: the supervisor is closing and starts nothing new.
 	ErrShuttingDown = errors.New("chimerax: shutting down")
 	// ErrCommandFailed: ChimeraX refused a command chimerad built itself
@@ -54,4 +49,16 @@ var (
 var (
 	// ErrRefused: the command policy refused a command line.
 	ErrRefused = policy.ErrRefused
+	// ErrInvalid: the request is malformed (a bad PDB id, a bad name, a bad
+	// log cursor). One sentinel for the supervisor and structure, which
+	// owns it as the lower package.
+	ErrInvalid = structure.ErrInvalid
+	// ErrUnsupportedFormat: an upload is not a structure format ChimeraX opens here.
+	ErrUnsupportedFormat = structure.ErrUnsupportedFormat
+	// ErrTooLarge: an upload, or what it decompresses to, is over its limit.
+	ErrTooLarge = structure.ErrTooLarge
+	// ErrPDBNotFound: the mirrors say the PDB entry does not exist.
+	ErrPDBNotFound = structure.ErrPDBNotFound
+	// ErrPDBUnavailable: no PDB mirror gave a usable answer.
+	ErrPDBUnavailable = structure.ErrPDBUnavailable
 )

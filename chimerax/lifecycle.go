@@ -42,7 +42,8 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 	case openPath != "": // an upload, or an entry chimerad downloaded
 		open = "open " + quote(openPath)
 	case rec.Structure.Source == store.SourcePDB:
-		open = "open " + fetchArg(rec.Structure.PDBID) + " from pdb"
+		// ChimeraX fetches the extended form without its pdb_ prefix.
+		open = "open " + strings.TrimPrefix(rec.Structure.PDBID, "pdb_") + " from pdb"
 	}
 	if open != "" {
 		ctx, cancel := context.WithTimeout(c.startCtx, sv.cfg.StartTimeout)

@@ -147,6 +147,12 @@ func TestLogs(t *testing.T) {
 		!slices.ContainsFunc(logs.Lines, func(l string) bool { return strings.HasPrefix(l, "REST server started") }) {
 		t.Errorf("Logs of a live session = %+v, want the REST line from the file", logs)
 	}
+	// ChimeraX logs its "Visit http://…" line just after the port line
+	// that made the session ready: wait for it, or the check below races.
+	waitFor(t, 10*time.Second, "the Visit line logged", func() bool {
+		l, err := sv.Logs(ctx, s.ID, chimerax.LogQuery{})
+		return err == nil && strings.Contains(strings.Join(l.Lines, "\n"), "/cmdline.html")
+	})
 	redacted, err := sv.Logs(ctx, s.ID, chimerax.LogQuery{Redact: true})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
+	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -82,7 +83,7 @@ type Config struct {
 	Cgroup string
 	// PDB downloads PDB entries for sessions; nil leaves the fetch to
 	// ChimeraX itself (which a sandboxed ChimeraX cannot do).
-	PDB *Fetcher
+	PDB *structure.Fetcher
 	// SandboxProbe tells whether namespaces can be created; nil means
 	// ProbeSandbox. Tests replace it to play a refusing kernel.
 	SandboxProbe func() error
@@ -262,9 +263,9 @@ type CreateRequest struct {
 	Name  string
 	// PDBID, if set, is an entry ChimeraX fetches and opens.
 	PDBID string
-	// Upload, if set, is a checked structure file (see SaveUpload) that
+	// Upload, if set, is a checked structure file (see structure.SaveUpload) that
 	// Create moves into the session directory and opens.
-	Upload *Upload
+	Upload *structure.Upload
 	// IdleTimeout asks for this session's own idle timeout; 0 takes the
 	// default. It may not exceed Config.MaxIdleTimeout.
 	IdleTimeout time.Duration
@@ -303,7 +304,7 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 		return store.Session{}, fmt.Errorf("%w: give a pdb_id or a file, not both", ErrInvalid)
 	}
 	if req.PDBID != "" {
-		id, err := NormalizePDBID(req.PDBID)
+		id, err := structure.NormalizePDBID(req.PDBID)
 		if err != nil {
 			return store.Session{}, err
 		}
@@ -346,7 +347,7 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 		if err := linkOrCopy(cached, openPath); err != nil {
 			return store.Session{}, fmt.Errorf("create session: %w", err)
 		}
-		rec.Structure.Format = string(FormatMMCIF)
+		rec.Structure.Format = string(structure.FormatMMCIF)
 	}
 	if u := req.Upload; u != nil {
 		openPath = filepath.Join(dir, "structure"+filepath.Ext(strings.TrimSuffix(u.Path, ".gz")))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/chimerax/sim"
+	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -101,14 +102,14 @@ func MustStartSupervisor(tb testing.TB, tune func(*chimerax.Config), knobs ...st
 }
 
 // mustUpload spools a testdata file as an upload.
-func mustUpload(tb testing.TB, name string) *chimerax.Upload {
+func mustUpload(tb testing.TB, name string) *structure.Upload {
 	tb.Helper()
 	f, err := os.Open(filepath.Join("..", "testdata", name))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	u, err := chimerax.SaveUpload(tb.TempDir(), name, f, 1<<30)
+	u, err := structure.SaveUpload(tb.TempDir(), name, f, 1<<30)
 	if err != nil {
 		tb.Fatal(err)
 	}

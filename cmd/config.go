@@ -19,6 +19,7 @@ import (
 
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/chimerax/policy"
+	"github.com/chimerad/chimerad/chimerax/structure"
 )
 
 // Config is chimerad's whole configuration. Every key a.b_c can be set in
@@ -178,7 +179,7 @@ func DefaultConfig() Config {
 			OnRestart:           "terminate",
 		},
 		PDB: PDBConfig{
-			Mirrors:       slices.Clone(chimerax.DefaultPDBMirrors),
+			Mirrors:       slices.Clone(structure.DefaultPDBMirrors),
 			CacheMaxBytes: 2 << 30,
 		},
 		Limits: LimitsConfig{

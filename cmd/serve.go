@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/server"
 	"github.com/chimerad/chimerad/store"
 )
@@ -66,7 +67,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
 
-	pdb := chimerax.NewFetcher(filepath.Join(cfg.DataDir, "pdb-cache"), cfg.PDB.Mirrors)
+	pdb := structure.NewFetcher(filepath.Join(cfg.DataDir, "pdb-cache"), cfg.PDB.Mirrors)
 	pdb.CacheMaxBytes = cfg.PDB.CacheMaxBytes
 	pdb.MaxUncompressed = cfg.Limits.MaxUncompressedBytes
 	sv := chimerax.NewSupervisor(db, engine, withPerformance(cfg, chimerax.Config{

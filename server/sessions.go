@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -148,13 +149,13 @@ func (s *Server) createSession(c *gin.Context) error {
 // readMultipartCreate reads a multipart create: an optional `name` field
 // and one `file` part, streamed to the spool directory under the upload
 // limit while its format is checked.
-func (s *Server) readMultipartCreate(c *gin.Context, boundary string, req *chimerax.CreateRequest) (*chimerax.Upload, error) {
+func (s *Server) readMultipartCreate(c *gin.Context, boundary string, req *chimerax.CreateRequest) (*structure.Upload, error) {
 	if boundary == "" {
 		return nil, fmt.Errorf("%w: multipart body without a boundary", errBadRequest)
 	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes+maxJSONBody)
 	mr := multipart.NewReader(body, boundary)
-	var upload *chimerax.Upload
+	var upload *structure.Upload
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -169,7 +170,7 @@ func (s *Server) readMultipartCreate(c *gin.Context, boundary string, req *chime
 				return upload, fmt.Errorf("%w: more than one file part", errBadRequest)
 			}
 			limited := &limitedReader{r: part, n: s.cfg.MaxUploadBytes}
-			upload, err = chimerax.SaveUpload(s.cfg.SpoolDir, part.FileName(), limited, s.cfg.MaxUncompressedBytes)
+			upload, err = structure.SaveUpload(s.cfg.SpoolDir, part.FileName(), limited, s.cfg.MaxUncompressedBytes)
 			if err != nil {
 				return nil, bodyError(err)
 			}

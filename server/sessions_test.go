@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/server"
 	"github.com/chimerad/chimerad/store"
 )
@@ -517,7 +518,7 @@ func TestCreateFromMirror(t *testing.T) {
 	}))
 	defer mirror.Close()
 	d := MustServe(t, options{sv: func(c *chimerax.Config) {
-		c.PDB = chimerax.NewFetcher(filepath.Join(c.DataDir, "pdb-cache"), []string{mirror.URL + "/{mid}/{id}.cif.gz"})
+		c.PDB = structure.NewFetcher(filepath.Join(c.DataDir, "pdb-cache"), []string{mirror.URL + "/{mid}/{id}.cif.gz"})
 	}})
 	alice := d.mustUser(t, "alice", false)
 

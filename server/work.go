@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -24,7 +25,7 @@ import (
 type Workspace interface {
 	Command(ctx context.Context, id, line string) (*chimerax.Result, error)
 	Snapshot(ctx context.Context, id string, width, height int) (*os.File, error)
-	AddFile(ctx context.Context, id string, u *chimerax.Upload) (store.Structure, *chimerax.Result, error)
+	AddFile(ctx context.Context, id string, u *structure.Upload) (store.Structure, *chimerax.Result, error)
 	Checkpoint(ctx context.Context, id string) (store.Checkpoint, error)
 	Events(ctx context.Context, id string) (<-chan chimerax.Event, func(), error)
 }
@@ -149,13 +150,13 @@ func (s *Server) addFile(c *gin.Context) error {
 // readFilePart reads a multipart body of exactly one `file` part, streamed
 // to the spool directory under the upload limit while its format is
 // checked, as a create's is.
-func (s *Server) readFilePart(c *gin.Context, boundary string) (*chimerax.Upload, error) {
+func (s *Server) readFilePart(c *gin.Context, boundary string) (*structure.Upload, error) {
 	if boundary == "" {
 		return nil, fmt.Errorf("%w: multipart body without a boundary", errBadRequest)
 	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes+maxJSONBody)
 	mr := multipart.NewReader(body, boundary)
-	var upload *chimerax.Upload
+	var upload *structure.Upload
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -171,7 +172,7 @@ func (s *Server) readFilePart(c *gin.Context, boundary string) (*chimerax.Upload
 			return upload, fmt.Errorf("%w: more than one file part", errBadRequest)
 		}
 		limited := &limitedReader{r: part, n: s.cfg.MaxUploadBytes}
-		if upload, err = chimerax.SaveUpload(s.cfg.SpoolDir, part.FileName(), limited, s.cfg.MaxUncompressedBytes); err != nil {
+		if upload, err = structure.SaveUpload(s.cfg.SpoolDir, part.FileName(), limited, s.cfg.MaxUncompressedBytes); err != nil {
 			return nil, bodyError(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package chimerax
+package structure
 
 import (
 	"bufio"
@@ -32,8 +32,8 @@ var formatByExt = map[string]Format{
 	".mol2": FormatMOL2,
 }
 
-// ext is the file suffix chimerad gives a stored structure of format f.
-func (f Format) ext() string {
+// Ext is the file suffix chimerad gives a stored structure of format f.
+func (f Format) Ext() string {
 	switch f {
 	case FormatMMCIF:
 		return ".cif"
@@ -158,7 +158,7 @@ func SaveUpload(dir, clientName string, r io.Reader, maxUncompressed int64) (*Up
 	if err != nil {
 		return nil, err
 	}
-	suffix := f.ext()
+	suffix := f.Ext()
 	if gz {
 		suffix += ".gz"
 	}
@@ -223,10 +223,6 @@ func NormalizePDBID(id string) (string, error) {
 	return "", fmt.Errorf("%w: pdb_id %q: want 4 characters starting with a digit (1hpv) or pdb_ and 8 characters (pdb_00001hpv)", ErrInvalid, truncate(id, 40))
 }
 
-// fetchArg is the id as ChimeraX's fetch takes it: the extended form loses
-// its pdb_ prefix.
-func fetchArg(id string) string { return strings.TrimPrefix(id, "pdb_") }
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -235,13 +231,4 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
-}
-
-// quote makes s one ChimeraX command token. Only chimerad's own paths go
-// through it (never client text), but a path may still hold spaces.
-func quote(s string) string {
-	if !strings.ContainsAny(s, " \t\n;\"'#") {
-		return s
-	}
-	return `"` + s + `"`
 }

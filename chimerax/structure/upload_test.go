@@ -1,4 +1,4 @@
-package chimerax_test
+package structure_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/structure"
 )
 
 func TestNormalizePDBID(t *testing.T) {
@@ -34,9 +34,9 @@ func TestNormalizePDBID(t *testing.T) {
 		{"pdb:1hpv", ""},
 		{"1hpv\n", ""},
 	} {
-		got, err := chimerax.NormalizePDBID(tc.in)
+		got, err := structure.NormalizePDBID(tc.in)
 		if tc.want == "" {
-			if !errors.Is(err, chimerax.ErrInvalid) {
+			if !errors.Is(err, structure.ErrInvalid) {
 				t.Errorf("NormalizePDBID(%q) = %q, %v, want ErrInvalid", tc.in, got, err)
 			}
 			continue
@@ -49,7 +49,7 @@ func TestNormalizePDBID(t *testing.T) {
 
 func TestDetectFormat(t *testing.T) {
 	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("..", "testdata", name))
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,35 +58,35 @@ func TestDetectFormat(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		content []byte
-		want    chimerax.Format
+		want    structure.Format
 		gz      bool
 		err     error
 	}{
-		{"1hpv.pdb", read("1hpv.pdb"), chimerax.FormatPDB, false, nil},
-		{"1HPV.ENT", read("1hpv.pdb"), chimerax.FormatPDB, false, nil},
-		{"pept.pdb", read("pept.pdb"), chimerax.FormatPDB, false, nil},
-		{"1hpv.pdb.gz", read("1hpv.pdb.gz"), chimerax.FormatPDB, true, nil},
-		{"3al1.cif", read("3al1.cif"), chimerax.FormatMMCIF, false, nil},
-		{"3al1.mmcif", read("3al1.cif"), chimerax.FormatMMCIF, false, nil},
-		{"ligs3d.sdf", read("ligs3d.sdf"), chimerax.FormatSDF, false, nil},
-		{"ligs.mol", read("ligs3d.sdf"), chimerax.FormatSDF, false, nil},
-		{"small03.mol2", read("small03.mol2"), chimerax.FormatMOL2, false, nil},
-		{`C:\Users\me\1hpv.pdb`, read("1hpv.pdb"), chimerax.FormatPDB, false, nil},
-		{"1hpv.xyz", read("1hpv.pdb"), "", false, chimerax.ErrUnsupportedFormat},
-		{"1hpv.pdb", read("3al1.cif"), "", false, chimerax.ErrUnsupportedFormat},
-		{"3al1.cif", read("1hpv.pdb"), "", false, chimerax.ErrUnsupportedFormat},
-		{"x.sdf", read("small03.mol2"), "", false, chimerax.ErrUnsupportedFormat},
-		{"x.mol2", read("ligs3d.sdf"), "", false, chimerax.ErrUnsupportedFormat},
-		{"x.pdb.gz", read("1hpv.pdb"), "", false, chimerax.ErrUnsupportedFormat},
-		{"x.py", []byte("import os\n"), "", false, chimerax.ErrUnsupportedFormat},
-		{"x.pdb", nil, "", false, chimerax.ErrUnsupportedFormat},
-		{"x.pdb", []byte("ATOM  \x00"), "", false, chimerax.ErrUnsupportedFormat},
-		{"a\x00b.pdb", read("1hpv.pdb"), "", false, chimerax.ErrInvalid},
-		{strings.Repeat("a", 256) + ".pdb", read("1hpv.pdb"), "", false, chimerax.ErrInvalid},
-		{"\xff.pdb", read("1hpv.pdb"), "", false, chimerax.ErrInvalid},
+		{"1hpv.pdb", read("1hpv.pdb"), structure.FormatPDB, false, nil},
+		{"1HPV.ENT", read("1hpv.pdb"), structure.FormatPDB, false, nil},
+		{"pept.pdb", read("pept.pdb"), structure.FormatPDB, false, nil},
+		{"1hpv.pdb.gz", read("1hpv.pdb.gz"), structure.FormatPDB, true, nil},
+		{"3al1.cif", read("3al1.cif"), structure.FormatMMCIF, false, nil},
+		{"3al1.mmcif", read("3al1.cif"), structure.FormatMMCIF, false, nil},
+		{"ligs3d.sdf", read("ligs3d.sdf"), structure.FormatSDF, false, nil},
+		{"ligs.mol", read("ligs3d.sdf"), structure.FormatSDF, false, nil},
+		{"small03.mol2", read("small03.mol2"), structure.FormatMOL2, false, nil},
+		{`C:\Users\me\1hpv.pdb`, read("1hpv.pdb"), structure.FormatPDB, false, nil},
+		{"1hpv.xyz", read("1hpv.pdb"), "", false, structure.ErrUnsupportedFormat},
+		{"1hpv.pdb", read("3al1.cif"), "", false, structure.ErrUnsupportedFormat},
+		{"3al1.cif", read("1hpv.pdb"), "", false, structure.ErrUnsupportedFormat},
+		{"x.sdf", read("small03.mol2"), "", false, structure.ErrUnsupportedFormat},
+		{"x.mol2", read("ligs3d.sdf"), "", false, structure.ErrUnsupportedFormat},
+		{"x.pdb.gz", read("1hpv.pdb"), "", false, structure.ErrUnsupportedFormat},
+		{"x.py", []byte("import os\n"), "", false, structure.ErrUnsupportedFormat},
+		{"x.pdb", nil, "", false, structure.ErrUnsupportedFormat},
+		{"x.pdb", []byte("ATOM  \x00"), "", false, structure.ErrUnsupportedFormat},
+		{"a\x00b.pdb", read("1hpv.pdb"), "", false, structure.ErrInvalid},
+		{strings.Repeat("a", 256) + ".pdb", read("1hpv.pdb"), "", false, structure.ErrInvalid},
+		{"\xff.pdb", read("1hpv.pdb"), "", false, structure.ErrInvalid},
 	} {
 		head := tc.content[:min(len(tc.content), 64<<10)]
-		f, gz, err := chimerax.DetectFormat(tc.name, head)
+		f, gz, err := structure.DetectFormat(tc.name, head)
 		if tc.err != nil {
 			if !errors.Is(err, tc.err) {
 				t.Errorf("DetectFormat(%.40q) = %q, %v, want %v", tc.name, f, err, tc.err)
@@ -108,8 +108,8 @@ func TestSaveUploadGzipBomb(t *testing.T) {
 	}
 	zw.Close()
 	dir := t.TempDir()
-	_, err := chimerax.SaveUpload(dir, "bomb.pdb.gz", &bomb, 1<<20)
-	if !errors.Is(err, chimerax.ErrTooLarge) {
+	_, err := structure.SaveUpload(dir, "bomb.pdb.gz", &bomb, 1<<20)
+	if !errors.Is(err, structure.ErrTooLarge) {
 		t.Errorf("SaveUpload(bomb) = %v, want ErrTooLarge", err)
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
@@ -124,16 +124,16 @@ var spoolName = regexp.MustCompile(`^upload-[0-9]+\.(pdb|cif|sdf|mol2)(\.gz)?$`)
 // spooled file's name is always chimerad's own.
 func FuzzDetectFormat(f *testing.F) {
 	for _, name := range []string{"1hpv.pdb", "3al1.cif", "ligs3d.sdf", "small03.mol2", "1hpv.pdb.gz"} {
-		b, _ := os.ReadFile(filepath.Join("..", "testdata", name))
+		b, _ := os.ReadFile(filepath.Join("..", "..", "testdata", name))
 		f.Add(name, b[:min(len(b), 4096)])
 	}
 	f.Add("../../etc/passwd.pdb", []byte("ATOM  "))
 	f.Add("x.cif", []byte("data_x\n"))
 	f.Fuzz(func(t *testing.T, name string, content []byte) {
 		dir := t.TempDir()
-		u, err := chimerax.SaveUpload(dir, name, bytes.NewReader(content), 1<<20)
+		u, err := structure.SaveUpload(dir, name, bytes.NewReader(content), 1<<20)
 		if err != nil {
-			if !errors.Is(err, chimerax.ErrInvalid) && !errors.Is(err, chimerax.ErrUnsupportedFormat) && !errors.Is(err, chimerax.ErrTooLarge) {
+			if !errors.Is(err, structure.ErrInvalid) && !errors.Is(err, structure.ErrUnsupportedFormat) && !errors.Is(err, structure.ErrTooLarge) {
 				t.Fatalf("SaveUpload(%q) = %v, want one of our errors", name, err)
 			}
 			if left, _ := os.ReadDir(dir); len(left) != 0 {
@@ -157,7 +157,7 @@ func FuzzNormalizePDBID(f *testing.F) {
 	}
 	safe := regexp.MustCompile(`^([0-9][a-z0-9]{3}|pdb_[0-9]{5}[a-z0-9]{3})$`)
 	f.Fuzz(func(t *testing.T, id string) {
-		got, err := chimerax.NormalizePDBID(id)
+		got, err := structure.NormalizePDBID(id)
 		if err == nil && !safe.MatchString(got) {
 			t.Fatalf("NormalizePDBID(%q) = %q, not a safe id", id, got)
 		}

@@ -1,4 +1,4 @@
-package chimerax
+package structure
 
 import (
 	"context"
@@ -12,14 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
-
-// Errors of PDB downloads.
-var (
-	// ErrPDBNotFound: the mirrors say the entry does not exist.
-	ErrPDBNotFound = errors.New("chimerax: PDB entry not found")
-	// ErrPDBUnavailable: no mirror gave a usable answer.
-	ErrPDBUnavailable = errors.New("chimerax: PDB mirrors unavailable")
 )
 
 // DefaultPDBMirrors are the wwPDB partners' archives of gzip'd mmCIF files,
@@ -78,7 +70,7 @@ func NewFetcher(dir string, mirrors []string) *Fetcher {
 // Fetch returns the path of the cached, checked mmCIF (gzip) file of a PDB
 // entry, downloading it if needed. id must already be normalized.
 func (f *Fetcher) Fetch(ctx context.Context, id string) (string, error) {
-	key := archiveID(id)
+	key := ArchiveID(id)
 	path := filepath.Join(f.Dir, key+".cif.gz")
 	if _, err := os.Stat(path); err == nil {
 		now := time.Now()
@@ -116,9 +108,9 @@ func (f *Fetcher) Fetch(ctx context.Context, id string) (string, error) {
 	return c.path, c.err
 }
 
-// archiveID is the 4-character id the archives use; an extended id of the
+// ArchiveID is the 4-character id the archives use; an extended id of the
 // classic range (pdb_0000xxxx) maps to its classic form.
-func archiveID(id string) string {
+func ArchiveID(id string) string {
 	if rest, ok := strings.CutPrefix(id, "pdb_0000"); ok {
 		return rest
 	}

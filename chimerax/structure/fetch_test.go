@@ -1,4 +1,4 @@
-package chimerax_test
+package structure_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/structure"
 )
 
 // mirror is a local stand-in for a PDB archive: it serves entries as gzip'd
@@ -61,7 +61,7 @@ func gzipped(t *testing.T, b []byte) []byte {
 }
 
 func entry3al1(t *testing.T) []byte {
-	b, err := os.ReadFile("../testdata/3al1.cif")
+	b, err := os.ReadFile("../../testdata/3al1.cif")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func entry3al1(t *testing.T) []byte {
 func TestFetcherCacheAndSingleDownload(t *testing.T) {
 	m := newMirror(t, map[string][]byte{"3al1.cif.gz": entry3al1(t)})
 	m.gate = make(chan struct{})
-	f := chimerax.NewFetcher(t.TempDir(), []string{m.template()})
+	f := structure.NewFetcher(t.TempDir(), []string{m.template()})
 
 	const n = 8
 	var started atomic.Int32
@@ -118,7 +118,7 @@ func TestFetcherFailures(t *testing.T) {
 			mirrors: func(t *testing.T) []string {
 				return []string{newMirror(t, nil).template(), newMirror(t, nil).template()}
 			},
-			want: chimerax.ErrPDBNotFound,
+			want: structure.ErrPDBNotFound,
 		},
 		{
 			name: "failover",
@@ -135,7 +135,7 @@ func TestFetcherFailures(t *testing.T) {
 				a.status, b.status = http.StatusInternalServerError, http.StatusBadGateway
 				return []string{a.template(), b.template(), "http://127.0.0.1:1/{id}.cif.gz"}
 			},
-			want:   chimerax.ErrPDBUnavailable,
+			want:   structure.ErrPDBUnavailable,
 			detail: "127.0.0.1:1",
 		},
 		{
@@ -144,7 +144,7 @@ func TestFetcherFailures(t *testing.T) {
 				return []string{newMirror(t, map[string][]byte{"3al1.cif.gz": good}).template()}
 			},
 			max:    1000,
-			want:   chimerax.ErrPDBUnavailable,
+			want:   structure.ErrPDBUnavailable,
 			detail: "over 1000 bytes",
 		},
 		{
@@ -152,7 +152,7 @@ func TestFetcherFailures(t *testing.T) {
 			mirrors: func(t *testing.T) []string {
 				return []string{newMirror(t, map[string][]byte{"3al1.cif.gz": []byte("<html>maintenance</html>")}).template()}
 			},
-			want:   chimerax.ErrPDBUnavailable,
+			want:   structure.ErrPDBUnavailable,
 			detail: "not a gzip'd mmCIF",
 		},
 		{
@@ -160,12 +160,12 @@ func TestFetcherFailures(t *testing.T) {
 			mirrors: func(t *testing.T) []string {
 				return []string{newMirror(t, map[string][]byte{"3al1.cif.gz": gzipped(t, []byte("<html>x</html>"))}).template()}
 			},
-			want: chimerax.ErrPDBUnavailable,
+			want: structure.ErrPDBUnavailable,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			f := chimerax.NewFetcher(dir, tc.mirrors(t))
+			f := structure.NewFetcher(dir, tc.mirrors(t))
 			if tc.max > 0 {
 				f.MaxBytes = tc.max
 			}
@@ -193,7 +193,7 @@ func TestFetcherEvicts(t *testing.T) {
 	e := entry3al1(t)
 	m := newMirror(t, map[string][]byte{"3al1.cif.gz": e, "1abc.cif.gz": e, "2abc.cif.gz": e})
 	dir := t.TempDir()
-	f := chimerax.NewFetcher(dir, []string{m.template()})
+	f := structure.NewFetcher(dir, []string{m.template()})
 	f.CacheMaxBytes = int64(len(e))*2 + 1
 	for _, id := range []string{"3al1", "1abc", "2abc"} {
 		if _, err := f.Fetch(context.Background(), id); err != nil {
@@ -215,30 +215,14 @@ func TestFetcherEvicts(t *testing.T) {
 	}
 }
 
-// TestCommandOpensDownloadedEntry: a command that opens a PDB entry opens a
-// copy chimerad downloaded, so a sandboxed ChimeraX (no network) can too.
-func TestCommandOpensDownloadedEntry(t *testing.T) {
-	ctx := context.Background()
-	m := newMirror(t, map[string][]byte{"3al1.cif.gz": entry3al1(t)})
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
-		c.PDB = chimerax.NewFetcher(filepath.Join(c.DataDir, "pdb-cache"), []string{m.template()})
-	})
-	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := sv.Command(ctx, rec.ID, "open 3al1")
-	if err != nil || !res.OK() {
-		t.Fatalf("open 3al1 = %+v, %v", res, err)
-	}
-	res, err = sv.Command(ctx, rec.ID, "open pdb:3AL1; info models")
-	if err != nil || !res.OK() || !strings.Contains(strings.Join(res.Log.Note, ""), "#2") {
-		t.Fatalf("second open = %+v, %v; want model #2", res, err)
-	}
-	if got := m.requests.Load(); got != 1 {
-		t.Errorf("two opens made %d mirror requests, want 1", got)
-	}
-	if _, err := sv.Command(ctx, rec.ID, "open 9zzz"); !errors.Is(err, chimerax.ErrPDBNotFound) {
-		t.Errorf("open of an unknown entry = %v, want ErrPDBNotFound", err)
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("after %v: still not %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
