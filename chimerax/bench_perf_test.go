@@ -22,6 +22,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -39,7 +41,7 @@ type bareChild struct {
 var portRE = regexp.MustCompile(`REST server started on host 127\.0\.0\.1 port (\d+)`)
 
 func startBare(tb testing.TB) *bareChild {
-	engine := testEngine()
+	engine := chimeraxtest.Engine()
 	dir := tb.TempDir()
 	cmd := exec.Command(engine.Path, "--nogui", "--offscreen", "--nocolor", "--cmd", chimerax.RESTCommand)
 	cmd.Env = append(os.Environ(), append(engine.Env, "HOME="+dir)...)
@@ -117,7 +119,7 @@ func BenchmarkCreateOpen(b *testing.B) {
 	})
 	b.Run("supervisor", func(b *testing.B) { benchmarkCreateOpen(b, chimerax.SandboxOff, 0) })
 	b.Run("supervisor-sandboxed", func(b *testing.B) {
-		if err := chimerax.ProbeSandbox(); err != nil {
+		if err := process.ProbeSandbox(); err != nil {
 			b.Skip(err)
 		}
 		benchmarkCreateOpen(b, chimerax.SandboxRequired, 0)
@@ -148,7 +150,7 @@ func BenchmarkCreateOpen(b *testing.B) {
 	})
 	b.Run("pool", func(b *testing.B) { benchmarkCreateOpen(b, chimerax.SandboxOff, 1) })
 	b.Run("pool-sandboxed", func(b *testing.B) {
-		if err := chimerax.ProbeSandbox(); err != nil {
+		if err := process.ProbeSandbox(); err != nil {
 			b.Skip(err)
 		}
 		benchmarkCreateOpen(b, chimerax.SandboxRequired, 1)
@@ -156,7 +158,7 @@ func BenchmarkCreateOpen(b *testing.B) {
 }
 
 func benchmarkCreateOpen(b *testing.B, sandbox string, poolSize int) {
-	sv, _ := MustStartSupervisor(b, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(b, func(c *chimerax.Config) {
 		c.MaxSessionsPerUser = 0
 		c.Sandbox = sandbox
 		c.PoolSize = poolSize
@@ -167,7 +169,7 @@ func benchmarkCreateOpen(b *testing.B, sandbox string, poolSize int) {
 		b.StopTimer()
 		up := mustUpload(b, benchFile)
 		if poolSize > 0 {
-			waitFor(b, 20*time.Second, "pool refilled", func() bool { return sv.PoolReady() == poolSize })
+			chimeraxtest.WaitFor(b, 20*time.Second, "pool refilled", func() bool { return sv.PoolReady() == poolSize })
 		}
 		b.StartTimer()
 		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "bench", Upload: up, Wait: true})
@@ -209,7 +211,7 @@ func BenchmarkLiveSessions(b *testing.B) {
 	}
 	for b.Loop() {
 		b.StopTimer()
-		sv, _ := MustStartSupervisor(b, func(c *chimerax.Config) {
+		sv, _ := chimeraxtest.MustStartSupervisor(b, func(c *chimerax.Config) {
 			c.MaxSessions, c.MaxSessionsPerUser = 0, 0
 			c.Sandbox = chimerax.SandboxOff
 			c.SweepInterval = time.Hour
@@ -277,7 +279,7 @@ func fillRecords(tb testing.TB, db *store.DB, n int) {
 // limit, 100) with 10,000 records stored: an admin's, newest first, and one
 // user's (1 record in 100 theirs).
 func BenchmarkList(b *testing.B) {
-	sv, db := MustStartSupervisor(b, func(c *chimerax.Config) { c.SweepInterval = time.Hour })
+	sv, db := chimeraxtest.MustStartSupervisor(b, func(c *chimerax.Config) { c.SweepInterval = time.Hour })
 	fillRecords(b, db, 10000)
 	ctx := context.Background()
 	for _, f := range []struct {
@@ -315,7 +317,7 @@ func BenchmarkDaemonStart(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sv := chimerax.NewSupervisor(db, testEngine(), testConfig(dir))
+		sv := chimerax.NewSupervisor(db, chimeraxtest.Engine(), chimeraxtest.Config(dir))
 		if err := sv.Open(ctx); err != nil {
 			b.Fatal(err)
 		}

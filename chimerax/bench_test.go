@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -41,7 +42,7 @@ func BenchmarkStartReady(b *testing.B) {
 
 func benchmarkCreate(b *testing.B, onRestart, sandbox string) {
 	{
-		sv, _ := MustStartSupervisor(b, func(c *chimerax.Config) {
+		sv, _ := chimeraxtest.MustStartSupervisor(b, func(c *chimerax.Config) {
 			c.MaxSessionsPerUser = 0
 			c.OnRestart = onRestart
 			c.Sandbox = sandbox
@@ -63,7 +64,7 @@ func benchmarkCreate(b *testing.B, onRestart, sandbox string) {
 
 // BenchmarkRun measures one command round trip to a ready child.
 func BenchmarkRun(b *testing.B) {
-	sv, _ := MustStartSupervisor(b, nil)
+	sv, _ := chimeraxtest.MustStartSupervisor(b, nil)
 	ctx := context.Background()
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "bench", Wait: true})
 	if err != nil {
@@ -79,7 +80,7 @@ func BenchmarkRun(b *testing.B) {
 // BenchmarkSweep measures one sweeper tick over 10,000 live sessions, none
 // of them due: the tick reads the in-memory index only, never the store.
 func BenchmarkSweep(b *testing.B) {
-	sv, _ := MustStartSupervisor(b, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(b, func(c *chimerax.Config) {
 		c.SweepInterval = time.Hour
 		c.HealthInterval = 0
 	})

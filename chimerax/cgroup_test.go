@@ -18,6 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -41,7 +43,7 @@ func testCgroup(t *testing.T) string {
 				if e.IsDir() {
 					t.Errorf("cgroup %s left behind", e.Name())
 					os.WriteFile(filepath.Join(dir, e.Name(), "cgroup.kill"), []byte("1"), 0)
-					waitFor(t, 5*time.Second, "left-behind cgroup removable", func() bool {
+					chimeraxtest.WaitFor(t, 5*time.Second, "left-behind cgroup removable", func() bool {
 						return unix.Rmdir(filepath.Join(dir, e.Name())) == nil
 					})
 				}
@@ -83,8 +85,8 @@ func cgroupStat(stat, key string) int {
 func escapedHelper(t *testing.T, sv *chimerax.Supervisor, id string) int {
 	t.Helper()
 	var pid int
-	waitFor(t, 10*time.Second, "the escaped helper running", func() bool {
-		for _, p := range chimerax.FindChildren(filepath.Join(sv.Config().DataDir, "sessions"))[id] {
+	chimeraxtest.WaitFor(t, 10*time.Second, "the escaped helper running", func() bool {
+		for _, p := range process.FindChildren(filepath.Join(sv.Config().DataDir, "sessions"))[id] {
 			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); strings.TrimSpace(string(comm)) == "sleep" {
 				pid = p
 				return true
@@ -113,12 +115,12 @@ func alive(pid int) bool {
 func TestCgroupPerChild(t *testing.T) {
 	for _, sandbox := range []string{chimerax.SandboxOff, chimerax.SandboxRequired} {
 		t.Run("sandbox "+sandbox, func(t *testing.T) {
-			if sandbox == chimerax.SandboxRequired && chimerax.ProbeSandbox() != nil {
+			if sandbox == chimerax.SandboxRequired && process.ProbeSandbox() != nil {
 				t.Skip("this kernel refuses the sandbox's namespaces")
 			}
 			const memoryMax = 3 << 30
 			dir := testCgroup(t)
-			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+			sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 				c.Sandbox, c.Cgroup = sandbox, dir
 				c.MemoryMax, c.CPUMax = memoryMax, 0.5
 			}, "CHIMERAX_SIM_ESCAPE=1", "CHIMERAX_SIM_BURN_ON=surface")
@@ -218,7 +220,7 @@ func TestCgroupPerChild(t *testing.T) {
 // a cgroup, a process that left ChimeraX's process group survives the
 // session's end (until a restart's Reconcile finds it).
 func TestCgroupOffLeavesEscapee(t *testing.T) {
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.Sandbox, c.Cgroup = chimerax.SandboxOff, chimerax.CgroupOff
 	}, "CHIMERAX_SIM_ESCAPE=1")
 	if l := sv.Limits(); l.Cgroup != "" || l.Memory != "none" || l.CPU != "none" {
@@ -237,7 +239,7 @@ func TestCgroupOffLeavesEscapee(t *testing.T) {
 		t.Errorf("the helper (pid %d) died with its session without a cgroup; TestCgroupPerChild shows nothing", helper)
 	}
 	syscall.Kill(helper, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "the helper gone", func() bool { return !alive(helper) })
+	chimeraxtest.WaitFor(t, 5*time.Second, "the helper gone", func() bool { return !alive(helper) })
 }
 
 // TestCgroupReconcile: a session cgroup a dead daemon left, with a process
@@ -275,7 +277,7 @@ func TestCgroupReconcile(t *testing.T) {
 	stale, staleDone := sleepIn(staleID)
 	foreign, foreignDone := sleepIn(foreignID)
 
-	MustStartSupervisor(t, func(c *chimerax.Config) {
+	chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.Cgroup = dir
 		// The stale child's directory, as a child started but never
 		// recorded leaves it.
@@ -311,27 +313,12 @@ func TestCgroupRefused(t *testing.T) {
 	}
 }
 
-// TestParseOOMKills reads the oom_kill count as Linux writes memory.events
-// (Documentation/admin-guide/cgroup-v2.rst): the count, not oom_group_kill.
-func TestParseOOMKills(t *testing.T) {
-	for events, want := range map[string]int{
-		"low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n": 1,
-		"low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 3\n":  0,
-		"oom_kill 17\n": 17,
-		"":              0,
-	} {
-		if got := chimerax.ParseOOMKills(events); got != want {
-			t.Errorf("ParseOOMKills(%q) = %d, want %d", events, got, want)
-		}
-	}
-}
-
 // TestCgroupDelegated: auto mode takes a cgroup only when it is marked as
 // delegated the way systemd marks Delegate=yes (the trusted.delegate
 // extended attribute), and never the root cgroup.
 func TestCgroupDelegated(t *testing.T) {
 	dir := testCgroup(t)
-	if ok, why := chimerax.Delegated(dir); ok {
+	if ok, why := process.Delegated(dir); ok {
 		t.Errorf("Delegated(%s) = true without the mark", dir)
 	} else if !strings.Contains(why, "not delegated") {
 		t.Errorf("Delegated(%s) says %q, want it to say not delegated", dir, why)
@@ -339,11 +326,11 @@ func TestCgroupDelegated(t *testing.T) {
 	if err := unix.Setxattr(dir, "trusted.delegate", []byte("1"), 0); err != nil {
 		t.Skipf("cannot mark a cgroup delegated here: %v", err)
 	}
-	if ok, why := chimerax.Delegated(dir); !ok {
+	if ok, why := process.Delegated(dir); !ok {
 		t.Errorf("Delegated(%s) = false (%s) with trusted.delegate=1", dir, why)
 	}
 
-	own, err := chimerax.OwnCgroup()
+	own, err := process.OwnCgroup()
 	if err != nil {
 		t.Fatalf("OwnCgroup: %v", err)
 	}
@@ -351,10 +338,10 @@ func TestCgroupDelegated(t *testing.T) {
 		t.Errorf("OwnCgroup() = %s, not a cgroup directory: %v", own, err)
 	}
 	if filepath.Dir(dir) == own { // this test runs in the root cgroup
-		if ok, _ := chimerax.Delegated(own); ok {
+		if ok, _ := process.Delegated(own); ok {
 			t.Errorf("Delegated(%s) = true for the root cgroup", own)
 		}
-		sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Cgroup, c.MemoryMax = chimerax.CgroupAuto, 1<<32 })
+		sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.Cgroup, c.MemoryMax = chimerax.CgroupAuto, 1<<32 })
 		if l := sv.Limits(); l.Cgroup != "" || l.Memory != "rlimit" {
 			t.Errorf("auto in the root cgroup: Limits() = %+v, want no cgroup, memory by rlimit", l)
 		}
@@ -370,7 +357,7 @@ func TestCgroupOutOfMemory(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers")); !strings.Contains(string(b), "memory") {
 		t.Skipf("cgroup %s offers no memory controller (%q)", dir, strings.TrimSpace(string(b)))
 	}
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.Cgroup, c.MemoryMax = dir, 256<<20
 	}, "CHIMERAX_SIM_HOG_ON=surface")
 	if l := sv.Limits(); l.Memory != "cgroup" {
@@ -385,7 +372,7 @@ func TestCgroupOutOfMemory(t *testing.T) {
 		t.Errorf("Run(surface) past memory.max = %v, want ErrUnavailable", err)
 	}
 	var got store.Session
-	waitFor(t, 20*time.Second, "ended", func() bool {
+	chimeraxtest.WaitFor(t, 20*time.Second, "ended", func() bool {
 		got, _ = sv.Session(ctx, rec.ID)
 		return !got.State.Live()
 	})

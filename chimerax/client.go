@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -57,32 +55,6 @@ func (r *Result) Message() string {
 
 // Dialer connects to a child's REST server.
 type Dialer func(ctx context.Context) (net.Conn, error)
-
-// TCPDialer dials a REST server on loopback at port.
-func TCPDialer(port int) Dialer {
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	var d net.Dialer
-	return func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
-}
-
-// UnixDialer dials the Unix socket name in dir. A path too long for a Unix
-// socket address (107 bytes) is reached through the directory's descriptor
-// in /proc, so data dirs may be deep.
-func UnixDialer(dir, name string) Dialer {
-	var d net.Dialer
-	return func(ctx context.Context) (net.Conn, error) {
-		path := filepath.Join(dir, name)
-		if len(path) >= 100 {
-			f, err := os.Open(dir)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			path = fmt.Sprintf("/proc/self/fd/%d/%s", f.Fd(), name)
-		}
-		return d.DialContext(ctx, "unix", path)
-	}
-}
 
 // Client talks to one ChimeraX REST server. ChimeraX serves one request at a
 // time, so the client sends one at a time too; a caller waiting its turn

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
@@ -107,17 +108,7 @@ func (sv *Supervisor) commandTimedOut(c *child, id string) error {
 	return fmt.Errorf("%w: session %s: no answer within %v; %s", ErrCommandTimeout, id, sv.cfg.CommandTimeout, state)
 }
 
-func exited(p *process) bool {
-	if p == nil {
-		return true
-	}
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func exited(p *process.Process) bool { return p == nil || p.Exited() }
 
 // ping asks the REST server for its static command-line page, which it
 // serves without running a command. It does not wait for the client's

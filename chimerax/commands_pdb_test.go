@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/chimerax/structure"
 )
 
@@ -72,7 +73,7 @@ func entry3al1(t *testing.T) []byte {
 func TestCommandOpensDownloadedEntry(t *testing.T) {
 	ctx := context.Background()
 	m := newMirror(t, map[string][]byte{"3al1.cif.gz": entry3al1(t)})
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.PDB = structure.NewFetcher(filepath.Join(c.DataDir, "pdb-cache"), []string{m.template()})
 	})
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -34,7 +35,7 @@ func notes(res *chimerax.Result) string { return strings.Join(res.Log.Note, "") 
 
 func TestCommandRelaysResults(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil)
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil)
 	rec := mustCreate(t, sv, "1hpv.pdb")
 
 	res, err := sv.Command(ctx, rec.ID, "color red; info models")
@@ -81,7 +82,7 @@ func TestCommandRelaysResults(t *testing.T) {
 
 func TestCommandTimeout(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.CommandTimeout = 300 * time.Millisecond
 		c.StopGrace = 300 * time.Millisecond
 	},
@@ -98,7 +99,7 @@ func TestCommandTimeout(t *testing.T) {
 
 func TestSnapshot(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil)
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil)
 	rec := mustCreate(t, sv, "1hpv.pdb")
 
 	f, err := sv.Snapshot(ctx, rec.ID, 320, 200)
@@ -123,7 +124,7 @@ func TestSnapshot(t *testing.T) {
 
 func TestAddFile(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil)
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil)
 	rec := mustCreate(t, sv, "1hpv.pdb")
 
 	st, res, err := sv.AddFile(ctx, rec.ID, mustUpload(t, "3al1.cif"))
@@ -141,7 +142,7 @@ func TestAddFile(t *testing.T) {
 
 func TestEvents(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil)
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil)
 	rec := mustCreate(t, sv, "1hpv.pdb")
 
 	events, cancel, err := sv.Events(ctx, rec.ID)
@@ -183,7 +184,7 @@ func TestEvents(t *testing.T) {
 
 func TestIdleWarningOncePerStretch(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.IdleTimeout = 10 * time.Minute
 		c.IdleWarning = 2 * time.Minute
 		c.SweepInterval = time.Hour // the test sweeps by hand
@@ -235,7 +236,7 @@ func TestIdleWarningOncePerStretch(t *testing.T) {
 
 func TestCheckpointIdleEndResume(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.IdleTimeout = time.Hour
 		c.SweepInterval = time.Hour // the test sweeps by hand
 	})
@@ -248,7 +249,7 @@ func TestCheckpointIdleEndResume(t *testing.T) {
 		t.Fatalf("Sweep = %v, want %s", swept, rec.ID)
 	}
 	var ended store.Session
-	waitFor(t, 10*time.Second, "idle session ended", func() bool {
+	chimeraxtest.WaitFor(t, 10*time.Second, "idle session ended", func() bool {
 		ended, _ = sv.Session(ctx, rec.ID)
 		return ended.State == store.StateTerminated
 	})
@@ -300,7 +301,7 @@ func TestCheckpointIdleEndResume(t *testing.T) {
 
 func TestCheckpointRetention(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.CheckpointRetention = 24 * time.Hour
 		c.SweepInterval = time.Hour // the test sweeps by hand
 	})

@@ -6,6 +6,10 @@ import (
 	"os/exec"
 )
 
+// RESTCommand is the startup command that makes ChimeraX listen for REST
+// requests on a free loopback port, answering in JSON.
+const RESTCommand = "remotecontrol rest start port 0 json true"
+
 // Engine names, as the API and the session records show them.
 const (
 	EngineChimeraX  = "chimerax"
@@ -31,6 +35,12 @@ type Engine struct {
 
 // IsSimulator reports whether e is the built-in simulator.
 func (e Engine) IsSimulator() bool { return e.Name == EngineSimulator }
+
+// args returns ChimeraX's command line for a headless session child.
+func (e Engine) args() []string {
+	return append(append([]string(nil), e.Args...),
+		"--nogui", "--offscreen", "--nocolor", "--cmd", RESTCommand)
+}
 
 // InstallPaths are the places a ChimeraX install is looked for when it is not
 // on PATH.

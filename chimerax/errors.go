@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/structure"
 )
 
@@ -16,10 +17,6 @@ var (
 	ErrLimit = errors.New("chimerax: session limit reached")
 	// ErrEngineNotFound: the configured ChimeraX is missing or not executable.
 	ErrEngineNotFound = errors.New("chimerax: engine not found")
-	// ErrStartFailed: the child exited or could not be run before it was ready.
-	ErrStartFailed = errors.New("chimerax: start failed")
-	// ErrStartTimeout: the child did not announce its REST port in time.
-	ErrStartTimeout = errors.New("chimerax: start timed out")
 	// ErrOpenFailed: ChimeraX refused to open the session's structure.
 	ErrOpenFailed = errors.New("chimerax: open failed")
 	// ErrOutOfMemory: the child went over chimerax.memory_max opening the
@@ -49,6 +46,10 @@ var (
 var (
 	// ErrRefused: the command policy refused a command line.
 	ErrRefused = policy.ErrRefused
+	// ErrStartFailed: the child exited or could not be run before it was ready.
+	ErrStartFailed = process.ErrStartFailed
+	// ErrStartTimeout: the child did not announce its REST port in time.
+	ErrStartTimeout = process.ErrStartTimeout
 	// ErrInvalid: the request is malformed (a bad PDB id, a bad name, a bad
 	// log cursor). One sentinel for the supervisor and structure, which
 	// owns it as the lower package.
@@ -62,3 +63,7 @@ var (
 	// ErrPDBUnavailable: no PDB mirror gave a usable answer.
 	ErrPDBUnavailable = structure.ErrPDBUnavailable
 )
+
+// StartError is a failed start of a child that did run: the reason, and
+// the last lines the child printed.
+type StartError = process.StartError

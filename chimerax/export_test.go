@@ -2,9 +2,6 @@ package chimerax
 
 import "strconv"
 
-// ProcessStartTicks exposes processStartTicks to the tests.
-var ProcessStartTicks = processStartTicks
-
 // AddIdleChildren puts n started sessions without processes into the
 // in-memory index, for benchmarks of the sweep over many sessions.
 func (sv *Supervisor) AddIdleChildren(n int) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -21,21 +22,21 @@ import (
 func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unrecorded bool) {
 	log := sv.Logger.With().Str("session_id", c.id).Str("user", c.owner).Logger()
 	var (
-		p      *process
+		p      *process.Process
 		client *Client
 		err    error
 	)
 	if w := c.warm; w != nil { // from the pool: started already
 		p, client = w.proc, w.client
 	} else {
-		p, err = launch(c.startCtx, sv.launchSpec(c.id))
+		p, err = process.Launch(c.startCtx, sv.launchSpec(c.id))
 		if err != nil {
 			sv.failStart(c, p, store.ReasonStartFailed, err)
 			return
 		}
-		client = NewClient(p.dialer())
+		client = NewClient(p.Dial)
 	}
-	log.Debug().Int("pid", p.pid).Int("port", p.port).Msg("chimerax listening")
+	log.Debug().Int("pid", p.PID()).Int("port", p.Info().Port).Msg("chimerax listening")
 
 	var open string
 	switch {
@@ -55,16 +56,16 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 		switch {
 		case err != nil:
 			// A structure too big for the memory limit kills the child mid-open.
-			if p.waitDone(200*time.Millisecond) && sv.outOfMemory(p) {
-				p.kill()
-				sv.failStart(c, p, store.ReasonOutOfMemory, p.startError(fmt.Errorf("%w opening the structure (chimerax.memory_max is %d bytes)", ErrOutOfMemory, sv.cfg.MemoryMax)))
+			if p.WaitDone(200*time.Millisecond) && sv.outOfMemory(p) {
+				p.Kill()
+				sv.failStart(c, p, store.ReasonOutOfMemory, p.StartError(fmt.Errorf("%w opening the structure (chimerax.memory_max is %d bytes)", ErrOutOfMemory, sv.cfg.MemoryMax)))
 				return
 			}
-			p.kill()
-			sv.failStart(c, p, store.ReasonStartFailed, p.startError(fmt.Errorf("%w: open structure: %v", ErrStartFailed, err)))
+			p.Kill()
+			sv.failStart(c, p, store.ReasonStartFailed, p.StartError(fmt.Errorf("%w: open structure: %v", ErrStartFailed, err)))
 			return
 		case !res.OK():
-			p.kill()
+			p.Kill()
 			// ChimeraX's text names the file by its path; show the client's name.
 			msg := strings.ReplaceAll(res.Message(), openPath, cmp.Or(rec.Structure.Filename, rec.Structure.PDBID))
 			sv.failStart(c, p, store.ReasonOpenFailed, fmt.Errorf("%w: %s", ErrOpenFailed, msg))
@@ -83,7 +84,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 		sv.record(rec) // for the Stop's end to be recorded
 	}
 	if abandoned { // a Stop claimed the session while it started
-		p.kill()
+		p.Kill()
 		c.startErr = ErrNotLive
 		close(c.started)
 		return
@@ -97,7 +98,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 		// The pid is recorded only now, saving a write per start: a child
 		// started but unrecorded when the daemon dies is still found by
 		// Reconcile, through the session id in its environment.
-		s.Process = p.info()
+		s.Process = processRecord(p)
 		return nil
 	}
 	if unrecorded {
@@ -109,7 +110,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 	if err != nil {
 		log.Error().Err(err).Msg("record ready")
 	}
-	log.Info().Int("pid", p.pid).Str("state", string(store.StateReady)).
+	log.Info().Int("pid", p.PID()).Str("state", string(store.StateReady)).
 		Dur("start_duration_ms", now.Sub(rec.CreatedAt)).Msg("session ready")
 	sv.publishState(c, store.StateReady)
 	sv.observer().SessionReady(now.Sub(rec.CreatedAt))
@@ -135,7 +136,7 @@ func (sv *Supervisor) record(rec store.Session) {
 }
 
 // failStart ends a session whose start failed, unless a Stop has claimed it.
-func (sv *Supervisor) failStart(c *child, p *process, reason store.Reason, err error) {
+func (sv *Supervisor) failStart(c *child, p *process.Process, reason store.Reason, err error) {
 	c.startErr = err
 	if !sv.claimEnd(c) {
 		close(c.started)
@@ -144,7 +145,7 @@ func (sv *Supervisor) failStart(c *child, p *process, reason store.Reason, err e
 	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Str("reason", string(reason)).Err(err).Msg("session start failed")
 	c.proc = p
 	msg := err.Error()
-	if se, ok := errors.AsType[*StartError](err); ok {
+	if se, ok := errors.AsType[*process.StartError](err); ok {
 		msg = se.Err.Error() // the output goes to the record's process info
 	}
 	sv.finish(c, store.StateFailed, reason, msg)
@@ -154,27 +155,27 @@ func (sv *Supervisor) failStart(c *child, p *process, reason store.Reason, err e
 // watch waits for a ready child to exit and, unless a Stop made it exit,
 // ends the session as crashed.
 func (sv *Supervisor) watch(c *child) {
-	<-c.proc.done
+	<-c.proc.Done()
 	if !sv.claimEnd(c) {
 		return
 	}
-	msg := "ChimeraX exited on its own (" + c.proc.describeExit() + ")"
+	msg := "ChimeraX exited on its own (" + c.proc.DescribeExit() + ")"
 	reason := store.ReasonCrashed
 	if sv.outOfMemory(c.proc) {
 		reason = store.ReasonOutOfMemory
-		msg = fmt.Sprintf("ChimeraX ran out of memory (chimerax.memory_max is %d bytes) and exited (%s)", sv.cfg.MemoryMax, c.proc.describeExit())
+		msg = fmt.Sprintf("ChimeraX ran out of memory (chimerax.memory_max is %d bytes) and exited (%s)", sv.cfg.MemoryMax, c.proc.DescribeExit())
 	}
-	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Int("pid", c.proc.pid).
+	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Int("pid", c.proc.PID()).
 		Str("reason", string(reason)).Msg(msg)
-	c.proc.reapAll()
+	c.proc.ReapAll()
 	sv.finish(c, store.StateFailed, reason, msg)
 }
 
 // outOfMemory reports whether p, exited, died of its memory limit: over
 // memory.max the kernel kills (memory.events counts it); over RLIMIT_AS an
 // allocation fails and ChimeraX says so as it exits.
-func (sv *Supervisor) outOfMemory(p *process) bool {
-	return p.cg.oomKills() > 0 || sv.cfg.MemoryMax > 0 && ranOutOfMemory(p.Tail(1000))
+func (sv *Supervisor) outOfMemory(p *process.Process) bool {
+	return p.OOMKilled() || sv.cfg.MemoryMax > 0 && ranOutOfMemory(p.Tail(1000))
 }
 
 // ranOutOfMemory reports whether a child's last output says it died of a
@@ -223,8 +224,8 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 		}
 		s.Stats = stats
 		if c.proc != nil {
-			s.Process = c.proc.info()
-			s.Process.ExitCode, s.Process.Signal = c.proc.code, c.proc.signal
+			s.Process = processRecord(c.proc)
+			s.Process.ExitCode, s.Process.Signal = c.proc.ExitStatus()
 			s.Process.LastOutput = c.proc.Tail(20)
 		}
 		return nil
@@ -288,7 +289,7 @@ func (sv *Supervisor) Stop(ctx context.Context, id string, reason store.Reason) 
 	})
 	sv.publishState(c, store.StateStopping)
 	if c.proc != nil {
-		c.proc.stop(sv.cfg.StopGrace)
+		c.proc.Stop(sv.cfg.StopGrace)
 	}
 	state := store.StateTerminated
 	if reason == store.ReasonUnresponsive {
@@ -461,7 +462,7 @@ func (sv *Supervisor) decideSandbox() error {
 	}
 	probe := sv.cfg.SandboxProbe
 	if probe == nil {
-		probe = ProbeSandbox
+		probe = process.ProbeSandbox
 	}
 	err := probe()
 	switch {
@@ -495,16 +496,16 @@ type Limits struct {
 func (sv *Supervisor) Limits() Limits {
 	l := Limits{Memory: "none", CPU: "none"}
 	if sv.cg != nil {
-		l.Cgroup = sv.cg.dir
+		l.Cgroup = sv.cg.Dir()
 	}
 	switch {
-	case sv.cfg.MemoryMax > 0 && sv.cg.enforcesMemory():
+	case sv.cfg.MemoryMax > 0 && sv.cg.EnforcesMemory():
 		l.Memory = "cgroup"
 	case sv.cfg.MemoryMax > 0:
 		l.Memory = "rlimit"
 	}
 	switch {
-	case sv.cfg.CPUMax > 0 && sv.cg.enforcesCPU():
+	case sv.cfg.CPUMax > 0 && sv.cg.EnforcesCPU():
 		l.CPU = "cgroup"
 	case sv.cfg.CPUMax > 0:
 		l.CPU = "unenforced"
@@ -515,7 +516,7 @@ func (sv *Supervisor) Limits() Limits {
 // decideLimits finds the cgroup children get theirs under, per
 // Config.Cgroup, and says in the log how their limits are enforced.
 func (sv *Supervisor) decideLimits() error {
-	g, why, err := openCgroups(sv.cfg.Cgroup, sv.cfg.MemoryMax > 0, sv.cfg.CPUMax > 0)
+	g, why, err := process.OpenCgroups(sv.cfg.Cgroup, sv.cfg.MemoryMax > 0, sv.cfg.CPUMax > 0)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCgroup, err)
 	}
@@ -597,7 +598,7 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	sv.mu.Unlock()
 
 	for _, c := range leave {
-		c.proc.h.detach()
+		c.proc.Detach()
 	}
 	if len(leave) > 0 {
 		sv.Logger.Info().Int("sessions", len(leave)).
@@ -623,5 +624,15 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 		return sv.FlushActivity(ctx)
 	case <-ctx.Done():
 		return fmt.Errorf("chimerax: close: %w", ctx.Err())
+	}
+}
+
+// processRecord describes a child for its session record.
+func processRecord(p *process.Process) *store.Process {
+	i := p.Info()
+	return &store.Process{
+		PID: i.PID, StartTicks: i.StartTicks, Port: i.Port, Dir: i.Dir,
+		ShimPID: i.ShimPID, ShimStartTicks: i.ShimStartTicks,
+		Sandboxed: i.Sandboxed,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -96,7 +97,7 @@ type monitor struct {
 	// ended, as the kernel reported it when they were reaped.
 	retiredCPU float64
 	// procs caches /proc readings of the children's process groups.
-	procs procCache
+	procs process.UsageCache
 }
 
 // markOpen records that Open has started the sweeper.
@@ -117,21 +118,16 @@ func (sv *Supervisor) retire(c *child) {
 
 // exitedCPU returns the CPU time of a reaped child (itself and the
 // processes it waited for), false if p has not been reaped.
-func exitedCPU(p *process) (float64, bool) {
+func exitedCPU(p *process.Process) (float64, bool) {
 	if p == nil {
 		return 0, false
 	}
-	select {
-	case <-p.done:
-	default:
-		return 0, false
-	}
-	return p.cpu, p.code != nil || p.signal != ""
+	return p.CPUSeconds()
 }
 
 // liveProc returns c's child once its start has completed, nil before.
 // Reading c.proc is safe only after c.started is closed. Called with sv.mu held.
-func liveProc(c *child) *process {
+func liveProc(c *child) *process.Process {
 	select {
 	case <-c.started:
 		return c.proc
@@ -186,14 +182,14 @@ func (sv *Supervisor) Load() Load {
 		if cpu, ok := exitedCPU(p); ok {
 			l.CPUSeconds += cpu // reaped, not yet released
 		} else if p != nil {
-			pids = append(pids, p.pid)
+			pids = append(pids, p.PID())
 		}
 	}
 	l.CPUSeconds += sv.mon.retiredCPU
 	l.LastSweep = sv.lastSweep
 	sv.mu.Unlock()
 
-	for _, g := range sv.mon.procs.groups(pids) {
+	for _, g := range sv.mon.procs.Groups(pids) {
 		l.RSSBytes += g.RSSBytes
 		l.CPUSeconds += g.LeaderCPUSeconds
 	}
@@ -219,7 +215,7 @@ func (sv *Supervisor) SessionStats(id string) (stats store.SessionStats, ok bool
 		return stats, true
 	}
 	if p != nil {
-		g := sv.mon.procs.groups([]int{p.pid})[p.pid]
+		g := sv.mon.procs.Groups([]int{p.PID()})[p.PID()]
 		stats.CPUSeconds, stats.RSSBytes = g.LeaderCPUSeconds, g.RSSBytes
 	}
 	return stats, true

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -48,7 +49,7 @@ func (r *recorder) Events() []string {
 // the observer hears, the live stats, the load and the recorded stats.
 func TestObserverAndStats(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil)
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil)
 	rec := &recorder{}
 	sv.Observer = rec // before any session: the start goroutines see it
 
@@ -93,7 +94,7 @@ func TestObserverAndStats(t *testing.T) {
 
 func TestObserverFailedStart(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil, "CHIMERAX_SIM_START_DELAY=bogus" /* exits 78 at start */)
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil, "CHIMERAX_SIM_START_DELAY=bogus" /* exits 78 at start */)
 	rec := &recorder{}
 	sv.Observer = rec
 	if _, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true}); err == nil {
@@ -110,7 +111,7 @@ func TestObserverFailedStart(t *testing.T) {
 
 func TestObserverCrash(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil, "CHIMERAX_SIM_CRASH_AFTER=0")
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil, "CHIMERAX_SIM_CRASH_AFTER=0")
 	rec := &recorder{}
 	sv.Observer = rec
 	s, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
@@ -120,7 +121,7 @@ func TestObserverCrash(t *testing.T) {
 	if _, err := sv.Run(ctx, s.ID, "info models"); err == nil {
 		t.Fatal("Run on a child that crashes succeeded")
 	}
-	waitFor(t, 10*time.Second, "ended crashed", func() bool { return len(rec.Events()) == 4 })
+	chimeraxtest.WaitFor(t, 10*time.Second, "ended crashed", func() bool { return len(rec.Events()) == 4 })
 	// The command's failure and the crash race to be reported first.
 	want := []string{"command failed true", "created", "ended crashed true", "ready true"}
 	if got := rec.Events(); !slices.Equal(slices.Sorted(slices.Values(got)), want) {
@@ -134,7 +135,7 @@ func TestObserverCrash(t *testing.T) {
 
 func TestLogs(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil)
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil)
 	s, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +150,7 @@ func TestLogs(t *testing.T) {
 	}
 	// ChimeraX logs its "Visit http://…" line just after the port line
 	// that made the session ready: wait for it, or the check below races.
-	waitFor(t, 10*time.Second, "the Visit line logged", func() bool {
+	chimeraxtest.WaitFor(t, 10*time.Second, "the Visit line logged", func() bool {
 		l, err := sv.Logs(ctx, s.ID, chimerax.LogQuery{})
 		return err == nil && strings.Contains(strings.Join(l.Lines, "\n"), "/cmdline.html")
 	})
@@ -192,11 +193,11 @@ func TestReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := testConfig(dir)
+	cfg := chimeraxtest.Config(dir)
 	cfg.StopGrace = 2 * time.Second
 	cfg.MaxSessions = 1
 	cfg.SweepInterval = time.Hour // the test's clock decides when it is late
-	sv := chimerax.NewSupervisor(db, testEngine(), cfg)
+	sv := chimerax.NewSupervisor(db, chimeraxtest.Engine(), cfg)
 	var skew atomic.Int64
 	sv.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	t.Cleanup(func() {

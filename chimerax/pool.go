@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/google/uuid"
 )
 
@@ -34,7 +35,7 @@ type pool struct {
 // warmChild is one started child waiting in the pool.
 type warmChild struct {
 	id     string
-	proc   *process
+	proc   *process.Process
 	client *Client
 	born   time.Time
 	out    chan struct{} // closed when it leaves the pool (taken, recycled, closed)
@@ -50,11 +51,11 @@ func (sv *Supervisor) takeWarm() *warmChild {
 		sv.pool.ready = sv.pool.ready[1:]
 		close(w.out)
 		select {
-		case <-w.proc.done: // died just now
+		case <-w.proc.Done(): // died just now
 			sv.wg.Add(1)
 			go func() {
 				defer sv.wg.Done()
-				w.proc.reapAll()
+				w.proc.ReapAll()
 				os.RemoveAll(sv.sessionDir(w.id))
 			}()
 			continue
@@ -101,14 +102,14 @@ func (sv *Supervisor) startWarm() {
 	p, err := sv.launchWarm(id, dir)
 	var w *warmChild
 	if err == nil {
-		w = &warmChild{id: id, proc: p, client: NewClient(p.dialer()), born: sv.now(), out: make(chan struct{})}
+		w = &warmChild{id: id, proc: p, client: NewClient(p.Dial), born: sv.now(), out: make(chan struct{})}
 		// One round trip, so that the child is known to answer and the
 		// create that takes it finds a connection already open.
 		ctx, cancel := context.WithTimeout(sv.pool.ctx, sv.cfg.StartTimeout)
 		_, err = w.client.Run(ctx, "version")
 		cancel()
 		if err != nil {
-			p.kill()
+			p.Kill()
 		}
 	}
 	sv.mu.Lock()
@@ -124,12 +125,12 @@ func (sv *Supervisor) startWarm() {
 			// The next sweeper tick refills.
 			log.Warn().Err(err).Msg("pool child start failed")
 		} else {
-			p.kill()
+			p.Kill()
 		}
 		os.RemoveAll(dir)
 		return
 	}
-	log.Debug().Int("pid", p.pid).Msg("pool child ready")
+	log.Debug().Int("pid", p.PID()).Msg("pool child ready")
 	sv.wg.Add(1)
 	go func() {
 		defer sv.wg.Done()
@@ -137,11 +138,11 @@ func (sv *Supervisor) startWarm() {
 	}()
 }
 
-func (sv *Supervisor) launchWarm(id, dir string) (*process, error) {
+func (sv *Supervisor) launchWarm(id, dir string) (*process.Process, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return launch(sv.pool.ctx, sv.launchSpec(id))
+	return process.Launch(sv.pool.ctx, sv.launchSpec(id))
 }
 
 // watchWarm removes a pool child that dies while it waits.
@@ -149,7 +150,7 @@ func (sv *Supervisor) watchWarm(w *warmChild) {
 	select {
 	case <-w.out:
 		return
-	case <-w.proc.done:
+	case <-w.proc.Done():
 	}
 	sv.mu.Lock()
 	i := -1
@@ -166,8 +167,8 @@ func (sv *Supervisor) watchWarm(w *warmChild) {
 	if i < 0 {
 		return // taken or retired: whoever did handles it
 	}
-	sv.Logger.Warn().Str("session_id", w.id).Int("pid", w.proc.pid).Msg("pool child exited: " + w.proc.describeExit())
-	w.proc.reapAll()
+	sv.Logger.Warn().Str("session_id", w.id).Int("pid", w.proc.PID()).Msg("pool child exited: " + w.proc.DescribeExit())
+	w.proc.ReapAll()
 	os.RemoveAll(sv.sessionDir(w.id))
 }
 
@@ -202,7 +203,7 @@ func (sv *Supervisor) retireWarm(ws []*warmChild) {
 	var wg sync.WaitGroup
 	for _, w := range ws {
 		wg.Go(func() {
-			w.proc.kill() // it holds nothing of anyone's
+			w.proc.Kill() // it holds nothing of anyone's
 			os.RemoveAll(sv.sessionDir(w.id))
 		})
 	}
@@ -233,9 +234,11 @@ func (sv *Supervisor) PoolReady() int {
 }
 
 // launchSpec is how a session's child, or a pool child, is started.
-func (sv *Supervisor) launchSpec(id string) launchSpec {
-	return launchSpec{
-		Engine:      sv.engine,
+func (sv *Supervisor) launchSpec(id string) process.Spec {
+	return process.Spec{
+		Path:        sv.engine.Path,
+		Args:        sv.engine.args(),
+		Env:         sv.engine.Env,
 		SessionID:   id,
 		Dir:         sv.sessionDir(id),
 		Timeout:     sv.cfg.StartTimeout,

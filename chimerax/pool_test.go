@@ -16,18 +16,20 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
 func TestPoolHandsOutWarmChildren(t *testing.T) {
 	ctx := context.Background()
-	sv, db := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, db := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.PoolSize = 2
 		c.MaxSessions = 3
 		c.MaxSessionsPerUser = 0
 		c.SweepInterval = time.Hour
 	})
-	waitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 2 })
+	chimeraxtest.WaitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 2 })
 	pooled := sv.PoolIDs()
 	for _, id := range pooled {
 		// Nothing of any user's yet, and no record.
@@ -56,7 +58,7 @@ func TestPoolHandsOutWarmChildren(t *testing.T) {
 
 	// max_sessions 3: one session and two pool children, then two sessions
 	// and one, then three and none; the fourth create is refused.
-	waitFor(t, 20*time.Second, "pool refilled to 2", func() bool { return sv.PoolReady() == 2 })
+	chimeraxtest.WaitFor(t, 20*time.Second, "pool refilled to 2", func() bool { return sv.PoolReady() == 2 })
 	for range 2 {
 		r, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "bob", Wait: true})
 		if err != nil || !r.FromPool {
@@ -72,22 +74,22 @@ func TestPoolHandsOutWarmChildren(t *testing.T) {
 	if _, err := sv.Stop(ctx, rec.ID, store.ReasonDeleted); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "pool refilled after a stop", func() bool { return sv.PoolReady() == 1 })
+	chimeraxtest.WaitFor(t, 20*time.Second, "pool refilled after a stop", func() bool { return sv.PoolReady() == 1 })
 }
 
 func TestPoolRecyclesOldChildren(t *testing.T) {
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.PoolSize = 1
 		c.PoolMaxAge = time.Nanosecond
 		c.SweepInterval = time.Hour
 	})
-	waitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 1 })
+	chimeraxtest.WaitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 1 })
 	old := sv.PoolIDs()[0]
 	sv.RecyclePool()
 	if _, err := os.Stat(filepath.Join(sv.Config().DataDir, "sessions", old)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("recycled pool child's dir: %v, want it gone", err)
 	}
-	waitFor(t, 20*time.Second, "a new pool child", func() bool {
+	chimeraxtest.WaitFor(t, 20*time.Second, "a new pool child", func() bool {
 		ids := sv.PoolIDs()
 		return len(ids) == 1 && ids[0] != old
 	})
@@ -98,7 +100,7 @@ func TestActivityFlushedInBatches(t *testing.T) {
 	var clock atomic.Pointer[time.Time]
 	t0 := time.Now().UTC()
 	clock.Store(&t0)
-	sv, db := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, db := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.ActivityFlushInterval = time.Hour
 		c.SweepInterval = time.Hour
 	})
@@ -136,11 +138,11 @@ func TestActivityFlushedInBatches(t *testing.T) {
 
 func TestPoolOpenFailedIsRecorded(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.PoolSize = 1
 		c.SweepInterval = time.Hour
 	}, "CHIMERAX_SIM_FETCH_CACHE="+t.TempDir())
-	waitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 1 })
+	chimeraxtest.WaitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 1 })
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", PDBID: "9zzz", Wait: true})
 	if !errors.Is(err, chimerax.ErrOpenFailed) {
 		t.Fatalf("Create(missing entry) from the pool = %v, want ErrOpenFailed", err)
@@ -151,21 +153,21 @@ func TestPoolOpenFailedIsRecorded(t *testing.T) {
 	if rec.Process != nil && rec.Process.PID > 0 && processAlive(rec.Process.PID) {
 		t.Errorf("pool child %d alive after a failed open", rec.Process.PID)
 	}
-	waitFor(t, 20*time.Second, "pool refilled", func() bool { return sv.PoolReady() == 1 })
+	chimeraxtest.WaitFor(t, 20*time.Second, "pool refilled", func() bool { return sv.PoolReady() == 1 })
 }
 
 func TestPoolCreateWithoutWait(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.PoolSize = 1
 		c.SweepInterval = time.Hour
 	})
-	waitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 1 })
+	chimeraxtest.WaitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 1 })
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "1hpv.pdb")})
 	if err != nil || !rec.FromPool || rec.State != store.StateStarting {
 		t.Fatalf("Create without wait = from_pool %v, %q, %v; want a starting session from the pool", rec.FromPool, rec.State, err)
 	}
-	waitFor(t, 20*time.Second, "ready", func() bool {
+	chimeraxtest.WaitFor(t, 20*time.Second, "ready", func() bool {
 		got, err := sv.Session(ctx, rec.ID)
 		return err == nil && got.State == store.StateReady && got.FromPool
 	})
@@ -175,12 +177,12 @@ func TestPoolCreateWithoutWait(t *testing.T) {
 // outlive Close, but pool children, which belong to nobody, do not (the
 // helper's cleanup fails the test if any child or directory is left).
 func TestPoolStoppedAtCloseWithAdopt(t *testing.T) {
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.PoolSize = 2
 		c.OnRestart = chimerax.OnRestartAdopt
 		c.SweepInterval = time.Hour
 	})
-	waitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 2 })
+	chimeraxtest.WaitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 2 })
 }
 
 // TestReconcileKillsLeftPoolChild: a pool child of a daemon that died has
@@ -197,10 +199,10 @@ func TestReconcileKillsLeftPoolChild(t *testing.T) {
 	id := uuid.NewString()
 	sdir := filepath.Join(dir, "sessions", id)
 	os.MkdirAll(filepath.Join(sdir, "home"), 0o700)
-	e := testEngine()
+	e := chimeraxtest.Engine()
 	cmd := exec.Command(e.Path, "--nogui", "--offscreen", "--nocolor", "--cmd", chimerax.RESTCommand)
 	cmd.Dir = sdir
-	cmd.Env = append(os.Environ(), append(e.Env, "HOME="+sdir+"/home", chimerax.SessionEnv+"="+id)...)
+	cmd.Env = append(os.Environ(), append(e.Env, "HOME="+sdir+"/home", process.SessionEnv+"="+id)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if _, err := cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -209,11 +211,11 @@ func TestReconcileKillsLeftPoolChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, 5*time.Second, "pool child found", func() bool {
-		return len(chimerax.FindChildren(filepath.Join(dir, "sessions"))[id]) > 0
+	chimeraxtest.WaitFor(t, 5*time.Second, "pool child found", func() bool {
+		return len(chimeraxtest.Children(dir)[id]) > 0
 	})
 
-	sv := chimerax.NewSupervisor(db, testEngine(), testConfig(dir))
+	sv := chimerax.NewSupervisor(db, chimeraxtest.Engine(), chimeraxtest.Config(dir))
 	if err := sv.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

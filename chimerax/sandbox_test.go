@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -26,11 +28,11 @@ import (
 // from the host's network namespace, each child has a network namespace of
 // its own, and the session still works through chimerad.
 func TestSandboxIsolation(t *testing.T) {
-	if err := chimerax.ProbeSandbox(); err != nil {
+	if err := process.ProbeSandbox(); err != nil {
 		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
 	}
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = chimerax.SandboxRequired })
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = chimerax.SandboxRequired })
 	if !sv.Sandboxed() {
 		t.Fatal("Sandboxed() = false with sandbox required")
 	}
@@ -79,7 +81,7 @@ func TestSandboxIsolation(t *testing.T) {
 // refuses the line either way; Supervisor.Run, which bypasses the policy,
 // plays a client that got past it.
 func TestSandboxCrossSessionOpen(t *testing.T) {
-	if err := chimerax.ProbeSandbox(); err != nil {
+	if err := process.ProbeSandbox(); err != nil {
 		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
 	}
 	for _, tt := range []struct {
@@ -91,7 +93,7 @@ func TestSandboxCrossSessionOpen(t *testing.T) {
 	} {
 		t.Run(tt.sandbox, func(t *testing.T) {
 			ctx := context.Background()
-			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = tt.sandbox })
+			sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = tt.sandbox })
 			if sv.Sandboxed() == tt.reaches {
 				t.Fatalf("Sandboxed() = %v with sandbox %s", sv.Sandboxed(), tt.sandbox)
 			}
@@ -150,7 +152,7 @@ func TestSandboxCrossSessionOpen(t *testing.T) {
 // host's loopback (chimerad's own API listens there), while an unsandboxed
 // one, the control, fetches from it.
 func TestSandboxHostLoopback(t *testing.T) {
-	if err := chimerax.ProbeSandbox(); err != nil {
+	if err := process.ProbeSandbox(); err != nil {
 		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
 	}
 	pdb, err := os.ReadFile(filepath.Join("..", "testdata", "pept.pdb"))
@@ -165,7 +167,7 @@ func TestSandboxHostLoopback(t *testing.T) {
 	defer host.Close()
 	for _, sandbox := range []string{chimerax.SandboxRequired, chimerax.SandboxOff} {
 		t.Run(sandbox, func(t *testing.T) {
-			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = sandbox })
+			sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = sandbox })
 			rec := mustCreate(t, sv, "")
 			before := hits.Load()
 			res, err := sv.Run(context.Background(), rec.ID, "open "+host.URL+"/pept.pdb")
@@ -192,7 +194,7 @@ func TestSandboxRefused(t *testing.T) {
 	refuse := func() error { return errors.New("operation not permitted (simulated)") }
 	t.Run("auto falls back", func(t *testing.T) {
 		ctx := context.Background()
-		sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+		sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 			c.Sandbox = chimerax.SandboxAuto
 			c.SandboxProbe = refuse
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
@@ -175,8 +176,8 @@ type Supervisor struct {
 
 	mu        sync.Mutex
 	closing   bool
-	sandboxed bool     // decided by Open
-	cg        *cgroups // decided by Open; nil: no cgroups
+	sandboxed bool             // decided by Open
+	cg        *process.Cgroups // decided by Open; nil: no cgroups
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
@@ -198,7 +199,7 @@ type child struct {
 	startErr error         // why the start failed; read after started
 
 	// Set once started is closed and startErr is nil.
-	proc   *process
+	proc   *process.Process
 	client *Client
 	warm   *warmChild // the pool child it took, if any (pool.go)
 
@@ -228,7 +229,7 @@ func NewSupervisor(db *store.DB, engine Engine, cfg Config) *Supervisor {
 	}
 	if len(cfg.Shim) == 0 {
 		if self, err := os.Executable(); err == nil {
-			cfg.Shim = []string{self, ShimCommand}
+			cfg.Shim = []string{self, process.ShimCommand}
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -328,7 +329,7 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	defer func() {
 		if !created {
 			if c.warm != nil {
-				c.warm.proc.kill()
+				c.warm.proc.Kill()
 			}
 			os.RemoveAll(dir)
 			sv.release(c)
@@ -480,3 +481,10 @@ func linkOrCopy(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// Cgroup modes (Config.Cgroup); anything else is the path of a cgroup v2
+// directory that chimerad may manage.
+const (
+	CgroupAuto = process.CgroupAuto
+	CgroupOff  = process.CgroupOff
+)

@@ -17,89 +17,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chimerad/chimerad/chimerax"
-	"github.com/chimerad/chimerad/chimerax/sim"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
 
-// beSimulator makes the test binary run the ChimeraX simulator instead of
-// the tests, as src/os/exec/exec_test.go does with its helper process.
-const (
-	beSimulator = "CHIMERAD_TEST_BE_SIMULATOR"
-	beShim      = "CHIMERAD_TEST_BE_SHIM"
-)
-
-func TestMain(m *testing.M) {
-	switch {
-	case os.Getenv(beShim) == "1":
-		os.Exit(chimerax.ShimMain(os.Args[1:], os.Stdout, os.Stderr))
-	case os.Getenv(beSimulator) == "1":
-		os.Exit(sim.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	// Children are this test binary: under -race, each would sleep a second
-	// at exit waiting for late race reports; they have none to wait for.
-	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	os.Exit(m.Run())
-}
-
-// testConfig is DefaultConfig with this test binary as the shim.
-func testConfig(dir string) chimerax.Config {
-	cfg := chimerax.DefaultConfig(dir)
-	cfg.Shim = []string{os.Args[0]}
-	cfg.ShimEnv = []string{beShim + "=1"}
-	return cfg
-}
-
-// testEngine is the simulator, run by this test binary, with knobs.
-func testEngine(knobs ...string) chimerax.Engine {
-	return chimerax.Engine{
-		Name: chimerax.EngineSimulator,
-		Path: os.Args[0],
-		Env:  append([]string{beSimulator + "=1"}, knobs...),
-	}
-}
-
-// MustStartSupervisor opens a store and a supervisor running the simulator
-// with the given knobs in a temporary data dir. At cleanup it closes both
-// and fails the test if any child is left running or any file is left in
-// the sessions directory.
-func MustStartSupervisor(tb testing.TB, tune func(*chimerax.Config), knobs ...string) (*chimerax.Supervisor, *store.DB) {
-	tb.Helper()
-	dir := tb.TempDir()
-	db, err := store.Open(dir, time.Second)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg := testConfig(dir)
-	cfg.StartTimeout = 20 * time.Second
-	cfg.StopGrace = 2 * time.Second
-	cfg.CommandTimeout = 10 * time.Second
-	if tune != nil {
-		tune(&cfg)
-	}
-	sv := chimerax.NewSupervisor(db, testEngine(knobs...), cfg)
-	if err := sv.Open(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := sv.Close(ctx); err != nil {
-			tb.Error(err)
-		}
-		if pids := chimerax.FindChildren(filepath.Join(dir, "sessions")); len(pids) > 0 {
-			tb.Errorf("children left running after Close: %v", pids)
-		}
-		if left, _ := os.ReadDir(filepath.Join(dir, "sessions")); len(left) > 0 {
-			tb.Errorf("session dirs left after Close: %d", len(left))
-		}
-		if err := db.Check(); err != nil {
-			tb.Error(err)
-		}
-		db.Close()
-	})
-	return sv, db
-}
+func TestMain(m *testing.M) { chimeraxtest.Main(m) }
 
 // mustUpload spools a testdata file as an upload.
 func mustUpload(tb testing.TB, name string) *structure.Upload {
@@ -116,21 +40,9 @@ func mustUpload(tb testing.TB, name string) *structure.Upload {
 	return u
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %v: still not %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestStartReadyRunStop(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil)
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil)
 
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "1hpv.pdb"), Wait: true})
 	if err != nil {
@@ -188,7 +100,7 @@ func TestStartReadyRunStop(t *testing.T) {
 
 func TestOpenEachFormat(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.MaxSessionsPerUser = 0 },
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.MaxSessionsPerUser = 0 },
 		"CHIMERAX_SIM_FETCH_CACHE="+mustAbs(t, "../testdata"))
 	for _, tc := range []struct {
 		file, pdb, format string
@@ -227,7 +139,7 @@ func TestOpenEachFormat(t *testing.T) {
 
 func TestOpenFailed(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil, "CHIMERAX_SIM_FETCH_CACHE="+t.TempDir())
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil, "CHIMERAX_SIM_FETCH_CACHE="+t.TempDir())
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", PDBID: "9zzz", Wait: true})
 	if !errors.Is(err, chimerax.ErrOpenFailed) {
 		t.Fatalf("Create(missing entry) = %v, want ErrOpenFailed", err)
@@ -242,7 +154,7 @@ func TestOpenFailed(t *testing.T) {
 
 func TestStartTimeout(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.StartTimeout = 2 * time.Second },
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.StartTimeout = 2 * time.Second },
 		"CHIMERAX_SIM_NO_PORT=1")
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if !errors.Is(err, chimerax.ErrStartTimeout) {
@@ -269,9 +181,9 @@ func TestStartFailsWhenChildExits(t *testing.T) {
 	}
 	defer db.Close()
 	// A "ChimeraX" that rejects the options exits 64 before any port line.
-	engine := testEngine()
+	engine := chimeraxtest.Engine()
 	engine.Args = []string{"--no-such-option"}
-	sv := chimerax.NewSupervisor(db, engine, testConfig(dir))
+	sv := chimerax.NewSupervisor(db, engine, chimeraxtest.Config(dir))
 	defer sv.Close(ctx)
 	_, err = sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if !errors.Is(err, chimerax.ErrStartFailed) || !strings.Contains(err.Error(), "exit code 64") {
@@ -281,7 +193,7 @@ func TestStartFailsWhenChildExits(t *testing.T) {
 
 func TestCrashNoticed(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil, "CHIMERAX_SIM_CRASH_AFTER=0")
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil, "CHIMERAX_SIM_CRASH_AFTER=0")
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +202,7 @@ func TestCrashNoticed(t *testing.T) {
 		t.Errorf("Run on a crashing child = %v, want ErrUnavailable", err)
 	}
 	var got store.Session
-	waitFor(t, 2*time.Second, "recorded as crashed", func() bool {
+	chimeraxtest.WaitFor(t, 2*time.Second, "recorded as crashed", func() bool {
 		got, _ = sv.Session(ctx, rec.ID)
 		return got.State == store.StateFailed
 	})
@@ -301,7 +213,7 @@ func TestCrashNoticed(t *testing.T) {
 
 func TestKilledChildNoticed(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, nil)
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil)
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +221,7 @@ func TestKilledChildNoticed(t *testing.T) {
 	p, _ := os.FindProcess(rec.Process.PID)
 	p.Signal(os.Kill)
 	var got store.Session
-	waitFor(t, 2*time.Second, "recorded as crashed", func() bool {
+	chimeraxtest.WaitFor(t, 2*time.Second, "recorded as crashed", func() bool {
 		got, _ = sv.Session(ctx, rec.ID)
 		return got.State == store.StateFailed
 	})
@@ -320,7 +232,7 @@ func TestKilledChildNoticed(t *testing.T) {
 
 func TestHungCommandAndStubbornChild(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.CommandTimeout = 300 * time.Millisecond
 		c.StopGrace = 300 * time.Millisecond
 	}, "CHIMERAX_SIM_HANG_ON=turn", "CHIMERAX_SIM_IGNORE_SIGTERM=1")
@@ -347,7 +259,7 @@ func TestHungCommandAndStubbornChild(t *testing.T) {
 
 func TestStdoutFloodDoesNotStall(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.LogMaxBytes = 1 << 20 }, "CHIMERAX_SIM_FLOOD=20000000")
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.LogMaxBytes = 1 << 20 }, "CHIMERAX_SIM_FLOOD=20000000")
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if err != nil {
 		t.Fatal(err)
@@ -369,7 +281,7 @@ func TestStdoutFloodDoesNotStall(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.MaxSessions = 3
 		c.MaxSessionsPerUser = 2
 	})
@@ -417,7 +329,7 @@ func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 func TestSweepRules(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.IdleTimeout = time.Hour
 		c.BusyTimeout = 3 * time.Hour
 		c.SweepInterval = time.Hour // the test sweeps by hand
@@ -439,7 +351,7 @@ func TestSweepRules(t *testing.T) {
 	busyCtx, cancelBusy := context.WithCancel(ctx)
 	defer cancelBusy()
 	go sv.Run(busyCtx, busy.ID, "turn y 1")
-	waitFor(t, 5*time.Second, "busy", func() bool { return sv.Busy(busy.ID) })
+	chimeraxtest.WaitFor(t, 5*time.Second, "busy", func() bool { return sv.Busy(busy.ID) })
 
 	clk.Advance(50 * time.Minute)
 	if _, err := sv.Touch(ctx, touched.ID); err != nil {
@@ -452,7 +364,7 @@ func TestSweepRules(t *testing.T) {
 	if swept := sv.Sweep(); len(swept) != 1 || swept[0] != idle.ID {
 		t.Fatalf("Sweep at 70m = %v, want only the idle session %s", swept, idle.ID)
 	}
-	waitFor(t, 10*time.Second, "idle session ended", func() bool {
+	chimeraxtest.WaitFor(t, 10*time.Second, "idle session ended", func() bool {
 		rec, _ := sv.Session(ctx, idle.ID)
 		return rec.State == store.StateTerminated && rec.TerminationReason == store.ReasonIdleTimeout
 	})
@@ -464,7 +376,7 @@ func TestSweepRules(t *testing.T) {
 		t.Fatalf("Sweep past busy timeout = %v, want the touched and the busy session", swept)
 	}
 	for _, id := range []string{touched.ID, busy.ID} {
-		waitFor(t, 10*time.Second, "ended for idleness", func() bool {
+		chimeraxtest.WaitFor(t, 10*time.Second, "ended for idleness", func() bool {
 			rec, _ := sv.Session(ctx, id)
 			return rec.TerminationReason == store.ReasonIdleTimeout
 		})
@@ -474,7 +386,7 @@ func TestSweepRules(t *testing.T) {
 func TestSweepMaxLifetime(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.MaxLifetime = 2 * time.Hour
 		c.SweepInterval = time.Hour
 		c.HealthInterval = 0
@@ -494,7 +406,7 @@ func TestSweepMaxLifetime(t *testing.T) {
 		}
 		sv.Sweep()
 	}
-	waitFor(t, 10*time.Second, "ended for its age", func() bool {
+	chimeraxtest.WaitFor(t, 10*time.Second, "ended for its age", func() bool {
 		got, _ := sv.Session(ctx, rec.ID)
 		return got.State == store.StateTerminated && got.TerminationReason == store.ReasonMaxLifetime
 	})
@@ -502,7 +414,7 @@ func TestSweepMaxLifetime(t *testing.T) {
 
 func TestUnresponsiveChildKilled(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.HealthInterval = 20 * time.Millisecond
 		c.HealthTimeout = 300 * time.Millisecond
 		c.StopGrace = 200 * time.Millisecond
@@ -513,7 +425,7 @@ func TestUnresponsiveChildKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got store.Session
-	waitFor(t, 10*time.Second, "ended as unresponsive", func() bool {
+	chimeraxtest.WaitFor(t, 10*time.Second, "ended as unresponsive", func() bool {
 		got, _ = sv.Session(ctx, rec.ID)
 		return !got.State.Live()
 	})
@@ -527,7 +439,7 @@ func TestUnresponsiveChildKilled(t *testing.T) {
 
 func TestHealthySessionsSurviveProbes(t *testing.T) {
 	ctx := context.Background()
-	sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.HealthInterval = 10 * time.Millisecond
 		c.HealthTimeout = 200 * time.Millisecond
 		c.SweepInterval = 10 * time.Millisecond
@@ -556,7 +468,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	sv := chimerax.NewSupervisor(db, testEngine(), testConfig(dir))
+	sv := chimerax.NewSupervisor(db, chimeraxtest.Engine(), chimeraxtest.Config(dir))
 	var ids []string
 	for range 3 {
 		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
@@ -578,7 +490,7 @@ func TestCloseStopsEverything(t *testing.T) {
 			t.Errorf("after Close %s = %q/%q, want ended with reason shutdown", id, rec.State, rec.TerminationReason)
 		}
 	}
-	if pids := chimerax.FindChildren(filepath.Join(dir, "sessions")); len(pids) > 0 {
+	if pids := chimeraxtest.Children(dir); len(pids) > 0 {
 		t.Errorf("children left: %v", pids)
 	}
 	if _, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice"}); !errors.Is(err, chimerax.ErrShuttingDown) {
@@ -601,10 +513,10 @@ func TestReconcileKillsSurvivors(t *testing.T) {
 	survivor := func(rec *store.Session) *exec.Cmd {
 		sdir := filepath.Join(dir, "sessions", rec.ID)
 		os.MkdirAll(filepath.Join(sdir, "home"), 0o700)
-		e := testEngine()
+		e := chimeraxtest.Engine()
 		cmd := exec.Command(e.Path, "--nogui", "--offscreen", "--nocolor", "--cmd", chimerax.RESTCommand)
 		cmd.Dir = sdir
-		cmd.Env = append(os.Environ(), append(e.Env, "HOME="+sdir+"/home", chimerax.SessionEnv+"="+rec.ID)...)
+		cmd.Env = append(os.Environ(), append(e.Env, "HOME="+sdir+"/home", process.SessionEnv+"="+rec.ID)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if _, err := cmd.StdinPipe(); err != nil { // held open: EOF would end it
 			t.Fatal(err)
@@ -626,11 +538,11 @@ func TestReconcileKillsSurvivors(t *testing.T) {
 
 	ready := newRec(store.StateReady)
 	readyCmd := survivor(ready)
-	waitFor(t, 5*time.Second, "survivor started", func() bool {
+	chimeraxtest.WaitFor(t, 5*time.Second, "survivor started", func() bool {
 		_, err := os.Stat(fmt.Sprintf("/proc/%d/cwd", readyCmd.Process.Pid))
 		return err == nil
 	})
-	ticks, err := chimerax.ProcessStartTicks(readyCmd.Process.Pid)
+	ticks, err := process.StartTicks(readyCmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -643,7 +555,7 @@ func TestReconcileKillsSurvivors(t *testing.T) {
 	stray := filepath.Join(dir, "sessions", uuid.NewString())
 	os.MkdirAll(stray, 0o700)
 
-	sv := chimerax.NewSupervisor(db, testEngine(), testConfig(dir))
+	sv := chimerax.NewSupervisor(db, chimeraxtest.Engine(), chimeraxtest.Config(dir))
 	if err := sv.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -682,14 +594,14 @@ func testAdoptAcrossRestart(t *testing.T, cgroup string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cfg := testConfig(dir)
+	cfg := chimeraxtest.Config(dir)
 	cfg.OnRestart = chimerax.OnRestartAdopt
 	cfg.StopGrace = time.Second
 	if cgroup != "" {
 		cfg.Cgroup = cgroup
 	}
 
-	first := chimerax.NewSupervisor(db, testEngine(), cfg)
+	first := chimerax.NewSupervisor(db, chimeraxtest.Engine(), cfg)
 	if err := first.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -709,7 +621,7 @@ func testAdoptAcrossRestart(t *testing.T, cgroup string) {
 		t.Errorf("left-running child's cgroup = %q, want %s", cgroupOf(rec.Process.PID), own)
 	}
 
-	second := chimerax.NewSupervisor(db, testEngine(), cfg)
+	second := chimerax.NewSupervisor(db, chimeraxtest.Engine(), cfg)
 	if err := second.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -726,7 +638,7 @@ func testAdoptAcrossRestart(t *testing.T, cgroup string) {
 	if err != nil || ended.State != store.StateTerminated {
 		t.Fatalf("Stop adopted = %q, %v", ended.State, err)
 	}
-	waitFor(t, 5*time.Second, "child and shim gone", func() bool {
+	chimeraxtest.WaitFor(t, 5*time.Second, "child and shim gone", func() bool {
 		return !processAlive(rec.Process.PID) && !processAlive(rec.Process.ShimPID)
 	})
 	if _, err := os.Stat(own); cgroup != "" && !errors.Is(err, os.ErrNotExist) {
@@ -817,7 +729,7 @@ func TestMemoryLimit(t *testing.T) {
 	for _, sandbox := range []string{chimerax.SandboxOff, chimerax.SandboxAuto} {
 		t.Run(sandbox, func(t *testing.T) {
 			ctx := context.Background()
-			sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) {
+			sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 				c.MemoryMax = 3 << 30
 				c.Sandbox = sandbox
 			}, "CHIMERAX_SIM_HOG_ON=surface")
@@ -829,7 +741,7 @@ func TestMemoryLimit(t *testing.T) {
 				t.Errorf("Run(surface) past the limit = %v, want ErrUnavailable", err)
 			}
 			var got store.Session
-			waitFor(t, 10*time.Second, "ended", func() bool {
+			chimeraxtest.WaitFor(t, 10*time.Second, "ended", func() bool {
 				got, _ = sv.Session(ctx, rec.ID)
 				return !got.State.Live()
 			})
@@ -840,7 +752,7 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	// A structure too big for the limit: the child dies in the create's open.
 	t.Run("at open", func(t *testing.T) {
-		sv, _ := MustStartSupervisor(t, func(c *chimerax.Config) { c.MemoryMax = 3 << 30 }, "CHIMERAX_SIM_HOG_ON=open")
+		sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.MemoryMax = 3 << 30 }, "CHIMERAX_SIM_HOG_ON=open")
 		rec, err := sv.Create(context.Background(), chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
 		if !errors.Is(err, chimerax.ErrOutOfMemory) || rec.State != store.StateFailed || rec.TerminationReason != store.ReasonOutOfMemory {
 			t.Errorf("Create of a structure past the limit = %q/%q, %v; want failed/out_of_memory, ErrOutOfMemory", rec.State, rec.TerminationReason, err)
@@ -857,11 +769,11 @@ func openErr(t *testing.T, dir string, tune func(*chimerax.Config)) error {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cfg := testConfig(dir)
+	cfg := chimeraxtest.Config(dir)
 	if tune != nil {
 		tune(&cfg)
 	}
-	sv := chimerax.NewSupervisor(db, testEngine(), cfg)
+	sv := chimerax.NewSupervisor(db, chimeraxtest.Engine(), cfg)
 	defer sv.Close(context.Background())
 	return sv.Open(context.Background())
 }

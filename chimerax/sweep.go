@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -128,7 +126,7 @@ func (sv *Supervisor) ProbeHealth() {
 	}
 	sv.mu.Unlock()
 	for _, c := range dead {
-		sv.Logger.Warn().Str("session_id", c.id).Int("pid", c.proc.pid).
+		sv.Logger.Warn().Str("session_id", c.id).Int("pid", c.proc.PID()).
 			Str("reason", string(store.ReasonUnresponsive)).Msg("chimerax does not answer; killing it")
 		sv.wg.Add(1)
 		go func() {
@@ -195,7 +193,7 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 		return err
 	}
 	sessionsDir := filepath.Join(sv.cfg.DataDir, "sessions")
-	strays := FindChildren(sessionsDir)
+	strays := process.FindChildren(sessionsDir)
 	now := sv.now()
 	adopted := 0
 	for _, rec := range live {
@@ -208,14 +206,14 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 			}
 			sv.Logger.Warn().Err(err).Str("session_id", rec.ID).Str("user", rec.Owner).Msg("cannot adopt session")
 		}
-		if p := rec.Process; p != nil && p.PID > 0 && sv.isOurChild(p.PID, p.StartTicks, rec.ID) {
-			killGroup(p.PID)
+		if p := rec.Process; p != nil && p.PID > 0 && process.IsChild(p.PID, p.StartTicks, rec.ID) {
+			process.KillGroup(p.PID)
 		}
-		if p := rec.Process; p != nil && p.ShimPID > 0 && sv.isOurChild(p.ShimPID, p.ShimStartTicks, rec.ID) {
-			killGroup(p.ShimPID)
+		if p := rec.Process; p != nil && p.ShimPID > 0 && process.IsChild(p.ShimPID, p.ShimStartTicks, rec.ID) {
+			process.KillGroup(p.ShimPID)
 		}
 		for _, pid := range strays[rec.ID] {
-			killGroup(pid)
+			process.KillGroup(pid)
 		}
 		delete(strays, rec.ID)
 		_, err := sv.db.UpdateSession(ctx, rec.ID, func(s *store.Session) error {
@@ -235,7 +233,7 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	for id, pids := range strays {
 		for _, pid := range pids {
 			sv.Logger.Warn().Str("session_id", id).Int("pid", pid).Msg("killing unrecorded chimerax child")
-			killGroup(pid)
+			process.KillGroup(pid)
 		}
 	}
 	if adopted > 0 {
@@ -244,12 +242,12 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	// A cgroup holds all a dead session's processes, even those that left
 	// its process group. Only this daemon's sessions' (a record, or a
 	// directory under its data dir): a chimerax.cgroup may be shared.
-	for _, id := range sv.cg.sessionIDs() {
+	for _, id := range sv.cg.SessionIDs() {
 		sv.mu.Lock()
 		_, inUse := sv.children[id]
 		sv.mu.Unlock()
 		if !inUse && sv.ours(ctx, id) {
-			sv.cg.session(id).destroy()
+			sv.cg.DestroySession(id)
 		}
 	}
 	entries, err := os.ReadDir(sessionsDir)
@@ -290,31 +288,20 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 	if rec.State != store.StateReady || rec.Process == nil || rec.Process.ShimPID == 0 {
 		return fmt.Errorf("session was %s, not ready with a shim", rec.State)
 	}
-	if !sv.isOurChild(rec.Process.ShimPID, rec.Process.ShimStartTicks, rec.ID) {
-		return errors.New("its shim is gone")
-	}
-	p, err := attach(sv.sessionDir(rec.ID))
+	r := rec.Process
+	p, err := process.Adopt(sv.sessionDir(rec.ID), process.Info{
+		PID: r.PID, StartTicks: r.StartTicks, Port: r.Port, Dir: r.Dir,
+		ShimPID: r.ShimPID, ShimStartTicks: r.ShimStartTicks, Sandboxed: r.Sandboxed,
+	}, sv.cg, rec.ID)
 	if err != nil {
 		return err
 	}
-	select {
-	case p.port = <-p.portCh:
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-	}
-	if p.pid != rec.Process.PID || p.startTicks != rec.Process.StartTicks || p.port == 0 {
-		p.h.detach()
-		return fmt.Errorf("its shim reports another child (pid %d, port %d)", p.pid, p.port)
-	}
-	p.shimPID, p.shimStartTicks = rec.Process.ShimPID, rec.Process.ShimStartTicks
-	p.sandboxed = rec.Process.Sandboxed
-	p.cg = sv.cg.session(rec.ID)
-	client := NewClient(p.dialer())
+	client := NewClient(p.Dial)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	res, err := client.Run(pctx, "version")
 	cancel()
 	if err != nil || res == nil {
-		p.h.detach()
+		p.Detach()
 		return fmt.Errorf("its child does not answer: %v", err)
 	}
 
@@ -336,66 +323,6 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 		defer sv.wg.Done()
 		sv.watch(c)
 	}()
-	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Int("pid", p.pid).Msg("session adopted")
+	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Int("pid", p.PID()).Msg("session adopted")
 	return nil
-}
-
-// isOurChild reports whether pid is still the child recorded for session
-// id: same start time, and the session id in its environment.
-func (sv *Supervisor) isOurChild(pid int, startTicks uint64, id string) bool {
-	ticks, err := processStartTicks(pid)
-	return err == nil && ticks == startTicks && processHasEnv(pid, SessionEnv+"="+id)
-}
-
-// FindChildren scans /proc for processes working in a session directory
-// under sessionsDir and carrying that session's id, by session id.
-func FindChildren(sessionsDir string) map[string][]int {
-	out := make(map[string][]int)
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return out
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd")
-		if err != nil || filepath.Dir(cwd) != sessionsDir {
-			continue
-		}
-		cwd = strings.TrimSuffix(cwd, " (deleted)") // its directory was removed under it
-		id := filepath.Base(cwd)
-		if processHasEnv(pid, SessionEnv+"="+id) {
-			out[id] = append(out[id], pid)
-		}
-	}
-	return out
-}
-
-// killGroup SIGKILLs the process group led by pid and waits, bounded, for
-// the leader to be gone. A child of a dead daemon has been re-parented, so
-// it is reaped by its new parent, not here.
-func killGroup(pid int) {
-	syscall.Kill(-pid, syscall.SIGKILL)
-	syscall.Kill(pid, syscall.SIGKILL)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
-		}
-		if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && isZombie(st) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func isZombie(stat []byte) bool {
-	for i := len(stat) - 1; i >= 0; i-- {
-		if stat[i] == ')' {
-			return i+2 < len(stat) && stat[i+2] == 'Z'
-		}
-	}
-	return false
 }

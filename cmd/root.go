@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/sim"
 )
 
@@ -121,17 +122,17 @@ func newLogger(w io.Writer, cfg LogConfig) zerolog.Logger {
 }
 
 // newShimCommand is the hidden per-session shim that holds a ChimeraX
-// child's stdio (see chimerax.ShimMain).
+// child's stdio (see process.ShimMain).
 func newShimCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:                chimerax.ShimCommand + " [flags] -- CHIMERAX [ARGS]",
+		Use:                process.ShimCommand + " [flags] -- CHIMERAX [ARGS]",
 		Short:              "Hold a ChimeraX child's stdio for the daemon",
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The shim ends when its work is done, never on a terminal's ^C.
 			signal.Ignore(os.Interrupt)
-			if code := chimerax.ShimMain(args, os.Stdout, os.Stderr); code != 0 {
+			if code := process.ShimMain(args, os.Stdout, os.Stderr); code != 0 {
 				return exitCode(code)
 			}
 			return nil

@@ -18,7 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -161,7 +162,7 @@ func startDaemonCmd(t *testing.T, dir string, tune func(*exec.Cmd), extra ...str
 	t.Cleanup(func() {
 		d.cmd.Process.Kill()
 		<-d.exited
-		if pids := chimerax.FindChildren(filepath.Join(dir, "sessions")); len(pids) > 0 {
+		if pids := chimeraxtest.Children(dir); len(pids) > 0 {
 			for _, ps := range pids {
 				for _, pid := range ps {
 					syscall.Kill(-pid, syscall.SIGKILL)
@@ -277,7 +278,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code after SIGINT = %d, want 0; log:\n%s", code, d.log())
 	}
-	if pids := chimerax.FindChildren(filepath.Join(dir, "sessions")); len(pids) > 0 {
+	if pids := chimeraxtest.Children(dir); len(pids) > 0 {
 		t.Errorf("children left after SIGINT: %v", pids)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "chimerad.sock")); !os.IsNotExist(err) {
@@ -309,10 +310,10 @@ func TestDaemonKilledDuringBurst(t *testing.T) {
 	}
 	sessions := filepath.Join(dir, "sessions")
 	deadline := time.Now().Add(10 * time.Second)
-	for len(chimerax.FindChildren(sessions)) < 2 && time.Now().Before(deadline) {
+	for len(process.FindChildren(sessions)) < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if len(chimerax.FindChildren(sessions)) == 0 {
+	if len(process.FindChildren(sessions)) == 0 {
 		t.Fatal("no child started during the burst")
 	}
 	d.cmd.Process.Signal(syscall.SIGKILL)
@@ -320,7 +321,7 @@ func TestDaemonKilledDuringBurst(t *testing.T) {
 	wg.Wait()
 
 	d = startDaemon(t, dir)
-	if pids := chimerax.FindChildren(sessions); len(pids) > 0 {
+	if pids := process.FindChildren(sessions); len(pids) > 0 {
 		t.Errorf("children alive after restart: %v", pids)
 	}
 	code, body := d.get(t, "/api/sessions", token)

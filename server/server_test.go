@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,28 +17,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chimerad/chimerad/chimerax"
-	"github.com/chimerad/chimerad/chimerax/sim"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/server"
 	"github.com/chimerad/chimerad/store"
 )
 
-const (
-	beSimulator = "CHIMERAD_TEST_BE_SIMULATOR"
-	beShim      = "CHIMERAD_TEST_BE_SHIM"
-)
-
-func TestMain(m *testing.M) {
-	switch {
-	case os.Getenv(beShim) == "1":
-		os.Exit(chimerax.ShimMain(os.Args[1:], os.Stdout, os.Stderr))
-	case os.Getenv(beSimulator) == "1":
-		os.Exit(sim.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	// Children are this test binary: under -race, each would sleep a second
-	// at exit waiting for late race reports; they have none to wait for.
-	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { chimeraxtest.Main(m) }
 
 // daemon is a running API: a real store, a real supervisor running the
 // simulator, and real HTTP on loopback and on the admin socket.
@@ -77,16 +60,14 @@ func MustServe(tb testing.TB, opts options) *daemon {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := chimerax.DefaultConfig(dir)
-	cfg.Shim = []string{os.Args[0]}
-	cfg.ShimEnv = []string{beShim + "=1"}
+	cfg := chimeraxtest.Config(dir)
 	cfg.StartTimeout = 20 * time.Second
 	cfg.StopGrace = 2 * time.Second
 	if opts.sv != nil {
 		opts.sv(&cfg)
 	}
-	knobs := append([]string{beSimulator + "=1", "CHIMERAX_SIM_FETCH_CACHE=" + mustAbs(tb, "../testdata")}, opts.knobs...)
-	sv := chimerax.NewSupervisor(db, chimerax.Engine{Name: chimerax.EngineSimulator, Path: os.Args[0], Env: knobs}, cfg)
+	knobs := append([]string{"CHIMERAX_SIM_FETCH_CACHE=" + mustAbs(tb, "../testdata")}, opts.knobs...)
+	sv := chimerax.NewSupervisor(db, chimeraxtest.Engine(knobs...), cfg)
 	if err := sv.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
@@ -141,7 +122,7 @@ func MustServe(tb testing.TB, opts options) *daemon {
 		if err := sv.Close(ctx); err != nil {
 			tb.Error(err)
 		}
-		if pids := chimerax.FindChildren(filepath.Join(dir, "sessions")); len(pids) > 0 {
+		if pids := chimeraxtest.Children(dir); len(pids) > 0 {
 			tb.Errorf("children left running: %v", pids)
 		}
 		if err := db.Check(); err != nil {

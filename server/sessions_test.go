@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/server"
 	"github.com/chimerad/chimerad/store"
@@ -236,7 +237,7 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("healthz = %d %s", resp.StatusCode, body)
 	}
 	want := "off"
-	if chimerax.ProbeSandbox() == nil {
+	if chimeraxtest.Sandboxable() {
 		want = "namespaces"
 	}
 	if h["sandbox"] != want {
@@ -376,7 +377,7 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("refused creates left %d files in %s", len(left), sub)
 		}
 	}
-	if pids := chimerax.FindChildren(filepath.Join(d.Dir, "sessions")); len(pids) != 0 {
+	if pids := chimeraxtest.Children(d.Dir); len(pids) != 0 {
 		t.Errorf("refused creates left children %v", pids)
 	}
 

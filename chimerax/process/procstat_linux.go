@@ -1,4 +1,4 @@
-package chimerax
+package process
 
 import (
 	"bytes"
@@ -63,7 +63,7 @@ func parseProcStat(b []byte) (procStat, bool) {
 // readGroups walks /proc once and sums, for each process group led by one
 // of leaders, the resident memory of its members, with the leader's CPU
 // time. Processes that left the group (setsid, setpgid) are not counted.
-func readGroups(leaders []int) map[int]groupUsage {
+func readGroups(leaders []int) map[int]GroupUsage {
 	want := make(map[int]bool, len(leaders))
 	for _, pid := range leaders {
 		want[pid] = true
@@ -73,7 +73,7 @@ func readGroups(leaders []int) map[int]groupUsage {
 		return nil
 	}
 	page := int64(os.Getpagesize())
-	out := make(map[int]groupUsage, len(leaders))
+	out := make(map[int]GroupUsage, len(leaders))
 	seen := make(map[int]bool, len(leaders))
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())

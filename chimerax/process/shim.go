@@ -1,4 +1,4 @@
-package chimerax
+package process
 
 import (
 	"bufio"
@@ -135,7 +135,7 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 		}
 		s.stdin = stdin
 		s.status.PID = cmd.Process.Pid
-		s.status.StartTicks, _ = processStartTicks(cmd.Process.Pid)
+		s.status.StartTicks, _ = StartTicks(cmd.Process.Pid)
 	}
 	exited := make(chan struct{})
 	if err == nil {

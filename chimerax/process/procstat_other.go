@@ -1,6 +1,6 @@
 //go:build !linux
 
-package chimerax
+package process
 
 // readGroups has no /proc to read here: children's usage is unknown.
-func readGroups(leaders []int) map[int]groupUsage { return nil }
+func readGroups(leaders []int) map[int]GroupUsage { return nil }

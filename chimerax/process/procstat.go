@@ -1,12 +1,12 @@
-package chimerax
+package process
 
 import (
 	"sync"
 	"time"
 )
 
-// groupUsage is what one child's process group uses, from /proc.
-type groupUsage struct {
+// GroupUsage is what one child's process group uses, from /proc.
+type GroupUsage struct {
 	// RSSBytes sums the resident memory of every process in the group.
 	RSSBytes int64
 	// LeaderCPUSeconds is the CPU time of the group's leader (the child)
@@ -17,27 +17,27 @@ type groupUsage struct {
 	LeaderCPUSeconds float64
 }
 
-// procCacheTTL is how long one walk of /proc serves Load and SessionStats.
-const procCacheTTL = time.Second
+// usageCacheTTL is how long one walk of /proc serves Load and SessionStats.
+const usageCacheTTL = time.Second
 
-// procCache keeps the last walk of /proc, so that a scrape, a session list
+// UsageCache keeps the last walk of /proc, so that a scrape, a session list
 // and a burst of session reads cost one walk a second at most.
-type procCache struct {
+type UsageCache struct {
 	mu     sync.Mutex
 	at     time.Time
-	byPGID map[int]groupUsage // by process group id, i.e. the child's pid
+	byPGID map[int]GroupUsage // by process group id, i.e. the child's pid
 }
 
-// groups returns the usage of the process groups led by pids, walking
-// /proc again if the last walk is older than procCacheTTL or did not see
+// Groups returns the usage of the process groups led by pids, walking
+// /proc again if the last walk is older than usageCacheTTL or did not see
 // one of them. A group whose leader is gone is missing from the result.
-func (pc *procCache) groups(pids []int) map[int]groupUsage {
+func (pc *UsageCache) Groups(pids []int) map[int]GroupUsage {
 	if len(pids) == 0 {
 		return nil
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	fresh := time.Since(pc.at) < procCacheTTL
+	fresh := time.Since(pc.at) < usageCacheTTL
 	for _, pid := range pids {
 		if _, ok := pc.byPGID[pid]; !ok {
 			fresh = false
@@ -46,7 +46,7 @@ func (pc *procCache) groups(pids []int) map[int]groupUsage {
 	if !fresh {
 		pc.byPGID, pc.at = readGroups(pids), time.Now()
 	}
-	out := make(map[int]groupUsage, len(pids))
+	out := make(map[int]GroupUsage, len(pids))
 	for _, pid := range pids {
 		if g, ok := pc.byPGID[pid]; ok {
 			out[pid] = g

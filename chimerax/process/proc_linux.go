@@ -1,4 +1,4 @@
-package chimerax
+package process
 
 import (
 	"bytes"
@@ -50,10 +50,10 @@ func spawner(work <-chan func()) {
 	}
 }
 
-// processStartTicks returns the start time of process pid in clock ticks
+// StartTicks returns the start time of process pid in clock ticks
 // since boot (field 22 of /proc/<pid>/stat). With the pid it names a process
 // safely: a reused pid has a different start time.
-func processStartTicks(pid int) (uint64, error) {
+func StartTicks(pid int) (uint64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err

@@ -1,4 +1,4 @@
-package chimerax
+package process
 
 import (
 	"bufio"
@@ -43,20 +43,20 @@ const (
 // cpuPeriod is the cpu.max period, in microseconds (the kernel's default).
 const cpuPeriod = 100000
 
-// cgroups is the cgroup v2 directory under which children get cgroups of
+// Cgroups is the cgroup v2 directory under which children get cgroups of
 // their own, and which limits it can enforce there.
-type cgroups struct {
+type Cgroups struct {
 	dir         string
 	memory, cpu bool // controllers enabled for the children
 }
 
-// openCgroups finds the cgroup to manage, per mode, and enables the memory
+// OpenCgroups finds the cgroup to manage, per mode, and enables the memory
 // and cpu controllers for its children where they are wanted and offered.
 // It returns nil, nil when there is no cgroup to manage (mode off, or auto
 // without a delegated cgroup), and an error when mode names a directory
 // that cannot be used. why says, for the log, what it found.
-func openCgroups(mode string, wantMemory, wantCPU bool) (g *cgroups, why string, err error) {
-	own, ownErr := ownCgroup()
+func OpenCgroups(mode string, wantMemory, wantCPU bool) (g *Cgroups, why string, err error) {
+	own, ownErr := OwnCgroup()
 	var dir string
 	switch mode {
 	case CgroupOff:
@@ -65,7 +65,7 @@ func openCgroups(mode string, wantMemory, wantCPU bool) (g *cgroups, why string,
 		if ownErr != nil {
 			return nil, ownErr.Error(), nil
 		}
-		if ok, why := delegated(own); !ok {
+		if ok, why := Delegated(own); !ok {
 			return nil, why, nil
 		}
 		dir = own
@@ -91,7 +91,7 @@ func openCgroups(mode string, wantMemory, wantCPU bool) (g *cgroups, why string,
 			return nil, "", fmt.Errorf("cgroup %s: move chimerad into daemon/: %w", dir, err)
 		}
 	}
-	g = &cgroups{dir: dir}
+	g = &Cgroups{dir: dir}
 	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 	offered := strings.Fields(string(b))
 	why = "cgroup " + dir + " offers controllers " + strings.Join(offered, " ")
@@ -113,14 +113,14 @@ func openCgroups(mode string, wantMemory, wantCPU bool) (g *cgroups, why string,
 	return g, why, nil
 }
 
-// enforcesMemory reports whether children's memory is limited by memory.max.
-func (g *cgroups) enforcesMemory() bool { return g != nil && g.memory }
+// EnforcesMemory reports whether children's memory is limited by memory.max.
+func (g *Cgroups) EnforcesMemory() bool { return g != nil && g.memory }
 
-// enforcesCPU reports whether children's CPU is limited by cpu.max.
-func (g *cgroups) enforcesCPU() bool { return g != nil && g.cpu }
+// EnforcesCPU reports whether children's CPU is limited by cpu.max.
+func (g *Cgroups) EnforcesCPU() bool { return g != nil && g.cpu }
 
-// ownCgroup returns the directory of this process's cgroup v2.
-func ownCgroup() (string, error) {
+// OwnCgroup returns the directory of this process's cgroup v2.
+func OwnCgroup() (string, error) {
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return "", err
@@ -165,11 +165,11 @@ func cgroup2Mount() (mnt, root string, err error) {
 	return "", "", errors.New("no cgroup2 file system is mounted")
 }
 
-// delegated reports whether cgroup dir was handed to this process to
+// Delegated reports whether cgroup dir was handed to this process to
 // manage: systemd marks a unit's cgroup with Delegate=yes by the extended
 // attribute trusted.delegate (user.delegate for an unprivileged manager),
 // and hands it to the unit's user. The root cgroup is never delegated.
-func delegated(dir string) (bool, string) {
+func Delegated(dir string) (bool, string) {
 	if mnt, _, err := cgroup2Mount(); err == nil && filepath.Clean(dir) == filepath.Clean(mnt) {
 		return false, "chimerad runs in the root cgroup, which is not delegated to it"
 	}
@@ -195,7 +195,7 @@ type sessionCgroup struct {
 
 // create makes the cgroup of session id with the limits this directory can
 // enforce: memoryMax bytes (0: none) and cpuMax CPUs (0: none).
-func (g *cgroups) create(id string, memoryMax int64, cpuMax float64) (*sessionCgroup, error) {
+func (g *Cgroups) create(id string, memoryMax int64, cpuMax float64) (*sessionCgroup, error) {
 	if g == nil {
 		return nil, nil
 	}
@@ -229,7 +229,7 @@ func (g *cgroups) create(id string, memoryMax int64, cpuMax float64) (*sessionCg
 }
 
 // session returns the existing cgroup of session id, or nil.
-func (g *cgroups) session(id string) *sessionCgroup {
+func (g *Cgroups) session(id string) *sessionCgroup {
 	if g == nil {
 		return nil
 	}
@@ -240,8 +240,20 @@ func (g *cgroups) session(id string) *sessionCgroup {
 	return cg
 }
 
-// sessionIDs lists the sessions that have a cgroup.
-func (g *cgroups) sessionIDs() []string {
+// Dir is the managed cgroup v2 directory; empty for nil.
+func (g *Cgroups) Dir() string {
+	if g == nil {
+		return ""
+	}
+	return g.dir
+}
+
+// DestroySession ends whatever runs in session id's cgroup, if it has one,
+// and removes the cgroup.
+func (g *Cgroups) DestroySession(id string) { g.session(id).destroy() }
+
+// SessionIDs lists the sessions that have a cgroup.
+func (g *Cgroups) SessionIDs() []string {
 	if g == nil {
 		return nil
 	}

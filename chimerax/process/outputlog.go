@@ -1,4 +1,4 @@
-package chimerax
+package process
 
 import (
 	"bytes"
@@ -90,7 +90,7 @@ func (o *outputLog) line(s string) {
 		return
 	}
 	if !o.sawPort {
-		if m := portLine.FindStringSubmatch(s); m != nil {
+		if m := PortLine.FindStringSubmatch(s); m != nil {
 			if port, err := strconv.Atoi(m[2]); err == nil && port > 0 && port < 65536 {
 				o.sawPort = true
 				o.port <- port

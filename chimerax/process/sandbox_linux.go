@@ -1,4 +1,4 @@
-package chimerax
+package process
 
 import (
 	"bufio"

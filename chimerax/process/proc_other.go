@@ -1,6 +1,6 @@
 //go:build !linux
 
-package chimerax
+package process
 
 import (
 	"errors"
@@ -19,7 +19,7 @@ func childProcAttr(detach bool) *syscall.SysProcAttr {
 
 func startCommand(cmd *exec.Cmd) error { return cmd.Start() }
 
-func processStartTicks(pid int) (uint64, error) {
+func StartTicks(pid int) (uint64, error) {
 	return 0, errors.New("process start time: not supported on this system")
 }
 

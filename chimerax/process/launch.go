@@ -1,9 +1,10 @@
-package chimerax
+package process
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,37 +19,34 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/chimerad/chimerad/store"
 )
-
-// RESTCommand is the startup command that makes ChimeraX listen for REST
-// requests on a free loopback port, answering in JSON.
-const RESTCommand = "remotecontrol rest start port 0 json true"
-
-// args returns ChimeraX's command line for a headless session child.
-func (e Engine) args() []string {
-	return append(append([]string(nil), e.Args...),
-		"--nogui", "--offscreen", "--nocolor", "--cmd", RESTCommand)
-}
 
 // SessionEnv is the environment variable that carries a child's session id,
 // so that a child (and its shim) can be recognised after a daemon crash.
 const SessionEnv = "CHIMERAD_SESSION_ID"
 
-// portLine is the line ChimeraX prints when its REST server listens.
-var portLine = regexp.MustCompile(`^REST server started on host (\S+) port (\d+)$`)
+// PortLine is the line ChimeraX prints when its REST server listens.
+var PortLine = regexp.MustCompile(`^REST server started on host (\S+) port (\d+)$`)
+
+// LogFile is the child's output log in its session directory; the
+// previous generation is LogFile + ".1".
+const LogFile = "chimerax.log"
 
 // Files in a session directory.
 const (
-	logFile    = "chimerax.log"
 	shimSocket = "shim.sock"
 	shimLog    = "shim.log"
 )
 
-// launchSpec says how to start one child.
-type launchSpec struct {
-	Engine    Engine
+// Spec says how to start one child.
+type Spec struct {
+	// Path is the program, Args its arguments (ChimeraX's command line
+	// without argv[0]), and Env is added to its environment.
+	Path string
+	Args []string
+	Env  []string
+	// SessionID goes into the child's environment as SessionEnv, so that
+	// the child can be recognised after a daemon crash.
 	SessionID string
 	// Dir is the session's directory: the child's working directory, with
 	// its HOME and TMPDIR below it and its output log in it.
@@ -72,14 +70,14 @@ type launchSpec struct {
 	MemoryMax int64
 	// Cgroups, if set, gives the child and all it starts a cgroup of its
 	// own (cgroup_linux.go), with CPUMax CPUs where it can.
-	Cgroups *cgroups
+	Cgroups *Cgroups
 	CPUMax  float64
 }
 
-// process is one running ChimeraX child. Its stdio is held by the daemon
+// Process is one running ChimeraX child. Its stdio is held by the daemon
 // itself or, when the child is to outlive the daemon, by a shim. The exit
 // fields are set before done is closed.
-type process struct {
+type Process struct {
 	pid, shimPID               int
 	startTicks, shimStartTicks uint64
 	port                       int
@@ -107,13 +105,13 @@ type holder interface {
 	detach()
 }
 
-// launch starts a session's ChimeraX, directly (sandboxed, through the
+// Launch starts a session's ChimeraX, directly (sandboxed, through the
 // sandbox's init) or through a shim when it is to outlive the daemon
 // (spec.Detach), and waits until it announces its REST port. On failure
 // everything it started is killed and reaped before it returns; the
 // process it returns (if any) says how ChimeraX ended, and the error
 // carries its last output.
-func launch(ctx context.Context, spec launchSpec) (*process, error) {
+func Launch(ctx context.Context, spec Spec) (*Process, error) {
 	home := filepath.Join(spec.Dir, "home")
 	tmp := filepath.Join(spec.Dir, "tmp")
 	for _, d := range []string{home, tmp} {
@@ -125,12 +123,12 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
 	}
-	if spec.Cgroups.enforcesMemory() {
+	if spec.Cgroups.EnforcesMemory() {
 		spec.MemoryMax = 0 // memory.max does it, not RLIMIT_AS
 	}
 	timer := time.NewTimer(spec.Timeout)
 	defer timer.Stop()
-	var p *process
+	var p *Process
 	if spec.Detach {
 		p, err = launchShim(ctx, spec, cg, home, tmp, timer.C)
 	} else {
@@ -148,14 +146,14 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 		p.h.release()
 		cg.destroy()
 		if p.failure != "" {
-			return p, p.startError(fmt.Errorf("%w: %s", ErrStartFailed, p.failure))
+			return p, p.StartError(fmt.Errorf("%w: %s", ErrStartFailed, p.failure))
 		}
-		return p, p.startError(fmt.Errorf("%w: ChimeraX exited (%s) before it was ready", ErrStartFailed, p.describeExit()))
+		return p, p.StartError(fmt.Errorf("%w: ChimeraX exited (%s) before it was ready", ErrStartFailed, p.DescribeExit()))
 	case <-timer.C:
-		p.kill()
-		return p, p.startError(fmt.Errorf("%w: no REST port line within %v", ErrStartTimeout, spec.Timeout))
+		p.Kill()
+		return p, p.StartError(fmt.Errorf("%w: no REST port line within %v", ErrStartTimeout, spec.Timeout))
 	case <-ctx.Done():
-		p.kill()
+		p.Kill()
 		return p, fmt.Errorf("%w: %v", ErrStartFailed, context.Cause(ctx))
 	}
 }
@@ -164,8 +162,8 @@ func launch(ctx context.Context, spec launchSpec) (*process, error) {
 // its stdin and drains its output, and the child dies with the daemon.
 // Sandboxed, the child is the sandbox's init (sandbox_linux.go), which
 // passes its stdio on to the ChimeraX it starts in the namespaces.
-func launchDirect(spec launchSpec, cg *sessionCgroup, home, tmp string) (*process, error) {
-	cmd := exec.Command(spec.Engine.Path, spec.Engine.args()...)
+func launchDirect(spec Spec, cg *sessionCgroup, home, tmp string) (*Process, error) {
+	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = childEnv(os.Environ(), spec, home, tmp)
 	cmd.SysProcAttr = childProcAttr(false) // own group, dies with the daemon
 	if spec.Sandbox {
@@ -177,7 +175,7 @@ func launchDirect(spec launchSpec, cg *sessionCgroup, home, tmp string) (*proces
 		cmd.Env = append(childEnv(os.Environ(), spec, home, tmp), spec.ShimEnv...)
 		cmd.SysProcAttr = sandboxProcAttr()
 	}
-	out, err := newOutputLog(filepath.Join(spec.Dir, logFile), spec.LogMaxBytes)
+	out, err := newOutputLog(filepath.Join(spec.Dir, LogFile), spec.LogMaxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
 	}
@@ -194,14 +192,14 @@ func launchDirect(spec launchSpec, cg *sessionCgroup, home, tmp string) (*proces
 		out.Close()
 		return nil, fmt.Errorf("%w: run %s: %v", ErrStartFailed, cmd.Path, err)
 	}
-	p := &process{pid: cmd.Process.Pid, dir: spec.Dir, h: directHolder{stdin}, portCh: out.port, done: make(chan struct{}), sandboxed: spec.Sandbox}
+	p := &Process{pid: cmd.Process.Pid, dir: spec.Dir, h: directHolder{stdin}, portCh: out.port, done: make(chan struct{}), sandboxed: spec.Sandbox}
 	if !spec.Sandbox { // the sandbox's init limits ChimeraX itself
 		if err := limitMemory(p.pid, spec.MemoryMax); err != nil {
-			p.kill()
+			p.Kill()
 			return nil, fmt.Errorf("%w: limit memory: %v", ErrStartFailed, err)
 		}
 	}
-	p.startTicks, _ = processStartTicks(p.pid)
+	p.startTicks, _ = StartTicks(p.pid)
 	go func() {
 		cmd.Wait()
 		out.Close()
@@ -241,7 +239,7 @@ func (d directHolder) detach()        {} // a direct child cannot outlive us
 
 // launchShim starts a session's shim, which starts ChimeraX and holds its
 // stdio so that both can outlive the daemon.
-func launchShim(ctx context.Context, spec launchSpec, cg *sessionCgroup, home, tmp string, timeout <-chan time.Time) (*process, error) {
+func launchShim(ctx context.Context, spec Spec, cg *sessionCgroup, home, tmp string, timeout <-chan time.Time) (*Process, error) {
 	if len(spec.Shim) == 0 {
 		return nil, fmt.Errorf("%w: no shim command (chimerad's own binary was not found)", ErrStartFailed)
 	}
@@ -250,7 +248,7 @@ func launchShim(ctx context.Context, spec launchSpec, cg *sessionCgroup, home, t
 		// Relative to the shim's working directory, the session dir: a Unix
 		// socket path may not exceed 107 bytes, and data dirs can be deep.
 		"--socket", shimSocket,
-		"--log", filepath.Join(spec.Dir, logFile),
+		"--log", filepath.Join(spec.Dir, LogFile),
 		"--log-max", strconv.FormatInt(spec.LogMaxBytes, 10))
 	for _, k := range envKeys(spec.ShimEnv) {
 		args = append(args, "--unset", k)
@@ -261,7 +259,7 @@ func launchShim(ctx context.Context, spec launchSpec, cg *sessionCgroup, home, t
 	if spec.MemoryMax > 0 {
 		args = append(args, "--memory-max", strconv.FormatInt(spec.MemoryMax, 10))
 	}
-	args = append(append(args, "--", spec.Engine.Path), spec.Engine.args()...)
+	args = append(append(args, "--", spec.Path), spec.Args...)
 
 	cmd := exec.Command(spec.Shim[0], args...)
 	cmd.Dir = spec.Dir
@@ -285,7 +283,7 @@ func launchShim(ctx context.Context, spec launchSpec, cg *sessionCgroup, home, t
 		cmd.Wait()
 		close(shimDone)
 	}()
-	abandon := func(err error) (*process, error) {
+	abandon := func(err error) (*Process, error) {
 		cmd.Process.Kill()
 		<-shimDone
 		return nil, err
@@ -315,14 +313,44 @@ func launchShim(ctx context.Context, spec launchSpec, cg *sessionCgroup, home, t
 	sh.cmd, sh.done = cmd, shimDone
 	p.sandboxed = spec.Sandbox
 	p.shimPID = cmd.Process.Pid
-	p.shimStartTicks, _ = processStartTicks(p.shimPID)
+	p.shimStartTicks, _ = StartTicks(p.shimPID)
+	return p, nil
+}
+
+// Adopt re-attaches to the shim serving the session in dir, left running
+// by a previous daemon: it must report the very child recorded in want
+// (pid and start time) with its REST port. The session's cgroup, if
+// cgroups manages one, stays with the child.
+func Adopt(dir string, want Info, cgroups *Cgroups, sessionID string) (*Process, error) {
+	if want.ShimPID == 0 {
+		return nil, errors.New("it has no shim")
+	}
+	if !IsChild(want.ShimPID, want.ShimStartTicks, sessionID) {
+		return nil, errors.New("its shim is gone")
+	}
+	p, err := attach(dir)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case p.port = <-p.portCh:
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+	if p.pid != want.PID || p.startTicks != want.StartTicks || p.port == 0 {
+		p.h.detach()
+		return nil, fmt.Errorf("its shim reports another child (pid %d, port %d)", p.pid, p.port)
+	}
+	p.shimPID, p.shimStartTicks = want.ShimPID, want.ShimStartTicks
+	p.sandboxed = want.Sandboxed
+	p.cg = cgroups.session(sessionID)
 	return p, nil
 }
 
 // attach connects to the shim serving the session in dir and follows its
 // status. The shim it returns is not our child (no cmd) until launchShim
 // says otherwise.
-func attach(dir string) (*process, error) {
+func attach(dir string) (*Process, error) {
 	conn, err := dialShim(dir)
 	if err != nil {
 		return nil, fmt.Errorf("connect to shim: %w", err)
@@ -337,7 +365,7 @@ func attach(dir string) (*process, error) {
 	conn.SetReadDeadline(time.Time{})
 	portCh := make(chan int, 1)
 	sh := &shimHolder{conn: conn}
-	p := &process{
+	p := &Process{
 		pid: st.PID, startTicks: st.StartTicks, dir: dir, h: sh,
 		portCh: portCh, done: make(chan struct{}),
 	}
@@ -347,7 +375,7 @@ func attach(dir string) (*process, error) {
 
 // follow applies the shim's status reports until ChimeraX has exited or the
 // shim is gone.
-func (p *process) follow(dec *json.Decoder, st shimStatus, sh *shimHolder, portCh chan<- int) {
+func (p *Process) follow(dec *json.Decoder, st shimStatus, sh *shimHolder, portCh chan<- int) {
 	defer close(p.done)
 	announced := false
 	for {
@@ -377,7 +405,7 @@ func (p *process) follow(dec *json.Decoder, st shimStatus, sh *shimHolder, portC
 func dialShim(dir string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return UnixDialer(dir, shimSocket)(ctx)
+	return dialUnix(ctx, dir, shimSocket)
 }
 
 // shimHolder is a shim holding a child's stdio, reached on its socket.
@@ -436,15 +464,16 @@ func (e *StartError) Error() string {
 
 func (e *StartError) Unwrap() error { return e.Err }
 
-func (p *process) startError(err error) error {
+// StartError wraps err with the last lines the child printed.
+func (p *Process) StartError(err error) error {
 	return &StartError{Err: err, Output: p.Tail(10)}
 }
 
 // childEnv is the daemon's environment with the child's own HOME and TMPDIR
 // (so a user's ~/chimerax_start scripts never run), its session id, and the
-// engine's extra variables.
-func childEnv(env []string, spec launchSpec, home, tmp string) []string {
-	out := make([]string, 0, len(env)+4+len(spec.Engine.Env))
+// spec's extra variables.
+func childEnv(env []string, spec Spec, home, tmp string) []string {
+	out := make([]string, 0, len(env)+4+len(spec.Env))
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
@@ -454,61 +483,124 @@ func childEnv(env []string, spec launchSpec, home, tmp string) []string {
 		out = append(out, kv)
 	}
 	out = append(out, "HOME="+home, "TMPDIR="+tmp, SessionEnv+"="+spec.SessionID)
-	return append(out, spec.Engine.Env...)
+	return append(out, spec.Env...)
 }
 
-// info describes the child for its session record.
-func (p *process) info() *store.Process {
-	return &store.Process{
+// Info is what identifies a running child, for its session's record and
+// for adopting it after a daemon restart.
+type Info struct {
+	// PID and StartTicks name ChimeraX (the sandbox's init, when
+	// sandboxed) safely: a reused pid has another start time.
+	PID        int
+	StartTicks uint64
+	// Port is ChimeraX's REST port on its loopback.
+	Port int
+	// Dir is the session directory.
+	Dir string
+	// ShimPID and ShimStartTicks name the shim, if any.
+	ShimPID        int
+	ShimStartTicks uint64
+	// Sandboxed: ChimeraX runs in its own namespaces, reached through the
+	// relay socket in Dir.
+	Sandboxed bool
+}
+
+// Info describes the child.
+func (p *Process) Info() Info {
+	return Info{
 		PID: p.pid, StartTicks: p.startTicks, Port: p.port, Dir: p.dir,
 		ShimPID: p.shimPID, ShimStartTicks: p.shimStartTicks,
 		Sandboxed: p.sandboxed,
 	}
 }
 
-// dialer returns how the daemon reaches the child's REST server: its
-// loopback port, or for a sandboxed child the relay socket.
-func (p *process) dialer() Dialer {
+// PID is the child's pid: it leads its process group.
+func (p *Process) PID() int { return p.pid }
+
+// Dial connects to the child's REST server: its loopback port, or for a
+// sandboxed child the relay socket in its session directory.
+func (p *Process) Dial(ctx context.Context) (net.Conn, error) {
 	if p.sandboxed {
-		return UnixDialer(p.dir, relaySocket)
+		return dialUnix(ctx, p.dir, relaySocket)
 	}
-	return TCPDialer(p.port)
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(p.port))
 }
 
-// stop ends the child gracefully if it will, by force if not: `exit` on
+// Done is closed once ChimeraX has exited (or its shim is gone).
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether ChimeraX has exited.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ExitStatus returns ChimeraX's exit code, or the signal that ended it,
+// once it has exited.
+func (p *Process) ExitStatus() (code *int, signal string) {
+	if !p.Exited() {
+		return nil, ""
+	}
+	return p.code, p.signal
+}
+
+// CPUSeconds returns the CPU time of the reaped child (itself and the
+// processes it waited for); false if it has not been reaped.
+func (p *Process) CPUSeconds() (float64, bool) {
+	if !p.Exited() {
+		return 0, false
+	}
+	return p.cpu, p.code != nil || p.signal != ""
+}
+
+// OOMKilled reports whether the kernel's OOM killer acted in the child's
+// cgroup (memory.max); false without one.
+func (p *Process) OOMKilled() bool { return p.cg.oomKills() > 0 }
+
+// Detach lets go of a live child for the next daemon to adopt: its shim
+// and ChimeraX run on.
+func (p *Process) Detach() { p.h.detach() }
+
+// Stop ends the child gracefully if it will, by force if not: `exit` on
 // stdin and stdin closed, then SIGTERM to its process group after grace,
 // then SIGKILL after grace again. It returns once the child is reaped and
 // its shim gone.
-func (p *process) stop(grace time.Duration) {
+func (p *Process) Stop(grace time.Duration) {
 	p.h.write("exit\n")
 	p.h.closeStdin()
-	if !p.waitDone(grace) {
+	if !p.WaitDone(grace) {
 		p.signalGroup(syscall.SIGTERM)
-		if !p.waitDone(grace) {
+		if !p.WaitDone(grace) {
 			p.signalGroup(syscall.SIGKILL)
 			<-p.done
 		}
 	}
-	p.reapAll()
+	p.ReapAll()
 }
 
-// kill SIGKILLs the child's process group and returns once it is reaped
+// Kill SIGKILLs the child's process group and returns once it is reaped
 // and its shim gone.
-func (p *process) kill() {
+func (p *Process) Kill() {
 	p.signalGroup(syscall.SIGKILL)
 	<-p.done
-	p.reapAll()
+	p.ReapAll()
 }
 
-// reapAll, once ChimeraX has exited, kills what it left behind in its
+// ReapAll, once ChimeraX has exited, kills what it left behind in its
 // process group and its cgroup, lets its shim go and removes its cgroup.
-func (p *process) reapAll() {
+func (p *Process) ReapAll() {
 	p.signalGroup(syscall.SIGKILL)
 	p.h.release()
 	p.cg.destroy()
 }
 
-func (p *process) waitDone(d time.Duration) bool {
+// WaitDone waits up to d for ChimeraX to exit and reports whether it has.
+func (p *Process) WaitDone(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -521,14 +613,14 @@ func (p *process) waitDone(d time.Duration) bool {
 
 // signalGroup sends sig to the child's process group (its pid, since the
 // child leads its own group).
-func (p *process) signalGroup(sig syscall.Signal) {
+func (p *Process) signalGroup(sig syscall.Signal) {
 	if p.pid > 0 {
 		syscall.Kill(-p.pid, sig)
 	}
 }
 
-// describeExit says how ChimeraX ended: "exit code 70" or "signal: killed".
-func (p *process) describeExit() string {
+// DescribeExit says how ChimeraX ended: "exit code 70" or "signal: killed".
+func (p *Process) DescribeExit() string {
 	switch {
 	case p.signal != "":
 		return "signal: " + p.signal
@@ -561,7 +653,7 @@ func exitInfo(st *os.ProcessState) (code *int, signal string) {
 }
 
 // Tail returns the last n lines of the child's output log.
-func (p *process) Tail(n int) []string { return tailLog(filepath.Join(p.dir, logFile), n) }
+func (p *Process) Tail(n int) []string { return tailLog(filepath.Join(p.dir, LogFile), n) }
 
 // tailLog returns the last n lines of a log file written by outputLog,
 // without the nogui prompt.

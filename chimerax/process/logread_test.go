@@ -1,4 +1,4 @@
-package chimerax_test
+package process
 
 import (
 	"os"
@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/chimerad/chimerad/chimerax"
 )
 
 func TestReadLogTail(t *testing.T) {
@@ -24,7 +22,7 @@ func TestReadLogTail(t *testing.T) {
 		{3, []string{"new 1", "", "new 2"}},
 		{100, []string{"old 1", "old 2", "split", "REST server started on host 127.0.0.1 port 1234", "new 1", "", "new 2"}},
 	} {
-		got, cursor, skipped, err := chimerax.ReadLog(path, chimerax.LogQuery{Lines: tc.lines})
+		got, cursor, skipped, err := ReadLog(path, tc.lines, "")
 		if err != nil || skipped || cursor == "" {
 			t.Fatalf("ReadLog(%d) = %q, %q, %v, %v", tc.lines, got, cursor, skipped, err)
 		}
@@ -32,7 +30,7 @@ func TestReadLogTail(t *testing.T) {
 			t.Errorf("ReadLog(lines %d) = %q, want %q", tc.lines, got, tc.want)
 		}
 	}
-	if _, _, _, err := chimerax.ReadLog(filepath.Join(dir, "none.log"), chimerax.LogQuery{Lines: 1}); !os.IsNotExist(err) {
+	if _, _, _, err := ReadLog(filepath.Join(dir, "none.log"), 1, ""); !os.IsNotExist(err) {
 		t.Errorf("ReadLog(missing) = %v, want not exist", err)
 	}
 }
@@ -44,25 +42,25 @@ func TestReadLogFollow(t *testing.T) {
 	path := filepath.Join(dir, "chimerax.log")
 	mustWrite(t, path, "a\nb\nc")
 
-	read := func(q chimerax.LogQuery) ([]string, string, bool) {
+	read := func(q logQuery) ([]string, string, bool) {
 		t.Helper()
-		lines, cursor, skipped, err := chimerax.ReadLog(path, q)
+		lines, cursor, skipped, err := ReadLog(path, q.Lines, q.After)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return lines, cursor, skipped
 	}
-	lines, cur, _ := read(chimerax.LogQuery{Lines: 10})
+	lines, cur, _ := read(logQuery{Lines: 10})
 	if want := []string{"a", "b"}; !reflect.DeepEqual(lines, want) {
 		t.Fatalf("tail = %q, want %q", lines, want)
 	}
-	lines, cur2, _ := read(chimerax.LogQuery{Lines: 10, After: cur})
+	lines, cur2, _ := read(logQuery{Lines: 10, After: cur})
 	if len(lines) != 0 || cur2 != cur {
 		t.Errorf("nothing new = %q, cursor %q; want none, cursor %q", lines, cur2, cur)
 	}
 
 	appendTo(t, path, "\nd\ne\n")
-	lines, cur, _ = read(chimerax.LogQuery{Lines: 2, After: cur})
+	lines, cur, _ = read(logQuery{Lines: 2, After: cur})
 	if want := []string{"c", "d"}; !reflect.DeepEqual(lines, want) {
 		t.Errorf("after append, 2 lines = %q, want %q", lines, want)
 	}
@@ -73,7 +71,7 @@ func TestReadLogFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustWrite(t, path, "f2\ng\n")
-	lines, cur, skipped := read(chimerax.LogQuery{Lines: 10, After: cur})
+	lines, cur, skipped := read(logQuery{Lines: 10, After: cur})
 	if want := []string{"e", "f1f2", "g"}; !reflect.DeepEqual(lines, want) || skipped {
 		t.Errorf("across a rotation = %q skipped %v, want %q", lines, skipped, want)
 	}
@@ -84,13 +82,13 @@ func TestReadLogFollow(t *testing.T) {
 	mustWrite(t, path, "i\n")
 	os.Rename(path, path+".1")
 	mustWrite(t, path, "j\n")
-	lines, _, skipped = read(chimerax.LogQuery{Lines: 10, After: cur})
+	lines, _, skipped = read(logQuery{Lines: 10, After: cur})
 	if want := []string{"i", "j"}; !reflect.DeepEqual(lines, want) || !skipped {
 		t.Errorf("cursor rotated away = %q skipped %v, want %q skipped", lines, skipped, want)
 	}
 
 	for _, bad := range []string{"x", "1-", "-5", "1--1"} {
-		if _, _, _, err := chimerax.ReadLog(path, chimerax.LogQuery{Lines: 1, After: bad}); err == nil || !strings.Contains(err.Error(), "cursor") {
+		if _, _, _, err := ReadLog(path, 1, bad); err == nil || !strings.Contains(err.Error(), "cursor") {
 			t.Errorf("ReadLog(after %q) = %v, want a cursor error", bad, err)
 		}
 	}
@@ -99,12 +97,13 @@ func TestReadLogFollow(t *testing.T) {
 func TestParseProcStat(t *testing.T) {
 	// A real line's shape, with a command name holding ") (" and spaces.
 	line := "4242 (chimera) (x) S 1 4242 4242 0 -1 4194560 1200 0 0 0 150 25 7 3 20 0 12 0 98765 812345344 20480 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
-	pgrp, ticks, rss, ok := chimerax.ParseProcStat([]byte(line))
+	st, ok := parseProcStat([]byte(line))
+	pgrp, ticks, rss := st.pgrp, st.cpuTicks, st.rssPages
 	if !ok || pgrp != 4242 || ticks != 150+25+7+3 || rss != 20480 {
 		t.Errorf("ParseProcStat = pgrp %d ticks %d rss %d ok %v, want 4242 185 20480 true", pgrp, ticks, rss, ok)
 	}
 	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2"} {
-		if _, _, _, ok := chimerax.ParseProcStat([]byte(bad)); ok {
+		if _, ok := parseProcStat([]byte(bad)); ok {
 			t.Errorf("ParseProcStat(%q) ok, want not", bad)
 		}
 	}
@@ -127,4 +126,10 @@ func appendTo(t *testing.T, path, content string) {
 	if _, err := f.WriteString(content); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// logQuery is what the tests ask ReadLog.
+type logQuery struct {
+	Lines int
+	After string
 }
