@@ -186,7 +186,7 @@ func TestCgroupPerChild(t *testing.T) {
 				// to about half a second of CPU time.
 				before, _ := os.ReadFile(filepath.Join(own, "cpu.stat"))
 				start := time.Now()
-				if res, err := sv.Run(ctx, rec.ID, "surface"); err != nil || !res.OK() {
+				if res, err := sv.RunUnchecked(ctx, rec.ID, "surface"); err != nil || !res.OK() {
 					t.Errorf("surface = %+v, %v", res, err)
 				}
 				wall := time.Since(start)
@@ -197,7 +197,7 @@ func TestCgroupPerChild(t *testing.T) {
 					t.Errorf("a busy second under cpu.max 0.5: %v of CPU in %v, throttled %d times; want about half, throttled", used, wall, throttled)
 				}
 			}
-			if res, err := sv.Run(ctx, rec.ID, "info models"); err != nil || !res.OK() {
+			if res, err := sv.RunUnchecked(ctx, rec.ID, "info models"); err != nil || !res.OK() {
 				t.Errorf("info models = %+v, %v", res, err)
 			}
 
@@ -368,7 +368,7 @@ func TestCgroupOutOfMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sv.Run(ctx, rec.ID, "surface"); !errors.Is(err, chimerax.ErrUnavailable) {
+	if _, err := sv.RunUnchecked(ctx, rec.ID, "surface"); !errors.Is(err, chimerax.ErrUnavailable) {
 		t.Errorf("Run(surface) past memory.max = %v, want ErrUnavailable", err)
 	}
 	var got store.Session

@@ -68,7 +68,7 @@ func (sv *Supervisor) Checkpoint(ctx context.Context, id string) (store.Checkpoi
 	final := filepath.Join(dir, name)
 	defer os.Remove(partial)
 
-	res, err := sv.Run(ctx, id, "save "+quote(partial))
+	res, err := sv.run(ctx, id, "save "+quote(partial))
 	if err != nil {
 		return store.Checkpoint{}, err
 	}

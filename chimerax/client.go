@@ -194,3 +194,23 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// ping asks the REST server for its static command-line page, which it
+// serves without running a command. It does not wait for the client's
+// turn: a probe must not queue behind a hung command of ours.
+func (c *Client) ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://chimerax/cmdline.html", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: /cmdline.html answered %s", ErrProtocol, resp.Status)
+	}
+	return nil
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,7 +30,7 @@ import (
 // ErrRefused that names the refused command; nothing is sent. A line
 // holding no command (empty, or a comment) is ErrInvalid.
 //
-// Like Run, commands to one session run one at a time, each bounded by
+// Commands to one session run one at a time, each bounded by
 // Config.CommandTimeout, and a running command marks the session busy. A
 // command that times out gives ErrCommandTimeout, saying whether ChimeraX
 // still answers. A command ChimeraX ran but that failed is no error here:
@@ -60,7 +59,7 @@ func (sv *Supervisor) Command(ctx context.Context, id, line string) (*Result, er
 		return nil, err
 	}
 	text := strings.Join(cmds, " ; ")
-	res, err := sv.Run(ctx, id, text)
+	res, err := sv.run(ctx, id, text)
 	c := sv.liveChild(id)
 	shown := relativize(text, dir)
 	switch {
@@ -109,26 +108,6 @@ func (sv *Supervisor) commandTimedOut(c *child, id string) error {
 }
 
 func exited(p *process.Process) bool { return p == nil || p.Exited() }
-
-// ping asks the REST server for its static command-line page, which it
-// serves without running a command. It does not wait for the client's
-// turn: a probe must not queue behind a hung command of ours.
-func (c *Client) ping(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://chimerax/cmdline.html", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: /cmdline.html answered %s", ErrProtocol, resp.Status)
-	}
-	return nil
-}
 
 // liveChild returns the child of a session that has not ended, or nil.
 func (sv *Supervisor) liveChild(id string) *child {
@@ -227,7 +206,7 @@ func (sv *Supervisor) Snapshot(ctx context.Context, id string, width, height int
 	dir := sv.sessionDir(id)
 	path := filepath.Join(dir, "snapshot-"+uuid.NewString()+".png")
 	defer os.Remove(path) // the open file, if any, outlives its name
-	res, err := sv.Run(ctx, id, fmt.Sprintf("save %s width %d height %d supersample 3", quote(path), width, height))
+	res, err := sv.run(ctx, id, fmt.Sprintf("save %s width %d height %d supersample 3", quote(path), width, height))
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +252,7 @@ func (sv *Supervisor) AddFile(ctx context.Context, id string, u *structure.Uploa
 		return store.Structure{}, nil, fmt.Errorf("add file to session %s: %w", id, err)
 	}
 	st := store.Structure{Source: store.SourceUpload, Filename: u.Filename, Format: string(u.Format), SizeBytes: u.Size}
-	res, err := sv.Run(ctx, id, "open "+quote(path))
+	res, err := sv.run(ctx, id, "open "+quote(path))
 	if err != nil {
 		os.Remove(path)
 		return st, nil, err
@@ -345,4 +324,52 @@ func quote(s string) string {
 		return s
 	}
 	return `"` + s + `"`
+}
+
+// run sends one command line, unchecked, to a ready session's child and
+// returns ChimeraX's result. Only chimerad's own commands and lines the
+// policy has passed may come here: it is unexported so that no caller can
+// go around the policy. It counts as activity when it starts and when it
+// ends.
+func (sv *Supervisor) run(ctx context.Context, id, command string) (*Result, error) {
+	sv.mu.Lock()
+	c := sv.children[id]
+	var ready bool
+	if c != nil {
+		select {
+		case <-c.started:
+			ready = c.proc != nil && !c.ending
+		default:
+		}
+	}
+	if ready {
+		sv.markActive(c, sv.now())
+		if c.busy++; c.busy == 1 {
+			c.busySince = c.lastActivity
+		}
+		c.commands++
+	}
+	sv.mu.Unlock()
+	if !ready {
+		if _, err := sv.Session(ctx, id); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: session %s is not ready", ErrNotLive, id)
+	}
+	ctx, cancel := context.WithTimeout(ctx, sv.cfg.CommandTimeout)
+	defer cancel()
+	begin := time.Now()
+	res, err := c.client.Run(ctx, command)
+	sv.mu.Lock()
+	sv.markActive(c, sv.now()) // a long command is not idle the moment it ends
+	c.busy--
+	if err == nil {
+		c.lastHealthy = c.lastActivity
+	}
+	sv.mu.Unlock()
+	sv.observeCommand(time.Since(begin), res, err)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", id, err)
+	}
+	return res, nil
 }

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,38 @@ func mustCreate(tb testing.TB, sv *chimerax.Supervisor, file string) store.Sessi
 
 // notes joins a result's notes.
 func notes(res *chimerax.Result) string { return strings.Join(res.Log.Note, "") }
+
+// TestNoPolicyBypass: every exported method of the supervisor that sends a
+// client's line to a session (a session id and a line in, a Result out)
+// refuses runscript. Found by reflection, so a new such method is checked
+// too; RunUnchecked is export_test.go's, in the test binary only.
+func TestNoPolicyBypass(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := chimeraxtest.MustStartSupervisor(t, nil)
+	rec := mustCreate(t, sv, "")
+	ctxType := reflect.TypeFor[context.Context]()
+	resultType := reflect.TypeFor[*chimerax.Result]()
+	checked := 0
+	v := reflect.ValueOf(sv)
+	for i := range v.NumMethod() {
+		m := v.Type().Method(i)
+		ft := m.Type // with the receiver
+		if m.Name == "RunUnchecked" || ft.NumIn() != 4 || ft.In(1) != ctxType ||
+			ft.In(2).Kind() != reflect.String || ft.In(3).Kind() != reflect.String ||
+			ft.NumOut() == 0 || ft.Out(0) != resultType {
+			continue
+		}
+		checked++
+		out := v.Method(i).Call([]reflect.Value{reflect.ValueOf(ctx), reflect.ValueOf(rec.ID), reflect.ValueOf("runscript x.py")})
+		err, _ := out[len(out)-1].Interface().(error)
+		if !errors.Is(err, chimerax.ErrRefused) {
+			t.Errorf("%s(ctx, id, %q) = %v, want ErrRefused", m.Name, "runscript x.py", err)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("found no method that sends a line; Command should be one")
+	}
+}
 
 func TestCommandRelaysResults(t *testing.T) {
 	ctx := context.Background()

@@ -8,8 +8,10 @@ import (
 	"github.com/chimerad/chimerad/chimerax/structure"
 )
 
-// Errors returned by the chimerax package. Callers match them with errors.Is;
-// the wrapped text says which session and why.
+// Errors returned by the supervisor. Callers match them with errors.Is; the
+// wrapped text says which session and why. Every error the supervisor
+// returns for a caller to map (server/errors.go) is here, those that its
+// sub-packages own re-exported below, as os.ErrNotExist is fs.ErrNotExist.
 var (
 	// ErrNotFound: no such session, or not one the caller may see.
 	ErrNotFound = errors.New("chimerax: session not found")
@@ -67,3 +69,15 @@ var (
 // StartError is a failed start of a child that did run: the reason, and
 // the last lines the child printed.
 type StartError = process.StartError
+
+// Errors of Open only, which stop a daemon's start (no HTTP status maps them).
+var (
+	// ErrSandbox: sandbox required, but this system cannot create it.
+	ErrSandbox = errors.New("chimerax: sandbox unavailable")
+	// ErrCgroup: chimerax.cgroup names a directory chimerad cannot use.
+	ErrCgroup = errors.New("chimerax: cgroup unavailable")
+)
+
+// errAlreadyEnded: a record update found the session ended already (a
+// reason is recorded once, never overwritten).
+var errAlreadyEnded = errors.New("chimerax: session already ended")

@@ -1,6 +1,16 @@
 package chimerax
 
-import "strconv"
+import (
+	"context"
+	"strconv"
+)
+
+// RunUnchecked sends a command line to a session without the policy, for
+// tests of the child's own behaviour (a command ChimeraX refuses, a
+// sandboxed open of a URL). Only the test binary has it.
+func (sv *Supervisor) RunUnchecked(ctx context.Context, id, command string) (*Result, error) {
+	return sv.run(ctx, id, command)
+}
 
 // AddIdleChildren puts n started sessions without processes into the
 // in-memory index, for benchmarks of the sweep over many sessions.

@@ -246,8 +246,6 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 	return rec
 }
 
-var errAlreadyEnded = errors.New("chimerax: session already ended")
-
 // Stop ends a session: its child gets `exit`, then SIGTERM, then SIGKILL,
 // its files are removed, and the record ends terminated with reason.
 // Stopping an ended session returns its record unchanged.
@@ -312,230 +310,6 @@ func (sv *Supervisor) endOrphan(ctx context.Context, rec store.Session, reason s
 	}
 	os.RemoveAll(sv.sessionDir(rec.ID))
 	return rec, err
-}
-
-// Session returns a session's record.
-func (sv *Supervisor) Session(ctx context.Context, id string) (store.Session, error) {
-	rec, err := sv.db.Session(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return rec, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	sv.overlay(&rec)
-	return rec, err
-}
-
-// Sessions lists session records, newest first, and the next page's cursor.
-func (sv *Supervisor) Sessions(ctx context.Context, f store.SessionFilter) ([]store.Session, string, error) {
-	out, next, err := sv.db.Sessions(ctx, f)
-	if errors.Is(err, store.ErrInvalid) {
-		return nil, "", fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	for i := range out {
-		sv.overlay(&out[i])
-	}
-	return out, next, err
-}
-
-// Touch records activity on a live session and returns its record. The
-// activity is kept in memory and written with the next flush (activity.go).
-func (sv *Supervisor) Touch(ctx context.Context, id string) (store.Session, error) {
-	rec, err := sv.Session(ctx, id)
-	if err != nil {
-		return rec, err
-	}
-	return sv.TouchRecord(rec)
-}
-
-// TouchRecord is Touch on a record just read: it saves reading it again.
-func (sv *Supervisor) TouchRecord(rec store.Session) (store.Session, error) {
-	now := sv.now()
-	sv.mu.Lock()
-	c := sv.children[rec.ID]
-	if c != nil && !c.ending {
-		sv.markActive(c, now)
-	}
-	sv.mu.Unlock()
-	if c == nil {
-		return rec, fmt.Errorf("%w: session %s is %s", ErrNotLive, rec.ID, rec.State)
-	}
-	if rec.State.Live() && now.After(rec.LastActivityAt) {
-		rec.LastActivityAt = now
-	}
-	return rec, nil
-}
-
-// IdleExpiresAt returns when a live session will end for idleness, or the
-// zero time if it never will.
-func (sv *Supervisor) IdleExpiresAt(s store.Session) time.Time {
-	timeout := sv.idleTimeout(s.IdleTimeout)
-	if !s.State.Live() || timeout <= 0 {
-		return time.Time{}
-	}
-	return s.LastActivityAt.Add(timeout)
-}
-
-// Busy reports whether a session has a command in flight.
-func (sv *Supervisor) Busy(id string) bool {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	c := sv.children[id]
-	return c != nil && c.busy > 0
-}
-
-// MaxLifetimeExpiresAt returns when a live session will end for its age,
-// or the zero time if it never will.
-func (sv *Supervisor) MaxLifetimeExpiresAt(s store.Session) time.Time {
-	if !s.State.Live() || sv.cfg.MaxLifetime <= 0 {
-		return time.Time{}
-	}
-	return s.CreatedAt.Add(sv.cfg.MaxLifetime)
-}
-
-// overlay brings a record's activity up to date from memory: commands
-// and probes mark activity without writing the store.
-func (sv *Supervisor) overlay(recs ...*store.Session) {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	for _, r := range recs {
-		if c := sv.children[r.ID]; c != nil && r.State.Live() && c.lastActivity.After(r.LastActivityAt) {
-			r.LastActivityAt = c.lastActivity
-		}
-	}
-}
-
-func (sv *Supervisor) idleTimeout(own time.Duration) time.Duration {
-	if own > 0 {
-		return own
-	}
-	return sv.cfg.IdleTimeout
-}
-
-// Run runs one command line in a ready session's child and returns
-// ChimeraX's result. It counts as activity when it starts and when it ends.
-func (sv *Supervisor) Run(ctx context.Context, id, command string) (*Result, error) {
-	sv.mu.Lock()
-	c := sv.children[id]
-	var ready bool
-	if c != nil {
-		select {
-		case <-c.started:
-			ready = c.proc != nil && !c.ending
-		default:
-		}
-	}
-	if ready {
-		sv.markActive(c, sv.now())
-		if c.busy++; c.busy == 1 {
-			c.busySince = c.lastActivity
-		}
-		c.commands++
-	}
-	sv.mu.Unlock()
-	if !ready {
-		if _, err := sv.Session(ctx, id); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: session %s is not ready", ErrNotLive, id)
-	}
-	ctx, cancel := context.WithTimeout(ctx, sv.cfg.CommandTimeout)
-	defer cancel()
-	begin := time.Now()
-	res, err := c.client.Run(ctx, command)
-	sv.mu.Lock()
-	sv.markActive(c, sv.now()) // a long command is not idle the moment it ends
-	c.busy--
-	if err == nil {
-		c.lastHealthy = c.lastActivity
-	}
-	sv.mu.Unlock()
-	sv.observeCommand(time.Since(begin), res, err)
-	if err != nil {
-		return nil, fmt.Errorf("session %s: %w", id, err)
-	}
-	return res, nil
-}
-
-// decideSandbox settles whether children are sandboxed, per Config.Sandbox.
-func (sv *Supervisor) decideSandbox() error {
-	if sv.cfg.Sandbox == SandboxOff {
-		return nil
-	}
-	probe := sv.cfg.SandboxProbe
-	if probe == nil {
-		probe = process.ProbeSandbox
-	}
-	err := probe()
-	switch {
-	case err == nil:
-		sv.sandboxed = true
-	case sv.cfg.Sandbox == SandboxRequired:
-		return fmt.Errorf("%w: chimerax.sandbox is required, but %v; allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0) or set chimerax.sandbox: auto", ErrSandbox, err)
-	default:
-		sv.Logger.Warn().Err(err).Msg("cannot sandbox ChimeraX children: each child's REST port, which runs any command without authentication, is reachable by every local user and program. Allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0) to sandbox them")
-	}
-	return nil
-}
-
-// Sandboxed reports whether children run in their own namespaces.
-func (sv *Supervisor) Sandboxed() bool { return sv.sandboxed }
-
-// Limits says how each child's resources are limited.
-type Limits struct {
-	// Memory is "cgroup" (memory.max), "rlimit" (address space, RLIMIT_AS)
-	// or "none" (chimerax.memory_max is 0).
-	Memory string `json:"memory"`
-	// CPU is "cgroup" (cpu.max), "none" (chimerax.cpu_max is 0), or
-	// "unenforced": cpu_max is set, but no cgroup can enforce it.
-	CPU string `json:"cpu"`
-	// Cgroup is the cgroup v2 directory under which each child gets a
-	// cgroup of its own; empty without one.
-	Cgroup string `json:"cgroup,omitempty"`
-}
-
-// Limits reports how children's resources are limited; Open decides it.
-func (sv *Supervisor) Limits() Limits {
-	l := Limits{Memory: "none", CPU: "none"}
-	if sv.cg != nil {
-		l.Cgroup = sv.cg.Dir()
-	}
-	switch {
-	case sv.cfg.MemoryMax > 0 && sv.cg.EnforcesMemory():
-		l.Memory = "cgroup"
-	case sv.cfg.MemoryMax > 0:
-		l.Memory = "rlimit"
-	}
-	switch {
-	case sv.cfg.CPUMax > 0 && sv.cg.EnforcesCPU():
-		l.CPU = "cgroup"
-	case sv.cfg.CPUMax > 0:
-		l.CPU = "unenforced"
-	}
-	return l
-}
-
-// decideLimits finds the cgroup children get theirs under, per
-// Config.Cgroup, and says in the log how their limits are enforced.
-func (sv *Supervisor) decideLimits() error {
-	g, why, err := process.OpenCgroups(sv.cfg.Cgroup, sv.cfg.MemoryMax > 0, sv.cfg.CPUMax > 0)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrCgroup, err)
-	}
-	sv.cg = g
-	l := sv.Limits()
-	ev := sv.Logger.Info()
-	if l.CPU == "unenforced" {
-		ev = sv.Logger.Warn()
-	}
-	ev = ev.Str("memory", l.Memory).Str("cpu", l.CPU).Str("cgroup", l.Cgroup)
-	switch {
-	case l.CPU == "unenforced":
-		ev.Msgf("chimerax.cpu_max is NOT enforced: it needs a cgroup v2 with the cpu controller (%s). Run chimerad as a systemd unit with Delegate=yes (docs/chimerad.service), or name such a cgroup in chimerax.cgroup", why)
-	case l.Memory == "rlimit":
-		ev.Msgf("chimerax.memory_max is enforced as an address-space limit (RLIMIT_AS), not memory.max: %s", why)
-	case g != nil:
-		ev.Msg("each ChimeraX child runs in a cgroup of its own")
-	}
-	return nil
 }
 
 // Open prepares the supervisor to serve: it reconciles what a previous
@@ -634,5 +408,25 @@ func processRecord(p *process.Process) *store.Process {
 		PID: i.PID, StartTicks: i.StartTicks, Port: i.Port, Dir: i.Dir,
 		ShimPID: i.ShimPID, ShimStartTicks: i.ShimStartTicks,
 		Sandboxed: i.Sandboxed,
+	}
+}
+
+// launchSpec is how a session's child, or a pool child, is started.
+func (sv *Supervisor) launchSpec(id string) process.Spec {
+	return process.Spec{
+		Path:        sv.engine.Path,
+		Args:        sv.engine.args(),
+		Env:         sv.engine.Env,
+		SessionID:   id,
+		Dir:         sv.sessionDir(id),
+		Timeout:     sv.cfg.StartTimeout,
+		LogMaxBytes: sv.cfg.LogMaxBytes,
+		Shim:        sv.cfg.Shim,
+		ShimEnv:     sv.cfg.ShimEnv,
+		Detach:      sv.cfg.OnRestart == OnRestartAdopt,
+		Sandbox:     sv.sandboxed,
+		MemoryMax:   sv.cfg.MemoryMax,
+		Cgroups:     sv.cg,
+		CPUMax:      sv.cfg.CPUMax,
 	}
 }

@@ -63,9 +63,12 @@ func commandOutcome(res *Result, err error) CommandOutcome {
 // nopObserver is the Observer of a supervisor nobody watches.
 type nopObserver struct{}
 
-func (nopObserver) SessionCreated()                           {}
-func (nopObserver) SessionReady(time.Duration)                {}
-func (nopObserver) SessionEnded(store.Reason, time.Duration)  {}
+func (nopObserver) SessionCreated() {}
+
+func (nopObserver) SessionReady(time.Duration) {}
+
+func (nopObserver) SessionEnded(store.Reason, time.Duration) {}
+
 func (nopObserver) CommandDone(CommandOutcome, time.Duration) {}
 
 func (sv *Supervisor) observer() Observer {
@@ -123,28 +126,6 @@ func exitedCPU(p *process.Process) (float64, bool) {
 		return 0, false
 	}
 	return p.CPUSeconds()
-}
-
-// liveProc returns c's child once its start has completed, nil before.
-// Reading c.proc is safe only after c.started is closed. Called with sv.mu held.
-func liveProc(c *child) *process.Process {
-	select {
-	case <-c.started:
-		return c.proc
-	default:
-		return nil
-	}
-}
-
-// childState is the state of a live child as the supervisor sees it.
-func childState(c *child) store.State {
-	switch {
-	case c.ending:
-		return store.StateStopping
-	case liveProc(c) == nil:
-		return store.StateStarting
-	}
-	return store.StateReady
 }
 
 // Load is a snapshot of the supervisor's live sessions and what their
@@ -334,6 +315,7 @@ type checkError struct {
 }
 
 func (e *checkError) Error() string { return e.detail }
+
 func (e *checkError) Unwrap() error { return e.err }
 
 // Usage returns what the sessions created since since (all if zero) used,

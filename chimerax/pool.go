@@ -232,23 +232,3 @@ func (sv *Supervisor) PoolReady() int {
 	defer sv.mu.Unlock()
 	return len(sv.pool.ready)
 }
-
-// launchSpec is how a session's child, or a pool child, is started.
-func (sv *Supervisor) launchSpec(id string) process.Spec {
-	return process.Spec{
-		Path:        sv.engine.Path,
-		Args:        sv.engine.args(),
-		Env:         sv.engine.Env,
-		SessionID:   id,
-		Dir:         sv.sessionDir(id),
-		Timeout:     sv.cfg.StartTimeout,
-		LogMaxBytes: sv.cfg.LogMaxBytes,
-		Shim:        sv.cfg.Shim,
-		ShimEnv:     sv.cfg.ShimEnv,
-		Detach:      sv.cfg.OnRestart == OnRestartAdopt,
-		Sandbox:     sv.sandboxed,
-		MemoryMax:   sv.cfg.MemoryMax,
-		Cgroups:     sv.cg,
-		CPUMax:      sv.cfg.CPUMax,
-	}
-}

@@ -49,7 +49,7 @@ func TestSandboxIsolation(t *testing.T) {
 	}
 
 	for _, rec := range recs {
-		res, err := sv.Run(ctx, rec.ID, "info models")
+		res, err := sv.RunUnchecked(ctx, rec.ID, "info models")
 		if err != nil || !strings.Contains(strings.Join(res.Log.Note, ""), "#1") {
 			t.Errorf("info models through the relay = %+v, %v", res, err)
 		}
@@ -117,7 +117,7 @@ func TestSandboxCrossSessionOpen(t *testing.T) {
 				t.Fatalf("after the refused Command, %s: %v; want no such file", marker, err)
 			}
 
-			res, err := sv.Run(ctx, a.ID, line)
+			res, err := sv.RunUnchecked(ctx, a.ID, line)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func TestSandboxCrossSessionOpen(t *testing.T) {
 					t.Errorf("B saved %s (%v): A's open reached it", marker, statErr)
 				}
 				// B could have: the same command, sent to B, saves the file.
-				if res, err := sv.Run(ctx, b.ID, "save "+marker); err != nil || !res.OK() {
+				if res, err := sv.RunUnchecked(ctx, b.ID, "save "+marker); err != nil || !res.OK() {
 					t.Fatalf("Run(B, save) = %+v, %v", res, err)
 				}
 				if _, err := os.Stat(marker); err != nil {
@@ -170,7 +170,7 @@ func TestSandboxHostLoopback(t *testing.T) {
 			sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = sandbox })
 			rec := mustCreate(t, sv, "")
 			before := hits.Load()
-			res, err := sv.Run(context.Background(), rec.ID, "open "+host.URL+"/pept.pdb")
+			res, err := sv.RunUnchecked(context.Background(), rec.ID, "open "+host.URL+"/pept.pdb")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -58,7 +58,7 @@ func TestStartReadyRunStop(t *testing.T) {
 		t.Errorf("Create structure = %+v, want 1hpv.pdb, pdb", rec.Structure)
 	}
 
-	res, err := sv.Run(ctx, rec.ID, "info models")
+	res, err := sv.RunUnchecked(ctx, rec.ID, "info models")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestStartReadyRunStop(t *testing.T) {
 		t.Errorf("info models = %+v, want a note naming model #1", res)
 	}
 
-	res, err = sv.Run(ctx, rec.ID, "frobnicate now")
+	res, err = sv.RunUnchecked(ctx, rec.ID, "frobnicate now")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestOpenEachFormat(t *testing.T) {
 			if rec.Structure.Format != tc.format {
 				t.Errorf("format = %q, want %q", rec.Structure.Format, tc.format)
 			}
-			res, err := sv.Run(ctx, rec.ID, "info models")
+			res, err := sv.RunUnchecked(ctx, rec.ID, "info models")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +198,7 @@ func TestCrashNoticed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sv.Run(ctx, rec.ID, "version"); !errors.Is(err, chimerax.ErrUnavailable) {
+	if _, err := sv.RunUnchecked(ctx, rec.ID, "version"); !errors.Is(err, chimerax.ErrUnavailable) {
 		t.Errorf("Run on a crashing child = %v, want ErrUnavailable", err)
 	}
 	var got store.Session
@@ -240,7 +240,7 @@ func TestHungCommandAndStubbornChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sv.Run(ctx, rec.ID, "turn y 30"); !errors.Is(err, chimerax.ErrCommandTimeout) {
+	if _, err := sv.RunUnchecked(ctx, rec.ID, "turn y 30"); !errors.Is(err, chimerax.ErrCommandTimeout) {
 		t.Fatalf("Run(hanging) = %v, want ErrCommandTimeout", err)
 	}
 	// The child is stuck in the command, so it reads no `exit`, and it
@@ -264,7 +264,7 @@ func TestStdoutFloodDoesNotStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := sv.Run(ctx, rec.ID, "version")
+	res, err := sv.RunUnchecked(ctx, rec.ID, "version")
 	if err != nil || !res.OK() {
 		t.Fatalf("Run(version) after flood = %+v, %v", res, err)
 	}
@@ -350,7 +350,7 @@ func TestSweepRules(t *testing.T) {
 	// abandoned by its context, but ChimeraX is still in it).
 	busyCtx, cancelBusy := context.WithCancel(ctx)
 	defer cancelBusy()
-	go sv.Run(busyCtx, busy.ID, "turn y 1")
+	go sv.RunUnchecked(busyCtx, busy.ID, "turn y 1")
 	chimeraxtest.WaitFor(t, 5*time.Second, "busy", func() bool { return sv.Busy(busy.ID) })
 
 	clk.Advance(50 * time.Minute)
@@ -451,7 +451,7 @@ func TestHealthySessionsSurviveProbes(t *testing.T) {
 	// Commands and probes interleave for several health timeouts.
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := sv.Run(ctx, rec.ID, "view"); err != nil {
+		if _, err := sv.RunUnchecked(ctx, rec.ID, "view"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -630,7 +630,7 @@ func testAdoptAcrossRestart(t *testing.T, cgroup string) {
 	if got.State != store.StateReady {
 		t.Fatalf("adopted session = %q/%q, want ready", got.State, got.TerminationReason)
 	}
-	res, err := second.Run(ctx, rec.ID, "info models")
+	res, err := second.RunUnchecked(ctx, rec.ID, "info models")
 	if err != nil || !strings.Contains(strings.Join(res.Log.Note, ""), "#1") {
 		t.Fatalf("info models in the adopted session = %+v, %v; want the model opened before", res, err)
 	}
@@ -737,7 +737,7 @@ func TestMemoryLimit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := sv.Run(ctx, rec.ID, "surface"); !errors.Is(err, chimerax.ErrUnavailable) {
+			if _, err := sv.RunUnchecked(ctx, rec.ID, "surface"); !errors.Is(err, chimerax.ErrUnavailable) {
 				t.Errorf("Run(surface) past the limit = %v, want ErrUnavailable", err)
 			}
 			var got store.Session

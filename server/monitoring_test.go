@@ -87,7 +87,7 @@ func TestMetricsScrape(t *testing.T) {
 		}
 		ids = append(ids, decode[server.SessionView](t, body).ID)
 	}
-	if _, err := d.SV.Run(context.Background(), ids[1], "info models"); err != nil {
+	if _, err := d.SV.Command(context.Background(), ids[1], "info models"); err != nil {
 		t.Fatal(err)
 	}
 	if resp, body := d.call(t, "DELETE", "/api/sessions/"+ids[0], alice, nil); resp.StatusCode != http.StatusOK {
@@ -291,7 +291,7 @@ func TestStatsEndpoint(t *testing.T) {
 		return decode[server.SessionView](t, body).ID
 	}
 	a1, _, b1 := create(alice), create(alice), create(bob)
-	if _, err := d.SV.Run(context.Background(), a1, "info models"); err != nil {
+	if _, err := d.SV.Command(context.Background(), a1, "info models"); err != nil {
 		t.Fatal(err)
 	}
 	d.call(t, "DELETE", "/api/sessions/"+a1, alice, nil)
@@ -411,7 +411,7 @@ func TestSessionStatsInView(t *testing.T) {
 	}
 	id := decode[server.SessionView](t, body).ID
 	for range 3 {
-		if _, err := d.SV.Run(context.Background(), id, "info models"); err != nil {
+		if _, err := d.SV.Command(context.Background(), id, "info models"); err != nil {
 			t.Fatal(err)
 		}
 	}

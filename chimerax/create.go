@@ -1,0 +1,239 @@
+package chimerax
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chimerad/chimerad/chimerax/structure"
+	"github.com/chimerad/chimerad/store"
+	"github.com/google/uuid"
+)
+
+// CreateRequest describes a new session.
+type CreateRequest struct {
+	Owner string
+	Name  string
+	// PDBID, if set, is an entry ChimeraX fetches and opens.
+	PDBID string
+	// Upload, if set, is a checked structure file (see structure.SaveUpload) that
+	// Create moves into the session directory and opens.
+	Upload *structure.Upload
+	// IdleTimeout asks for this session's own idle timeout; 0 takes the
+	// default. It may not exceed Config.MaxIdleTimeout.
+	IdleTimeout time.Duration
+	// Wait makes Create return only once the session is ready or failed
+	// (or ctx ends); otherwise it returns as soon as the child is starting.
+	Wait bool
+	// ResumeFrom, if set, is an ended session of Owner whose latest
+	// checkpoint the new session opens (see Checkpoint).
+	ResumeFrom string
+}
+
+const maxNameBytes = 200
+
+// Create starts a new session for req.Owner. A request refused for its
+// input or a limit leaves no record, no file and no process. Once the
+// record exists, a failed start ends it `failed` with the reason, and Create
+// (with Wait) returns that record together with ErrStartFailed,
+// ErrStartTimeout, ErrOpenFailed or ErrOutOfMemory.
+func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Session, error) {
+	rec := store.Session{
+		ID:        uuid.NewString(),
+		Owner:     req.Owner,
+		Name:      req.Name,
+		State:     store.StateStarting,
+		Engine:    sv.engine.Name,
+		Structure: store.Structure{Source: store.SourceNone},
+	}
+	if len(req.Name) > maxNameBytes || strings.ContainsFunc(req.Name, isControl) {
+		return store.Session{}, fmt.Errorf("%w: name: at most %d bytes, no control characters", ErrInvalid, maxNameBytes)
+	}
+	if req.IdleTimeout < 0 || (sv.cfg.MaxIdleTimeout > 0 && req.IdleTimeout > sv.cfg.MaxIdleTimeout) {
+		return store.Session{}, fmt.Errorf("%w: idle timeout %v: want between 0 and %v", ErrInvalid, req.IdleTimeout, sv.cfg.MaxIdleTimeout)
+	}
+	rec.IdleTimeout = req.IdleTimeout
+	if req.PDBID != "" && req.Upload != nil {
+		return store.Session{}, fmt.Errorf("%w: give a pdb_id or a file, not both", ErrInvalid)
+	}
+	if req.PDBID != "" {
+		id, err := structure.NormalizePDBID(req.PDBID)
+		if err != nil {
+			return store.Session{}, err
+		}
+		rec.Structure = store.Structure{Source: store.SourcePDB, PDBID: id}
+	}
+
+	resume, err := sv.resumeSource(ctx, req, &rec)
+	if err != nil {
+		return store.Session{}, err
+	}
+
+	c, err := sv.reserve(rec.ID, req.Owner, rec.IdleTimeout)
+	if err != nil {
+		return store.Session{}, err
+	}
+	if c.warm != nil { // the record takes the pool child's id and directory
+		rec.ID, rec.FromPool = c.warm.id, true
+	}
+	created := false
+	dir := sv.sessionDir(rec.ID)
+	defer func() {
+		if !created {
+			if c.warm != nil {
+				c.warm.proc.Kill()
+			}
+			os.RemoveAll(dir)
+			sv.release(c)
+		}
+	}()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return store.Session{}, fmt.Errorf("create session dir: %w", err)
+	}
+	var openPath string
+	if rec.Structure.Source == store.SourcePDB && sv.cfg.PDB != nil {
+		cached, err := sv.cfg.PDB.Fetch(ctx, rec.Structure.PDBID)
+		if err != nil {
+			return store.Session{}, err
+		}
+		openPath = filepath.Join(dir, "structure.cif.gz")
+		if err := linkOrCopy(cached, openPath); err != nil {
+			return store.Session{}, fmt.Errorf("create session: %w", err)
+		}
+		rec.Structure.Format = string(structure.FormatMMCIF)
+	}
+	if u := req.Upload; u != nil {
+		openPath = filepath.Join(dir, "structure"+filepath.Ext(strings.TrimSuffix(u.Path, ".gz")))
+		if u.Gzip {
+			openPath += ".gz"
+		}
+		if err := os.Rename(u.Path, openPath); err != nil {
+			return store.Session{}, fmt.Errorf("create session: move upload: %w", err)
+		}
+		rec.Structure = store.Structure{
+			Source:    store.SourceUpload,
+			Filename:  u.Filename,
+			Format:    string(u.Format),
+			SizeBytes: u.Size,
+		}
+	}
+	if resume != nil {
+		if openPath, err = resume.copyInto(dir); err != nil {
+			return store.Session{}, err
+		}
+	}
+
+	now := sv.now()
+	rec.CreatedAt, rec.LastActivityAt = now, now
+	rec.Process = &store.Process{Dir: dir}
+	// A pool child is ready already: a create that waits writes its record
+	// once, when the structure is open (start), saving a write and its
+	// fsync. If the daemon dies in between, Reconcile kills the unrecorded
+	// child by its session id, and the client never got an answer.
+	unrecorded := c.warm != nil && req.Wait
+	if !unrecorded {
+		if err := sv.db.CreateSession(ctx, &rec); err != nil {
+			return store.Session{}, fmt.Errorf("create session: %w", err)
+		}
+	}
+	created = true
+	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Str("state", string(rec.State)).Msg("session created")
+	sv.observer().SessionCreated()
+
+	sv.wg.Add(1)
+	go func() {
+		defer sv.wg.Done()
+		sv.start(c, rec, openPath, unrecorded)
+	}()
+	if !req.Wait {
+		return rec, nil
+	}
+	select {
+	case <-c.started:
+	case <-ctx.Done():
+		return sv.Session(context.WithoutCancel(ctx), rec.ID)
+	}
+	got, err := sv.Session(context.WithoutCancel(ctx), rec.ID)
+	if err != nil {
+		return got, err
+	}
+	return got, c.startErr
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// reserve takes a place for a new session under the limits.
+func (sv *Supervisor) reserve(id, owner string, idle time.Duration) (*child, error) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.closing {
+		return nil, ErrShuttingDown
+	}
+	if sv.cfg.MaxSessionsPerUser > 0 && sv.perUser[owner] >= sv.cfg.MaxSessionsPerUser {
+		return nil, fmt.Errorf("%w: limits.max_sessions_per_user (%d live sessions for %s)", ErrLimit, sv.cfg.MaxSessionsPerUser, owner)
+	}
+	// A pool child's place becomes the session's; pool children count.
+	warm := sv.takeWarm()
+	if warm != nil {
+		id = warm.id
+	} else if sv.cfg.MaxSessions > 0 && len(sv.children)+sv.pool.count() >= sv.cfg.MaxSessions {
+		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
+	}
+	ctx, cancel := context.WithCancel(sv.ctx)
+	c := &child{
+		warm:         warm,
+		id:           id,
+		owner:        owner,
+		idleTimeout:  idle,
+		startCtx:     ctx,
+		cancelStart:  cancel,
+		started:      make(chan struct{}),
+		ended:        make(chan struct{}),
+		created:      sv.now(),
+		lastActivity: sv.now(),
+	}
+	sv.children[id] = c
+	sv.perUser[owner]++
+	return c, nil
+}
+
+// release gives a session's place back.
+func (sv *Supervisor) release(c *child) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.children[c.id] != c {
+		return
+	}
+	delete(sv.children, c.id)
+	sv.retire(c)
+	if sv.perUser[c.owner]--; sv.perUser[c.owner] <= 0 {
+		delete(sv.perUser, c.owner)
+	}
+	c.cancelStart()
+}
+
+// linkOrCopy puts a cached file into a session directory: a hard link
+// where the file system allows, else a copy.
+func linkOrCopy(src, dst string) error {
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

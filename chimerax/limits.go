@@ -1,0 +1,97 @@
+package chimerax
+
+import (
+	"fmt"
+
+	"github.com/chimerad/chimerad/chimerax/process"
+)
+
+// Cgroup modes (Config.Cgroup); anything else is the path of a cgroup v2
+// directory that chimerad may manage.
+const (
+	CgroupAuto = process.CgroupAuto
+	CgroupOff  = process.CgroupOff
+)
+
+// decideSandbox settles whether children are sandboxed, per Config.Sandbox.
+func (sv *Supervisor) decideSandbox() error {
+	if sv.cfg.Sandbox == SandboxOff {
+		return nil
+	}
+	probe := sv.cfg.SandboxProbe
+	if probe == nil {
+		probe = process.ProbeSandbox
+	}
+	err := probe()
+	switch {
+	case err == nil:
+		sv.sandboxed = true
+	case sv.cfg.Sandbox == SandboxRequired:
+		return fmt.Errorf("%w: chimerax.sandbox is required, but %v; allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0) or set chimerax.sandbox: auto", ErrSandbox, err)
+	default:
+		sv.Logger.Warn().Err(err).Msg("cannot sandbox ChimeraX children: each child's REST port, which runs any command without authentication, is reachable by every local user and program. Allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0) to sandbox them")
+	}
+	return nil
+}
+
+// Sandboxed reports whether children run in their own namespaces.
+func (sv *Supervisor) Sandboxed() bool { return sv.sandboxed }
+
+// Limits says how each child's resources are limited.
+type Limits struct {
+	// Memory is "cgroup" (memory.max), "rlimit" (address space, RLIMIT_AS)
+	// or "none" (chimerax.memory_max is 0).
+	Memory string `json:"memory"`
+	// CPU is "cgroup" (cpu.max), "none" (chimerax.cpu_max is 0), or
+	// "unenforced": cpu_max is set, but no cgroup can enforce it.
+	CPU string `json:"cpu"`
+	// Cgroup is the cgroup v2 directory under which each child gets a
+	// cgroup of its own; empty without one.
+	Cgroup string `json:"cgroup,omitempty"`
+}
+
+// Limits reports how children's resources are limited; Open decides it.
+func (sv *Supervisor) Limits() Limits {
+	l := Limits{Memory: "none", CPU: "none"}
+	if sv.cg != nil {
+		l.Cgroup = sv.cg.Dir()
+	}
+	switch {
+	case sv.cfg.MemoryMax > 0 && sv.cg.EnforcesMemory():
+		l.Memory = "cgroup"
+	case sv.cfg.MemoryMax > 0:
+		l.Memory = "rlimit"
+	}
+	switch {
+	case sv.cfg.CPUMax > 0 && sv.cg.EnforcesCPU():
+		l.CPU = "cgroup"
+	case sv.cfg.CPUMax > 0:
+		l.CPU = "unenforced"
+	}
+	return l
+}
+
+// decideLimits finds the cgroup children get theirs under, per
+// Config.Cgroup, and says in the log how their limits are enforced.
+func (sv *Supervisor) decideLimits() error {
+	g, why, err := process.OpenCgroups(sv.cfg.Cgroup, sv.cfg.MemoryMax > 0, sv.cfg.CPUMax > 0)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCgroup, err)
+	}
+	sv.cg = g
+	l := sv.Limits()
+	ev := sv.Logger.Info()
+	if l.CPU == "unenforced" {
+		ev = sv.Logger.Warn()
+	}
+	ev = ev.Str("memory", l.Memory).Str("cpu", l.CPU).Str("cgroup", l.Cgroup)
+	switch {
+	case l.CPU == "unenforced":
+		ev.Msgf("chimerax.cpu_max is NOT enforced: it needs a cgroup v2 with the cpu controller (%s). Run chimerad as a systemd unit with Delegate=yes (docs/chimerad.service), or name such a cgroup in chimerax.cgroup", why)
+	case l.Memory == "rlimit":
+		ev.Msgf("chimerax.memory_max is enforced as an address-space limit (RLIMIT_AS), not memory.max: %s", why)
+	case g != nil:
+		ev.Msg("each ChimeraX child runs in a cgroup of its own")
+	}
+	return nil
+}
