@@ -371,7 +371,7 @@ func TestCgroupOutOfMemory(t *testing.T) {
 	if _, err := sv.RunUnchecked(ctx, rec.ID, "surface"); !errors.Is(err, chimerax.ErrUnavailable) {
 		t.Errorf("Run(surface) past memory.max = %v, want ErrUnavailable", err)
 	}
-	var got store.Session
+	var got chimerax.Info
 	chimeraxtest.WaitFor(t, 20*time.Second, "ended", func() bool {
 		got, _ = sv.Session(ctx, rec.ID)
 		return !got.State.Live()

@@ -138,7 +138,7 @@ func (sv *Supervisor) readyChild(ctx context.Context, id string) (*child, error)
 	}
 	sv.mu.Unlock()
 	if !ready {
-		if _, err := sv.Session(ctx, id); err != nil {
+		if _, err := sv.current(ctx, id); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: session %s is not ready", ErrNotLive, id)
@@ -351,7 +351,7 @@ func (sv *Supervisor) run(ctx context.Context, id, command string) (*Result, err
 	}
 	sv.mu.Unlock()
 	if !ready {
-		if _, err := sv.Session(ctx, id); err != nil {
+		if _, err := sv.current(ctx, id); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: session %s is not ready", ErrNotLive, id)

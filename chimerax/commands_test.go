@@ -18,7 +18,7 @@ import (
 
 // mustCreate creates a ready session of alice's from a testdata upload
 // ("" for an empty session).
-func mustCreate(tb testing.TB, sv *chimerax.Supervisor, file string) store.Session {
+func mustCreate(tb testing.TB, sv *chimerax.Supervisor, file string) chimerax.Info {
 	tb.Helper()
 	req := chimerax.CreateRequest{Owner: "alice", Wait: true}
 	if file != "" {
@@ -281,7 +281,7 @@ func TestCheckpointIdleEndResume(t *testing.T) {
 	if swept := sv.Sweep(); len(swept) != 1 {
 		t.Fatalf("Sweep = %v, want %s", swept, rec.ID)
 	}
-	var ended store.Session
+	var ended chimerax.Info
 	chimeraxtest.WaitFor(t, 10*time.Second, "idle session ended", func() bool {
 		ended, _ = sv.Session(ctx, rec.ID)
 		return ended.State == store.StateTerminated

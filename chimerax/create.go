@@ -41,7 +41,13 @@ const maxNameBytes = 200
 // record exists, a failed start ends it `failed` with the reason, and Create
 // (with Wait) returns that record together with ErrStartFailed,
 // ErrStartTimeout, ErrOpenFailed or ErrOutOfMemory.
-func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Session, error) {
+func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (Info, error) {
+	rec, err := sv.create(ctx, req)
+	return sv.info(rec), err
+}
+
+// create is Create, returning the record.
+func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Session, error) {
 	rec := store.Session{
 		ID:        uuid.NewString(),
 		Owner:     req.Owner,
@@ -155,9 +161,9 @@ func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (store.Sess
 	select {
 	case <-c.started:
 	case <-ctx.Done():
-		return sv.Session(context.WithoutCancel(ctx), rec.ID)
+		return sv.current(context.WithoutCancel(ctx), rec.ID)
 	}
-	got, err := sv.Session(context.WithoutCancel(ctx), rec.ID)
+	got, err := sv.current(context.WithoutCancel(ctx), rec.ID)
 	if err != nil {
 		return got, err
 	}

@@ -108,7 +108,7 @@ func (sv *Supervisor) Events(ctx context.Context, id string) (<-chan Event, func
 	c := sv.children[id]
 	sv.mu.Unlock()
 	if c == nil {
-		if _, err := sv.Session(ctx, id); err != nil {
+		if _, err := sv.current(ctx, id); err != nil {
 			return nil, nil, err
 		}
 		return nil, nil, fmt.Errorf("%w: session %s has ended", ErrNotLive, id)

@@ -249,7 +249,13 @@ func (sv *Supervisor) finish(c *child, state store.State, reason store.Reason, m
 // Stop ends a session: its child gets `exit`, then SIGTERM, then SIGKILL,
 // its files are removed, and the record ends terminated with reason.
 // Stopping an ended session returns its record unchanged.
-func (sv *Supervisor) Stop(ctx context.Context, id string, reason store.Reason) (store.Session, error) {
+func (sv *Supervisor) Stop(ctx context.Context, id string, reason store.Reason) (Info, error) {
+	rec, err := sv.stop(ctx, id, reason)
+	return sv.info(rec), err
+}
+
+// stop is Stop, returning the record.
+func (sv *Supervisor) stop(ctx context.Context, id string, reason store.Reason) (store.Session, error) {
 	sv.mu.Lock()
 	c := sv.children[id]
 	claimed := c != nil && !c.ending
@@ -259,7 +265,7 @@ func (sv *Supervisor) Stop(ctx context.Context, id string, reason store.Reason) 
 	sv.mu.Unlock()
 
 	if c == nil {
-		rec, err := sv.Session(ctx, id)
+		rec, err := sv.current(ctx, id)
 		if err != nil || !rec.State.Live() {
 			return rec, err
 		}
@@ -273,7 +279,7 @@ func (sv *Supervisor) Stop(ctx context.Context, id string, reason store.Reason) 
 		case <-ctx.Done():
 			return store.Session{}, ctx.Err()
 		}
-		return sv.Session(ctx, id)
+		return sv.current(ctx, id)
 	}
 
 	c.cancelStart()
@@ -306,7 +312,7 @@ func (sv *Supervisor) endOrphan(ctx context.Context, rec store.Session, reason s
 		return nil
 	})
 	if errors.Is(err, errAlreadyEnded) {
-		return sv.Session(ctx, rec.ID)
+		return sv.current(ctx, rec.ID)
 	}
 	os.RemoveAll(sv.sessionDir(rec.ID))
 	return rec, err
@@ -381,7 +387,7 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, id := range stop {
 		wg.Go(func() {
-			if _, err := sv.Stop(context.Background(), id, store.ReasonShutdown); err != nil {
+			if _, err := sv.stop(context.Background(), id, store.ReasonShutdown); err != nil {
 				sv.Logger.Error().Err(err).Str("session_id", id).Msg("stop at shutdown")
 			}
 		})

@@ -67,7 +67,7 @@ type Logs struct {
 // files (at most 2×chimerax.log_max_bytes are kept); an ended session's
 // from the last lines its record kept.
 func (sv *Supervisor) Logs(ctx context.Context, id string, q LogQuery) (Logs, error) {
-	rec, err := sv.Session(ctx, id)
+	rec, err := sv.current(ctx, id)
 	if err != nil {
 		return Logs{}, err
 	}
@@ -96,7 +96,7 @@ func (sv *Supervisor) Logs(ctx context.Context, id string, q LogQuery) (Logs, er
 	}
 	// The files are gone: the session has ended (perhaps just now).
 	if rec.State.Live() {
-		if rec, err = sv.Session(ctx, id); err != nil {
+		if rec, err = sv.current(ctx, id); err != nil {
 			return Logs{}, err
 		}
 	}

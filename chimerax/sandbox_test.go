@@ -21,7 +21,6 @@ import (
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/chimerax/process"
-	"github.com/chimerad/chimerad/store"
 )
 
 // TestSandboxIsolation: a sandboxed child's REST port cannot be reached
@@ -36,7 +35,7 @@ func TestSandboxIsolation(t *testing.T) {
 	if !sv.Sandboxed() {
 		t.Fatal("Sandboxed() = false with sandbox required")
 	}
-	var recs []store.Session
+	var recs []chimerax.Info
 	for range 2 {
 		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
 		if err != nil {

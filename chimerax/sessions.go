@@ -9,8 +9,51 @@ import (
 	"github.com/chimerad/chimerad/store"
 )
 
-// Session returns a session's record.
-func (sv *Supervisor) Session(ctx context.Context, id string) (store.Session, error) {
+// Info is a session as the supervisor shows it: its record, with its
+// activity brought up to date from memory, and what the supervisor derives
+// for it, so that a caller renders it without asking again.
+type Info struct {
+	store.Session
+	// IdleExpiresAt is when a live session will end for idleness; zero if
+	// it never will or it has ended.
+	IdleExpiresAt time.Time
+	// MaxLifetimeExpiresAt is when a live session will end for its age;
+	// zero if it never will or it has ended.
+	MaxLifetimeExpiresAt time.Time
+	// Stats are what a live session's child has done and uses now, or for
+	// an ended session what its record kept (nil if nothing).
+	Stats *store.SessionStats
+}
+
+// info derives a session's Info from its record, overlaid already.
+func (sv *Supervisor) info(rec store.Session) Info {
+	in := Info{Session: rec, Stats: rec.Stats}
+	if !rec.State.Live() {
+		return in
+	}
+	if timeout := sv.idleTimeout(rec.IdleTimeout); timeout > 0 {
+		in.IdleExpiresAt = rec.LastActivityAt.Add(timeout)
+	}
+	if sv.cfg.MaxLifetime > 0 {
+		in.MaxLifetimeExpiresAt = rec.CreatedAt.Add(sv.cfg.MaxLifetime)
+	}
+	if st, ok := sv.SessionStats(rec.ID); ok {
+		in.Stats = &st
+	}
+	return in
+}
+
+// Session returns a session as the supervisor shows it.
+func (sv *Supervisor) Session(ctx context.Context, id string) (Info, error) {
+	rec, err := sv.current(ctx, id)
+	if err != nil {
+		return Info{Session: rec}, err
+	}
+	return sv.info(rec), nil
+}
+
+// current returns a session's record, its activity brought up to date.
+func (sv *Supervisor) current(ctx context.Context, id string) (store.Session, error) {
 	rec, err := sv.db.Session(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return rec, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -19,21 +62,26 @@ func (sv *Supervisor) Session(ctx context.Context, id string) (store.Session, er
 	return rec, err
 }
 
-// Sessions lists session records, newest first, and the next page's cursor.
-func (sv *Supervisor) Sessions(ctx context.Context, f store.SessionFilter) ([]store.Session, string, error) {
-	out, next, err := sv.db.Sessions(ctx, f)
+// Sessions lists sessions, newest first, and the next page's cursor.
+func (sv *Supervisor) Sessions(ctx context.Context, f store.SessionFilter) ([]Info, string, error) {
+	recs, next, err := sv.db.Sessions(ctx, f)
 	if errors.Is(err, store.ErrInvalid) {
 		return nil, "", fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	for i := range out {
-		sv.overlay(&out[i])
+	if err != nil {
+		return nil, "", err
 	}
-	return out, next, err
+	out := make([]Info, len(recs))
+	for i := range recs {
+		sv.overlay(&recs[i])
+		out[i] = sv.info(recs[i])
+	}
+	return out, next, nil
 }
 
-// Touch records activity on a live session and returns its record. The
-// activity is kept in memory and written with the next flush (activity.go).
-func (sv *Supervisor) Touch(ctx context.Context, id string) (store.Session, error) {
+// Touch records activity on a live session and returns it. The activity
+// is kept in memory and written with the next flush (activity.go).
+func (sv *Supervisor) Touch(ctx context.Context, id string) (Info, error) {
 	rec, err := sv.Session(ctx, id)
 	if err != nil {
 		return rec, err
@@ -41,32 +89,23 @@ func (sv *Supervisor) Touch(ctx context.Context, id string) (store.Session, erro
 	return sv.TouchRecord(rec)
 }
 
-// TouchRecord is Touch on a record just read: it saves reading it again.
-func (sv *Supervisor) TouchRecord(rec store.Session) (store.Session, error) {
+// TouchRecord is Touch on a session just read: it saves reading it again.
+func (sv *Supervisor) TouchRecord(in Info) (Info, error) {
 	now := sv.now()
 	sv.mu.Lock()
-	c := sv.children[rec.ID]
+	c := sv.children[in.ID]
 	if c != nil && !c.ending {
 		sv.markActive(c, now)
 	}
 	sv.mu.Unlock()
 	if c == nil {
-		return rec, fmt.Errorf("%w: session %s is %s", ErrNotLive, rec.ID, rec.State)
+		return in, fmt.Errorf("%w: session %s is %s", ErrNotLive, in.ID, in.State)
 	}
-	if rec.State.Live() && now.After(rec.LastActivityAt) {
-		rec.LastActivityAt = now
+	if in.State.Live() && now.After(in.LastActivityAt) {
+		in.LastActivityAt = now
+		return sv.info(in.Session), nil
 	}
-	return rec, nil
-}
-
-// IdleExpiresAt returns when a live session will end for idleness, or the
-// zero time if it never will.
-func (sv *Supervisor) IdleExpiresAt(s store.Session) time.Time {
-	timeout := sv.idleTimeout(s.IdleTimeout)
-	if !s.State.Live() || timeout <= 0 {
-		return time.Time{}
-	}
-	return s.LastActivityAt.Add(timeout)
+	return in, nil
 }
 
 // Busy reports whether a session has a command in flight.
@@ -75,15 +114,6 @@ func (sv *Supervisor) Busy(id string) bool {
 	defer sv.mu.Unlock()
 	c := sv.children[id]
 	return c != nil && c.busy > 0
-}
-
-// MaxLifetimeExpiresAt returns when a live session will end for its age,
-// or the zero time if it never will.
-func (sv *Supervisor) MaxLifetimeExpiresAt(s store.Session) time.Time {
-	if !s.State.Live() || sv.cfg.MaxLifetime <= 0 {
-		return time.Time{}
-	}
-	return s.CreatedAt.Add(sv.cfg.MaxLifetime)
 }
 
 // overlay brings a record's activity up to date from memory: commands

@@ -201,7 +201,7 @@ func TestCrashNoticed(t *testing.T) {
 	if _, err := sv.RunUnchecked(ctx, rec.ID, "version"); !errors.Is(err, chimerax.ErrUnavailable) {
 		t.Errorf("Run on a crashing child = %v, want ErrUnavailable", err)
 	}
-	var got store.Session
+	var got chimerax.Info
 	chimeraxtest.WaitFor(t, 2*time.Second, "recorded as crashed", func() bool {
 		got, _ = sv.Session(ctx, rec.ID)
 		return got.State == store.StateFailed
@@ -220,7 +220,7 @@ func TestKilledChildNoticed(t *testing.T) {
 	}
 	p, _ := os.FindProcess(rec.Process.PID)
 	p.Signal(os.Kill)
-	var got store.Session
+	var got chimerax.Info
 	chimeraxtest.WaitFor(t, 2*time.Second, "recorded as crashed", func() bool {
 		got, _ = sv.Session(ctx, rec.ID)
 		return got.State == store.StateFailed
@@ -337,7 +337,7 @@ func TestSweepRules(t *testing.T) {
 		c.MaxSessionsPerUser = 0
 	}, "CHIMERAX_SIM_HANG_ON=turn")
 	sv.Now = clk.Now
-	create := func() store.Session {
+	create := func() chimerax.Info {
 		t.Helper()
 		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 		if err != nil {
@@ -357,8 +357,8 @@ func TestSweepRules(t *testing.T) {
 	if _, err := sv.Touch(ctx, touched.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := sv.Session(ctx, touched.ID); !sv.IdleExpiresAt(got).Equal(clk.Now().UTC().Add(time.Hour)) {
-		t.Errorf("idle_expires_at after touch = %v, want now+1h", sv.IdleExpiresAt(got))
+	if got, _ := sv.Session(ctx, touched.ID); !got.IdleExpiresAt.Equal(clk.Now().UTC().Add(time.Hour)) {
+		t.Errorf("idle_expires_at after touch = %v, want now+1h", got.IdleExpiresAt)
 	}
 	clk.Advance(20 * time.Minute)
 	if swept := sv.Sweep(); len(swept) != 1 || swept[0] != idle.ID {
@@ -396,7 +396,7 @@ func TestSweepMaxLifetime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sv.MaxLifetimeExpiresAt(rec); !got.Equal(rec.CreatedAt.Add(2 * time.Hour)) {
+	if got := rec.MaxLifetimeExpiresAt; !got.Equal(rec.CreatedAt.Add(2 * time.Hour)) {
 		t.Errorf("MaxLifetimeExpiresAt = %v, want created_at + 2h", got)
 	}
 	for range 3 { // active all along
@@ -424,7 +424,7 @@ func TestUnresponsiveChildKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got store.Session
+	var got chimerax.Info
 	chimeraxtest.WaitFor(t, 10*time.Second, "ended as unresponsive", func() bool {
 		got, _ = sv.Session(ctx, rec.ID)
 		return !got.State.Live()
@@ -740,7 +740,7 @@ func TestMemoryLimit(t *testing.T) {
 			if _, err := sv.RunUnchecked(ctx, rec.ID, "surface"); !errors.Is(err, chimerax.ErrUnavailable) {
 				t.Errorf("Run(surface) past the limit = %v, want ErrUnavailable", err)
 			}
-			var got store.Session
+			var got chimerax.Info
 			chimeraxtest.WaitFor(t, 10*time.Second, "ended", func() bool {
 				got, _ = sv.Session(ctx, rec.ID)
 				return !got.State.Live()

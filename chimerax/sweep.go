@@ -86,7 +86,7 @@ func (sv *Supervisor) Sweep() []string {
 			if e.checkpoint {
 				sv.checkpointIdle(e.id) // an idle timeout never loses work
 			}
-			if _, err := sv.Stop(context.Background(), e.id, e.reason); err != nil {
+			if _, err := sv.stop(context.Background(), e.id, e.reason); err != nil {
 				sv.Logger.Error().Err(err).Str("session_id", e.id).Msg("stop at sweep")
 			}
 		}()
@@ -124,7 +124,7 @@ func (sv *Supervisor) ProbeHealth() {
 		sv.wg.Add(1)
 		go func() {
 			defer sv.wg.Done()
-			sv.Stop(context.Background(), c.id, store.ReasonUnresponsive)
+			sv.stop(context.Background(), c.id, store.ReasonUnresponsive)
 		}()
 	}
 	for _, c := range probe {

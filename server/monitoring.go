@@ -17,22 +17,9 @@ import (
 // Monitor is what the monitoring endpoints need of the supervisor;
 // *chimerax.Supervisor provides it.
 type Monitor interface {
-	SessionStats(id string) (store.SessionStats, bool)
 	Ready(ctx context.Context) []chimerax.Check
 	Usage(ctx context.Context, since time.Time) (store.Usage, error)
 	Logs(ctx context.Context, id string, q chimerax.LogQuery) (chimerax.Logs, error)
-}
-
-// sessionStats is a session's stats as the API shows them: live from its
-// child while it lives, else as recorded at its end (nil for sessions
-// ended before stats were recorded).
-func (s *Server) sessionStats(rec store.Session) *store.SessionStats {
-	if rec.State.Live() {
-		if st, ok := s.sv.SessionStats(rec.ID); ok {
-			return &st
-		}
-	}
-	return rec.Stats
 }
 
 // readyTimeout bounds the readiness checks, the store's write above all.

@@ -25,15 +25,13 @@ import (
 // Supervisor is what the server needs of the session supervisor;
 // *chimerax.Supervisor provides it.
 type Supervisor interface {
-	Create(ctx context.Context, req chimerax.CreateRequest) (store.Session, error)
-	Stop(ctx context.Context, id string, reason store.Reason) (store.Session, error)
-	Session(ctx context.Context, id string) (store.Session, error)
-	Sessions(ctx context.Context, f store.SessionFilter) ([]store.Session, string, error)
-	Touch(ctx context.Context, id string) (store.Session, error)
-	// TouchRecord is Touch on a record just read, without reading it again.
-	TouchRecord(rec store.Session) (store.Session, error)
-	IdleExpiresAt(s store.Session) time.Time
-	MaxLifetimeExpiresAt(s store.Session) time.Time
+	Create(ctx context.Context, req chimerax.CreateRequest) (chimerax.Info, error)
+	Stop(ctx context.Context, id string, reason store.Reason) (chimerax.Info, error)
+	Session(ctx context.Context, id string) (chimerax.Info, error)
+	Sessions(ctx context.Context, f store.SessionFilter) ([]chimerax.Info, string, error)
+	Touch(ctx context.Context, id string) (chimerax.Info, error)
+	// TouchRecord is Touch on a session just read, without reading it again.
+	TouchRecord(in chimerax.Info) (chimerax.Info, error)
 	Engine() chimerax.Engine
 	Sandboxed() bool
 	Limits() chimerax.Limits
@@ -79,7 +77,7 @@ func DefaultConfig() Config {
 		Version:              "dev",
 		AllowedHosts:         []string{"localhost", "127.0.0.1", "::1"},
 		MaxUploadBytes:       256 << 20,
-		MaxUncompressedBytes: 1 << 30,
+		MaxUncompressedBytes: chimerax.DefaultConfig("").MaxUncompressedBytes,
 		SpoolDir:             os.TempDir(),
 		EventsHeartbeat:      15 * time.Second,
 	}

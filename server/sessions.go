@@ -50,7 +50,7 @@ type SessionView struct {
 	FromPool bool `json:"from_pool"`
 }
 
-func (s *Server) view(rec store.Session, admin bool) SessionView {
+func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
 	v := SessionView{
 		ID:                   rec.ID,
 		Owner:                rec.Owner,
@@ -62,12 +62,12 @@ func (s *Server) view(rec store.Session, admin bool) SessionView {
 		ReadyAt:              timePtr(rec.ReadyAt),
 		LastActivityAt:       timePtr(rec.LastActivityAt),
 		IdleTimeoutSeconds:   int64(rec.IdleTimeout / time.Second),
-		IdleExpiresAt:        timePtr(s.sv.IdleExpiresAt(rec)),
-		MaxLifetimeExpiresAt: timePtr(s.sv.MaxLifetimeExpiresAt(rec)),
+		IdleExpiresAt:        timePtr(rec.IdleExpiresAt),
+		MaxLifetimeExpiresAt: timePtr(rec.MaxLifetimeExpiresAt),
 		TerminatedAt:         timePtr(rec.TerminatedAt),
 		TerminationReason:    rec.TerminationReason,
 		Error:                rec.Error,
-		Stats:                s.sessionStats(rec),
+		Stats:                rec.Stats,
 		FromPool:             rec.FromPool,
 	}
 	if rec.Checkpoint != nil {
@@ -287,14 +287,14 @@ func (s *Server) listSessions(c *gin.Context) error {
 // session loads the session named in the path for the caller: another
 // user's session is not found, exactly as a missing one. A request by the
 // owner on a live session counts as activity.
-func (s *Server) session(c *gin.Context) (store.Session, error) {
+func (s *Server) session(c *gin.Context) (chimerax.Info, error) {
 	id, who := c.Param("id"), caller(c)
 	rec, err := s.sv.Session(c, id)
 	if err != nil {
 		return rec, err
 	}
 	if rec.Owner != who.Name && !who.Admin {
-		return store.Session{}, fmt.Errorf("%w: %s", chimerax.ErrNotFound, id)
+		return chimerax.Info{}, fmt.Errorf("%w: %s", chimerax.ErrNotFound, id)
 	}
 	if rec.Owner == who.Name && rec.State.Live() {
 		if touched, err := s.sv.TouchRecord(rec); err == nil {
@@ -329,7 +329,7 @@ func (s *Server) heartbeat(c *gin.Context) error {
 	c.JSON(http.StatusOK, gin.H{
 		"id":               rec.ID,
 		"last_activity_at": timePtr(rec.LastActivityAt),
-		"idle_expires_at":  timePtr(s.sv.IdleExpiresAt(rec)),
+		"idle_expires_at":  timePtr(rec.IdleExpiresAt),
 	})
 	return nil
 }

@@ -250,7 +250,7 @@ func (s *Server) events(c *gin.Context) error {
 		}
 		return rc.Flush()
 	}
-	if err := send(chimerax.StateEvent(rec)); err != nil || sub == nil {
+	if err := send(chimerax.StateEvent(rec.Session)); err != nil || sub == nil {
 		return nil
 	}
 
@@ -263,7 +263,7 @@ func (s *Server) events(c *gin.Context) error {
 				// Ended (without a final event we saw) or fell behind:
 				// say where the session is, and end.
 				if rec, err := s.sv.Session(context.WithoutCancel(ctx), rec.ID); err == nil {
-					send(chimerax.StateEvent(rec))
+					send(chimerax.StateEvent(rec.Session))
 				}
 				return nil
 			}

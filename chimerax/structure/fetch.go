@@ -48,6 +48,9 @@ type fetchCall struct {
 	err  error
 }
 
+// DefaultCacheMaxBytes bounds a Fetcher's cache unless told otherwise.
+const DefaultCacheMaxBytes = 2 << 30
+
 // NewFetcher returns a fetcher with sane limits caching in dir.
 func NewFetcher(dir string, mirrors []string) *Fetcher {
 	return &Fetcher{
@@ -55,7 +58,7 @@ func NewFetcher(dir string, mirrors []string) *Fetcher {
 		Dir:             dir,
 		MaxBytes:        512 << 20,
 		MaxUncompressed: 4 << 30,
-		CacheMaxBytes:   2 << 30,
+		CacheMaxBytes:   DefaultCacheMaxBytes,
 		Client: &http.Client{
 			Timeout: 5 * time.Minute,
 			Transport: &http.Transport{
