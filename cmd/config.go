@@ -20,6 +20,7 @@ import (
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/chimerax/structure"
+	"github.com/chimerad/chimerad/server"
 )
 
 // Config is chimerad's whole configuration. Every key a.b_c can be set in
@@ -122,14 +123,6 @@ type PoolConfig struct {
 	MaxAge time.Duration `mapstructure:"max_age"`
 }
 
-// withPerformance adds the warm pool and activity settings to the
-// supervisor's config.
-func withPerformance(cfg Config, sc chimerax.Config) chimerax.Config {
-	sc.ActivityFlushInterval = cfg.Session.ActivityFlushInterval
-	sc.PoolSize, sc.PoolMaxAge = cfg.Pool.Size, cfg.Pool.MaxAge
-	return sc
-}
-
 // LimitsConfig caps what clients may use.
 type LimitsConfig struct {
 	MaxSessions          int   `mapstructure:"max_sessions"`
@@ -149,50 +142,101 @@ type MetricsConfig struct {
 // DefaultListen is where the API listens unless told otherwise: loopback only.
 const DefaultListen = "127.0.0.1:8471"
 
-// DefaultConfig returns chimerad's defaults.
+// DefaultConfig returns chimerad's defaults: those of the packages it
+// configures (chimerax.DefaultConfig, server.DefaultConfig, structure's),
+// so that what ships is what their tests run.
 func DefaultConfig() Config {
-	cfg := Config{
+	sv, srv := chimerax.DefaultConfig(""), server.DefaultConfig()
+	return Config{
 		DataDir: defaultDataDir(),
 		Log:     LogConfig{Level: "info", Format: "json"},
 		HTTP: HTTPConfig{
 			Listen:       DefaultListen,
-			AllowedHosts: []string{"localhost", "127.0.0.1", "::1"},
+			AllowedHosts: slices.Clone(srv.AllowedHosts),
 		},
-		CORS: CORSConfig{AllowedOrigins: []string{}},
+		CORS: CORSConfig{AllowedOrigins: append([]string{}, srv.AllowedOrigins...)},
 		ChimeraX: ChimeraXConfig{
-			StartTimeout:   60 * time.Second,
-			StopGrace:      10 * time.Second,
-			LogMaxBytes:    10 << 20,
-			HealthInterval: 30 * time.Second,
-			HealthTimeout:  90 * time.Second,
-			Sandbox:        "auto",
-			Cgroup:         "auto",
+			StartTimeout:   sv.StartTimeout,
+			StopGrace:      sv.StopGrace,
+			LogMaxBytes:    sv.LogMaxBytes,
+			HealthInterval: sv.HealthInterval,
+			HealthTimeout:  sv.HealthTimeout,
+			Sandbox:        sv.Sandbox,
+			MemoryMax:      sv.MemoryMax,
+			CPUMax:         sv.CPUMax,
+			Cgroup:         sv.Cgroup,
 		},
-		Commands: CommandsConfig{Timeout: 60 * time.Second, Allow: slices.Clone(policy.DefaultAllow)},
+		Commands: CommandsConfig{Timeout: sv.CommandTimeout, Allow: slices.Clone(sv.Allow)},
 		Session: SessionConfig{
-			IdleTimeout:         30 * time.Minute,
-			MaxIdleTimeout:      24 * time.Hour,
-			SweepInterval:       30 * time.Second,
-			IdleWarning:         2 * time.Minute,
-			CheckpointRetention: 7 * 24 * time.Hour,
-			Retention:           7 * 24 * time.Hour,
-			OnRestart:           "terminate",
-		},
-		PDB: PDBConfig{
-			Mirrors:       slices.Clone(structure.DefaultPDBMirrors),
-			CacheMaxBytes: 2 << 30,
+			IdleTimeout:           sv.IdleTimeout,
+			MaxIdleTimeout:        sv.MaxIdleTimeout,
+			SweepInterval:         sv.SweepInterval,
+			BusyTimeout:           sv.BusyTimeout,
+			MaxLifetime:           sv.MaxLifetime,
+			Retention:             sv.Retention,
+			OnRestart:             sv.OnRestart,
+			IdleWarning:           sv.IdleWarning,
+			CheckpointRetention:   sv.CheckpointRetention,
+			ActivityFlushInterval: sv.ActivityFlushInterval,
 		},
 		Limits: LimitsConfig{
-			MaxSessions:          32,
-			MaxSessionsPerUser:   4,
-			MaxUploadBytes:       256 << 20,
-			MaxUncompressedBytes: 1 << 30,
+			MaxSessions:          sv.MaxSessions,
+			MaxSessionsPerUser:   sv.MaxSessionsPerUser,
+			MaxUploadBytes:       srv.MaxUploadBytes,
+			MaxUncompressedBytes: sv.MaxUncompressedBytes,
+		},
+		Pool: PoolConfig{Size: sv.PoolSize, MaxAge: sv.PoolMaxAge},
+		PDB: PDBConfig{
+			Mirrors:       slices.Clone(structure.DefaultPDBMirrors),
+			CacheMaxBytes: structure.DefaultCacheMaxBytes,
 		},
 		Metrics: MetricsConfig{RequireAuth: "auto"},
 	}
-	cfg.Session.ActivityFlushInterval = 5 * time.Second
-	cfg.Pool = PoolConfig{MaxAge: time.Hour}
-	return cfg
+}
+
+// supervisorConfig is the supervisor's configuration: its defaults, with
+// every setting that chimerad's configuration has taken from it.
+func (c *Config) supervisorConfig(pdb *structure.Fetcher) chimerax.Config {
+	sc := chimerax.DefaultConfig(c.DataDir)
+	sc.StartTimeout = c.ChimeraX.StartTimeout
+	sc.StopGrace = c.ChimeraX.StopGrace
+	sc.LogMaxBytes = c.ChimeraX.LogMaxBytes
+	sc.HealthInterval = c.ChimeraX.HealthInterval
+	sc.HealthTimeout = c.ChimeraX.HealthTimeout
+	sc.Sandbox = c.ChimeraX.Sandbox
+	sc.MemoryMax = c.ChimeraX.MemoryMax
+	sc.CPUMax = c.ChimeraX.CPUMax
+	sc.Cgroup = c.ChimeraX.Cgroup
+	sc.CommandTimeout = c.Commands.Timeout
+	sc.Allow = c.Commands.Allow
+	sc.IdleTimeout = c.Session.IdleTimeout
+	sc.MaxIdleTimeout = c.Session.MaxIdleTimeout
+	sc.SweepInterval = c.Session.SweepInterval
+	sc.BusyTimeout = c.Session.BusyTimeout
+	sc.MaxLifetime = c.Session.MaxLifetime
+	sc.Retention = c.Session.Retention
+	sc.OnRestart = c.Session.OnRestart
+	sc.IdleWarning = c.Session.IdleWarning
+	sc.CheckpointRetention = c.Session.CheckpointRetention
+	sc.ActivityFlushInterval = c.Session.ActivityFlushInterval
+	sc.MaxSessions = c.Limits.MaxSessions
+	sc.MaxSessionsPerUser = c.Limits.MaxSessionsPerUser
+	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes
+	sc.PoolSize, sc.PoolMaxAge = c.Pool.Size, c.Pool.MaxAge
+	sc.PDB = pdb
+	return sc
+}
+
+// serverConfig is the API server's configuration: its defaults, with every
+// setting that chimerad's configuration has taken from it.
+func (c *Config) serverConfig() server.Config {
+	sc := server.DefaultConfig()
+	sc.AllowedHosts = c.HTTP.AllowedHosts
+	sc.AllowedOrigins = c.CORS.AllowedOrigins
+	sc.MaxUploadBytes = c.Limits.MaxUploadBytes
+	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes
+	sc.MetricsRequireAuth = c.MetricsRequireAuth()
+	return sc
 }
 
 // defaultDataDir is $XDG_STATE_HOME/chimerad, i.e. ~/.local/state/chimerad.
@@ -231,16 +275,16 @@ func (c *Config) Validate() error {
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		bad("http.listen", c.HTTP.Listen, "bad port")
 	}
-	if !slices.Contains([]string{"auto", "required", "off"}, c.ChimeraX.Sandbox) {
+	if !slices.Contains([]string{chimerax.SandboxAuto, chimerax.SandboxRequired, chimerax.SandboxOff}, c.ChimeraX.Sandbox) {
 		bad("chimerax.sandbox", c.ChimeraX.Sandbox, "want auto, required or off")
 	}
-	if cg := c.ChimeraX.Cgroup; cg != "auto" && cg != "off" && !filepath.IsAbs(cg) {
+	if cg := c.ChimeraX.Cgroup; cg != chimerax.CgroupAuto && cg != chimerax.CgroupOff && !filepath.IsAbs(cg) {
 		bad("chimerax.cgroup", cg, "want auto, off or the absolute path of a cgroup v2 directory")
 	}
 	if m := c.ChimeraX.CPUMax; m != 0 && !(m >= 0.01 && m <= 1024) {
 		bad("chimerax.cpu_max", m, "want 0 (no limit) or a number of CPUs from 0.01 to 1024, e.g. 1.5")
 	}
-	if c.Session.OnRestart != "terminate" && c.Session.OnRestart != "adopt" {
+	if c.Session.OnRestart != chimerax.OnRestartTerminate && c.Session.OnRestart != chimerax.OnRestartAdopt {
 		bad("session.on_restart", c.Session.OnRestart, "want terminate or adopt")
 	}
 	if len(c.HTTP.AllowedHosts) == 0 {

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/structure"
+	"github.com/chimerad/chimerad/server"
 	"github.com/go-viper/mapstructure/v2"
 	"go.yaml.in/yaml/v3"
 )
@@ -152,4 +155,27 @@ func mustAbs(tb testing.TB, p string) string {
 		tb.Fatal(err)
 	}
 	return abs
+}
+
+// TestDefaultsAreThePackages: chimerad's defaults are its packages'
+// defaults, so that what ships is what their tests run: the supervisor
+// and server configurations built from DefaultConfig equal
+// chimerax.DefaultConfig and server.DefaultConfig.
+func TestDefaultsAreThePackages(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	pdb := structure.NewFetcher(t.TempDir(), cfg.PDB.Mirrors)
+	want := chimerax.DefaultConfig(cfg.DataDir)
+	want.PDB = pdb
+	if got := cfg.supervisorConfig(pdb); !reflect.DeepEqual(got, want) {
+		t.Errorf("supervisor config from defaults = %+v\nwant chimerax.DefaultConfig %+v", got, want)
+	}
+	srv := server.DefaultConfig()
+	srv.AllowedOrigins = []string{}
+	if got := cfg.serverConfig(); !reflect.DeepEqual(got, srv) {
+		t.Errorf("server config from defaults = %+v\nwant server.DefaultConfig %+v", got, srv)
+	}
+	if f := structure.NewFetcher(t.TempDir(), nil); cfg.PDB.CacheMaxBytes != f.CacheMaxBytes {
+		t.Errorf("pdb.cache_max_bytes default %d, want the fetcher's %d", cfg.PDB.CacheMaxBytes, f.CacheMaxBytes)
+	}
 }

@@ -70,33 +70,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	pdb := structure.NewFetcher(filepath.Join(cfg.DataDir, "pdb-cache"), cfg.PDB.Mirrors)
 	pdb.CacheMaxBytes = cfg.PDB.CacheMaxBytes
 	pdb.MaxUncompressed = cfg.Limits.MaxUncompressedBytes
-	sv := chimerax.NewSupervisor(db, engine, withPerformance(cfg, chimerax.Config{
-		DataDir:              cfg.DataDir,
-		StartTimeout:         cfg.ChimeraX.StartTimeout,
-		StopGrace:            cfg.ChimeraX.StopGrace,
-		CommandTimeout:       cfg.Commands.Timeout,
-		LogMaxBytes:          cfg.ChimeraX.LogMaxBytes,
-		MaxSessions:          cfg.Limits.MaxSessions,
-		MaxSessionsPerUser:   cfg.Limits.MaxSessionsPerUser,
-		MaxUncompressedBytes: cfg.Limits.MaxUncompressedBytes,
-		IdleTimeout:          cfg.Session.IdleTimeout,
-		MaxIdleTimeout:       cfg.Session.MaxIdleTimeout,
-		SweepInterval:        cfg.Session.SweepInterval,
-		BusyTimeout:          cfg.Session.BusyTimeout,
-		MaxLifetime:          cfg.Session.MaxLifetime,
-		Retention:            cfg.Session.Retention,
-		HealthInterval:       cfg.ChimeraX.HealthInterval,
-		HealthTimeout:        cfg.ChimeraX.HealthTimeout,
-		OnRestart:            cfg.Session.OnRestart,
-		Sandbox:              cfg.ChimeraX.Sandbox,
-		PDB:                  pdb,
-		MemoryMax:            cfg.ChimeraX.MemoryMax,
-		CPUMax:               cfg.ChimeraX.CPUMax,
-		Cgroup:               cfg.ChimeraX.Cgroup,
-		Allow:                cfg.Commands.Allow,
-		IdleWarning:          cfg.Session.IdleWarning,
-		CheckpointRetention:  cfg.Session.CheckpointRetention,
-	}))
+	sv := chimerax.NewSupervisor(db, engine, cfg.supervisorConfig(pdb))
 	sv.Logger = log
 	metrics, err := server.NewMetrics(prometheus.NewRegistry(), sv)
 	if err != nil {
@@ -117,14 +91,10 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return fmt.Errorf("create spool dir: %w", err)
 	}
-	scfg := server.DefaultConfig()
+	scfg := cfg.serverConfig()
 	scfg.Version = version()
-	scfg.AllowedHosts = cfg.HTTP.AllowedHosts
-	scfg.AllowedOrigins = cfg.CORS.AllowedOrigins
-	scfg.MaxUploadBytes = cfg.Limits.MaxUploadBytes
-	scfg.MaxUncompressedBytes = cfg.Limits.MaxUncompressedBytes
 	scfg.SpoolDir = spool
-	scfg.Metrics, scfg.MetricsRequireAuth = metrics, cfg.MetricsRequireAuth()
+	scfg.Metrics = metrics
 	if !scfg.MetricsRequireAuth && !isLoopbackListen(cfg.HTTP.Listen) {
 		log.Warn().Str("listen", cfg.HTTP.Listen).Msg("GET /metrics answers without a token on a non-loopback address (metrics.require_auth is false)")
 	}
