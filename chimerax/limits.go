@@ -2,6 +2,7 @@ package chimerax
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/chimerad/chimerad/chimerax/process"
 )
@@ -23,13 +24,19 @@ func (sv *Supervisor) decideSandbox() error {
 		probe = process.ProbeSandbox
 	}
 	err := probe()
+	// The remedy: Linux can be told to allow what the sandbox needs; other
+	// systems have no such namespaces at all.
+	remedy := "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)"
+	if runtime.GOOS != "linux" {
+		remedy = "the sandbox needs Linux; on " + runtime.GOOS + " children always run unsandboxed (chimerax.sandbox: off)"
+	}
 	switch {
 	case err == nil:
 		sv.sandboxed = true
 	case sv.cfg.Sandbox == SandboxRequired:
-		return fmt.Errorf("%w: chimerax.sandbox is required, but %v; allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0) or set chimerax.sandbox: auto", ErrSandbox, err)
+		return fmt.Errorf("%w: chimerax.sandbox is required, but %v; %s, or set chimerax.sandbox: auto", ErrSandbox, err, remedy)
 	default:
-		sv.Logger.Warn().Err(err).Msg("cannot sandbox ChimeraX children: each child's REST port, which runs any command without authentication, is reachable by every local user and program. Allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0) to sandbox them")
+		sv.Logger.Warn().Err(err).Msg("cannot sandbox ChimeraX children: each child's REST port, which runs any command without authentication, is reachable by every local user and program; " + remedy)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package process
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -47,11 +46,11 @@ func FindChildren(sessionsDir string) map[string][]int {
 // the leader to be gone. A child of a dead daemon has been re-parented, so
 // it is reaped by its new parent, not here.
 func KillGroup(pid int) {
-	syscall.Kill(-pid, syscall.SIGKILL)
-	syscall.Kill(pid, syscall.SIGKILL)
+	signalGroup(pid, syscall.SIGKILL)
+	signalProcess(pid, syscall.SIGKILL)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		if !exists(pid) {
 			return
 		}
 		if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && isZombie(st) {

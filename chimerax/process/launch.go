@@ -395,7 +395,7 @@ func (p *Process) follow(dec *json.Decoder, st shimStatus, sh *shimHolder, portC
 			// The shim died: ChimeraX, whose parent-death signal is tied to
 			// the shim, is gone or going too.
 			p.failure = "the shim exited: " + errShimGone.Error()
-			syscall.Kill(-p.pid, syscall.SIGKILL)
+			signalGroup(p.pid, syscall.SIGKILL)
 			return
 		}
 	}
@@ -615,7 +615,7 @@ func (p *Process) WaitDone(d time.Duration) bool {
 // child leads its own group).
 func (p *Process) signalGroup(sig syscall.Signal) {
 	if p.pid > 0 {
-		syscall.Kill(-p.pid, sig)
+		signalGroup(p.pid, sig)
 	}
 }
 

@@ -7,18 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"syscall"
 )
-
-func childProcAttr(detach bool) *syscall.SysProcAttr {
-	if detach {
-		return &syscall.SysProcAttr{Setsid: true}
-	}
-	return &syscall.SysProcAttr{Setpgid: true}
-}
 
 func startCommand(cmd *exec.Cmd) error { return cmd.Start() }
 
+// StartTicks would name a process safely with its pid; this system has
+// no /proc to read it from.
 func StartTicks(pid int) (uint64, error) {
 	return 0, errors.New("process start time: not supported on this system")
 }
@@ -28,8 +22,6 @@ func processHasEnv(pid int, kv string) bool { return false }
 // The sandbox needs Linux namespaces.
 
 const relaySocket = "chimerax.sock"
-
-func sandboxProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
 // ProbeSandbox reports that this system cannot sandbox children.
 func ProbeSandbox() error { return errors.New("sandbox: needs Linux namespaces") }

@@ -3,6 +3,7 @@
 package process
 
 import (
+	"errors"
 	"io/fs"
 	"syscall"
 )
@@ -14,3 +15,12 @@ func inode(fi fs.FileInfo) uint64 {
 	}
 	return 0
 }
+
+// signalGroup sends sig to the process group led by pid.
+func signalGroup(pid int, sig syscall.Signal) { syscall.Kill(-pid, sig) }
+
+// signalProcess sends sig to process pid alone.
+func signalProcess(pid int, sig syscall.Signal) { syscall.Kill(pid, sig) }
+
+// exists reports whether process pid exists (a zombie does).
+func exists(pid int) bool { return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }

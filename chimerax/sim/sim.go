@@ -226,7 +226,7 @@ func (s *simulator) startup() (code int, done bool) {
 	s.flood()
 	if s.knobs.escape {
 		helper := exec.Command("sleep", "3600")
-		helper.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		helper.SysProcAttr = detached()
 		if helper.Start() == nil {
 			helper.Process.Release()
 		}
