@@ -5,12 +5,10 @@ package cmd_test
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,8 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	// A local stand-in for the PDB mirrors: tests never reach the internet.
-	mirror := httptest.NewServer(http.HandlerFunc(servePDBEntry))
-	mirrorURL = mirror.URL + "/{mid}/{id}.cif.gz"
+	mirror := chimeraxtest.StartPDBMirror(filepath.Join("..", "testdata"))
+	mirrorURL = mirror.Template()
 	code := m.Run()
 	mirror.Close()
 	os.RemoveAll(dir)
@@ -52,19 +50,6 @@ func TestMain(m *testing.M) {
 
 // mirrorURL is the PDB mirror template the test daemons use.
 var mirrorURL string
-
-// servePDBEntry serves testdata/<id>.cif gzip'd, as a PDB archive would.
-func servePDBEntry(w http.ResponseWriter, r *http.Request) {
-	id := strings.TrimSuffix(filepath.Base(r.URL.Path), ".cif.gz")
-	b, err := os.ReadFile(filepath.Join("..", "testdata", id+".cif"))
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	zw := gzip.NewWriter(w)
-	zw.Write(b)
-	zw.Close()
-}
 
 // testEnv is a clean environment: no ChimeraX on PATH, no config file.
 func testEnv(t *testing.T) []string {

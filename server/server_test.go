@@ -236,17 +236,6 @@ func decode[T any](tb testing.TB, b []byte) T {
 	return v
 }
 
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %v: still not %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func testLogger(tb testing.TB) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.WarnLevel)
 }

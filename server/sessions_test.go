@@ -7,12 +7,10 @@ import (
 	"compress/gzip"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,7 +126,7 @@ func TestCreateWithoutWait(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || s.State != store.StateStarting {
 		t.Fatalf("create ?wait=false = %d %s, want 202 starting", resp.StatusCode, body)
 	}
-	waitFor(t, 20e9, "ready", func() bool {
+	chimeraxtest.WaitFor(t, 20e9, "ready", func() bool {
 		_, body := d.call(t, "GET", "/api/sessions/"+s.ID, alice, nil)
 		return decode[server.SessionView](t, body).State == store.StateReady
 	})
@@ -502,26 +500,10 @@ func TestRecordsSurviveRestart(t *testing.T) {
 // local file; an unknown id is a 404 and a mirror outage a 502 naming the
 // mirrors, neither leaving a record behind.
 func TestCreateFromMirror(t *testing.T) {
-	cif := mustRead(t, "3al1.cif")
-	var requests atomic.Int32
-	down := atomic.Bool{}
-	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		if down.Load() {
-			http.Error(w, "maintenance", http.StatusServiceUnavailable)
-			return
-		}
-		if !strings.HasSuffix(r.URL.Path, "/al/3al1.cif.gz") {
-			http.NotFound(w, r)
-			return
-		}
-		zw := gzip.NewWriter(w)
-		zw.Write(cif)
-		zw.Close()
-	}))
+	mirror := chimeraxtest.StartPDBMirror("../testdata")
 	defer mirror.Close()
 	d := MustServe(t, options{sv: func(c *chimerax.Config) {
-		c.PDB = structure.NewFetcher(filepath.Join(c.DataDir, "pdb-cache"), []string{mirror.URL + "/{mid}/{id}.cif.gz"})
+		c.PDB = structure.NewFetcher(filepath.Join(c.DataDir, "pdb-cache"), []string{mirror.Template()})
 	}})
 	alice := d.mustUser(t, "alice", false)
 
@@ -533,7 +515,7 @@ func TestCreateFromMirror(t *testing.T) {
 		}
 		d.call(t, "DELETE", "/api/sessions/"+s.ID, alice, nil)
 	}
-	if got := requests.Load(); got != 1 {
+	if got := mirror.Requests.Load(); got != 1 {
 		t.Errorf("two creates made %d mirror requests, want 1 (cache)", got)
 	}
 
@@ -541,7 +523,7 @@ func TestCreateFromMirror(t *testing.T) {
 	if p := decode[problem](t, body); resp.StatusCode != 404 || p.Code != "pdb_not_found" {
 		t.Errorf("unknown entry = %d %s, want 404 pdb_not_found", resp.StatusCode, body)
 	}
-	down.Store(true)
+	mirror.Down.Store(true)
 	resp, body = d.call(t, "POST", "/api/sessions", alice, map[string]any{"pdb_id": "1abc"})
 	if p := decode[problem](t, body); resp.StatusCode != 502 || p.Code != "pdb_unavailable" || !strings.Contains(p.Detail, "127.0.0.1") {
 		t.Errorf("mirror outage = %d %s, want 502 pdb_unavailable naming the mirror", resp.StatusCode, body)

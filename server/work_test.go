@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/server"
 	"github.com/chimerad/chimerad/store"
 )
@@ -235,7 +236,7 @@ func TestCommandInjectionRefused(t *testing.T) {
 	}
 	// The canary: an allowed command reaches the child, which crashes.
 	d.command(t, alice, s.ID, "view")
-	waitFor(t, 10*time.Second, "the canary child crashed", func() bool {
+	chimeraxtest.WaitFor(t, 10*time.Second, "the canary child crashed", func() bool {
 		_, body := d.call(t, "GET", "/api/sessions/"+s.ID, alice, nil)
 		return decode[server.SessionView](t, body).TerminationReason == store.ReasonCrashed
 	})
@@ -449,7 +450,7 @@ func TestEventsStream(t *testing.T) {
 	if ev := stream.next(t); ev.Type != "checkpoint" || ev.Checkpoint == nil || ev.Checkpoint.SizeBytes == 0 {
 		t.Errorf("event = %+v, want checkpoint", ev)
 	}
-	waitFor(t, 5*time.Second, "heartbeats", func() bool { return stream.comments.Load() >= 2 })
+	chimeraxtest.WaitFor(t, 5*time.Second, "heartbeats", func() bool { return stream.comments.Load() >= 2 })
 
 	d.call(t, "DELETE", "/api/sessions/"+s.ID, alice, nil)
 	if ev := stream.next(t); ev.Type != "state" || ev.State != store.StateStopping {
@@ -494,7 +495,7 @@ func TestEventsStream(t *testing.T) {
 	stream.next(t)
 	// Heartbeats every 20 ms keep coming for well past the 200 ms timeouts.
 	start := time.Now()
-	waitFor(t, 10*time.Second, "heartbeats past the server timeouts", func() bool {
+	chimeraxtest.WaitFor(t, 10*time.Second, "heartbeats past the server timeouts", func() bool {
 		return stream.comments.Load() >= 30 && time.Since(start) > 600*time.Millisecond
 	})
 	d.command(t, alice, s.ID, "view")

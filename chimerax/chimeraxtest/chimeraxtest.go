@@ -7,10 +7,15 @@
 package chimeraxtest
 
 import (
+	"compress/gzip"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,3 +131,40 @@ func WaitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// PDBMirror is a local stand-in for a PDB archive, so that tests never
+// reach the internet: it serves testdata/<id>.cif gzip'd as
+// /<mid>/<id>.cif.gz, as the wwPDB archives lay out their entries, counts
+// requests, and answers 503 while Down is set.
+type PDBMirror struct {
+	*httptest.Server
+	Requests atomic.Int32
+	Down     atomic.Bool
+}
+
+// StartPDBMirror serves the .cif files in dir (a testdata directory) as a
+// PDB mirror. Close it when done.
+func StartPDBMirror(dir string) *PDBMirror {
+	m := &PDBMirror{}
+	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.Requests.Add(1)
+		if m.Down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		id := strings.TrimSuffix(path.Base(r.URL.Path), ".cif.gz")
+		b, err := os.ReadFile(filepath.Join(dir, id+".cif"))
+		if len(id) != 4 || path.Dir(r.URL.Path) != "/"+id[1:3] || err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		zw := gzip.NewWriter(w)
+		zw.Write(b)
+		zw.Close()
+	}))
+	return m
+}
+
+// Template is the mirror's URL template for pdb.mirrors and
+// structure.NewFetcher.
+func (m *PDBMirror) Template() string { return m.URL + "/{mid}/{id}.cif.gz" }
