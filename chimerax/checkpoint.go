@@ -188,23 +188,20 @@ type resumePlan struct {
 	path string
 }
 
-// resumeSource checks req.ResumeFrom, if set, and fills in rec from the
-// session it names: its structure becomes the checkpoint, and an unset name
-// or idle timeout is taken from that session. Another owner's session is
-// not found, exactly as a missing one.
-func (sv *Supervisor) resumeSource(ctx context.Context, req CreateRequest, rec *store.Session) (*resumePlan, error) {
-	if req.ResumeFrom == "" {
+// resumeSource checks resumeFrom, if set, and fills in rec from the
+// session of owner's it names: its structure becomes the checkpoint, and an
+// unset name or idle timeout is taken from that session. Another owner's
+// session is not found, exactly as a missing one.
+func (sv *Supervisor) resumeSource(ctx context.Context, owner, resumeFrom string, rec *store.Session) (*resumePlan, error) {
+	if resumeFrom == "" {
 		return nil, nil
 	}
-	if req.PDBID != "" || req.Upload != nil {
-		return nil, fmt.Errorf("%w: give resume_from alone, without a pdb_id or a file", ErrInvalid)
-	}
-	notFound := fmt.Errorf("%w: %s", ErrNotFound, truncate(req.ResumeFrom, 40))
-	if uuid.Validate(req.ResumeFrom) != nil {
+	notFound := fmt.Errorf("%w: %s", ErrNotFound, truncate(resumeFrom, 40))
+	if uuid.Validate(resumeFrom) != nil {
 		return nil, notFound
 	}
-	from, err := sv.db.Session(ctx, req.ResumeFrom)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && from.Owner != req.Owner) {
+	from, err := sv.db.Session(ctx, resumeFrom)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && from.Owner != owner) {
 		return nil, notFound
 	}
 	if err != nil {

@@ -214,3 +214,12 @@ func (c *Client) ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// quote makes s one ChimeraX command token. Only chimerad's own paths go
+// through it (never client text), but a path may still hold spaces.
+func quote(s string) string {
+	if !strings.ContainsAny(s, " \t\n;\"'#") {
+		return s
+	}
+	return `"` + s + `"`
+}

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -291,39 +290,13 @@ func (sv *Supervisor) localizePDB(ctx context.Context, dir string, cmds []string
 		if err != nil {
 			return nil, err
 		}
-		cached, err := sv.cfg.PDB.Fetch(ctx, id)
-		if err != nil {
-			return nil, err
-		}
 		local := filepath.Join(dir, "pdb-"+structure.ArchiveID(id)+".cif.gz")
-		if _, err := os.Stat(local); err != nil {
-			if err := linkOrCopy(cached, local); err != nil {
-				return nil, fmt.Errorf("command: %w", err)
-			}
+		if err := sv.cfg.PDB.FetchTo(ctx, id, local); err != nil {
+			return nil, err
 		}
 		out[i] = strings.Join(append([]string{"open", quote(local)}, f[4:]...), " ")
 	}
 	return out, nil
-}
-
-// truncate shortens s to about n bytes for an error message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// quote makes s one ChimeraX command token. Only chimerad's own paths go
-// through it (never client text), but a path may still hold spaces.
-func quote(s string) string {
-	if !strings.ContainsAny(s, " \t\n;\"'#") {
-		return s
-	}
-	return `"` + s + `"`
 }
 
 // run sends one command line, unchecked, to a ready session's child and

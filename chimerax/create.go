@@ -3,7 +3,6 @@ package chimerax
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +73,10 @@ func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Sess
 		rec.Structure = store.Structure{Source: store.SourcePDB, PDBID: id}
 	}
 
-	resume, err := sv.resumeSource(ctx, req, &rec)
+	if req.ResumeFrom != "" && (req.PDBID != "" || req.Upload != nil) {
+		return store.Session{}, fmt.Errorf("%w: give resume_from alone, without a pdb_id or a file", ErrInvalid)
+	}
+	resume, err := sv.resumeSource(ctx, req.Owner, req.ResumeFrom, &rec)
 	if err != nil {
 		return store.Session{}, err
 	}
@@ -102,13 +104,9 @@ func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Sess
 	}
 	var openPath string
 	if rec.Structure.Source == store.SourcePDB && sv.cfg.PDB != nil {
-		cached, err := sv.cfg.PDB.Fetch(ctx, rec.Structure.PDBID)
-		if err != nil {
-			return store.Session{}, err
-		}
 		openPath = filepath.Join(dir, "structure.cif.gz")
-		if err := linkOrCopy(cached, openPath); err != nil {
-			return store.Session{}, fmt.Errorf("create session: %w", err)
+		if err := sv.cfg.PDB.FetchTo(ctx, rec.Structure.PDBID, openPath); err != nil {
+			return store.Session{}, err
 		}
 		rec.Structure.Format = string(structure.FormatMMCIF)
 	}
@@ -171,75 +169,3 @@ func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Sess
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// reserve takes a place for a new session under the limits.
-func (sv *Supervisor) reserve(id, owner string, idle time.Duration) (*child, error) {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	if sv.closing {
-		return nil, ErrShuttingDown
-	}
-	if sv.cfg.MaxSessionsPerUser > 0 && sv.perUser[owner] >= sv.cfg.MaxSessionsPerUser {
-		return nil, fmt.Errorf("%w: limits.max_sessions_per_user (%d live sessions for %s)", ErrLimit, sv.cfg.MaxSessionsPerUser, owner)
-	}
-	// A pool child's place becomes the session's; pool children count.
-	warm := sv.takeWarm()
-	if warm != nil {
-		id = warm.id
-	} else if sv.cfg.MaxSessions > 0 && len(sv.children)+sv.pool.count() >= sv.cfg.MaxSessions {
-		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
-	}
-	ctx, cancel := context.WithCancel(sv.ctx)
-	c := &child{
-		warm:         warm,
-		id:           id,
-		owner:        owner,
-		idleTimeout:  idle,
-		startCtx:     ctx,
-		cancelStart:  cancel,
-		started:      make(chan struct{}),
-		ended:        make(chan struct{}),
-		created:      sv.now(),
-		lastActivity: sv.now(),
-	}
-	sv.children[id] = c
-	sv.perUser[owner]++
-	return c, nil
-}
-
-// release gives a session's place back.
-func (sv *Supervisor) release(c *child) {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	if sv.children[c.id] != c {
-		return
-	}
-	delete(sv.children, c.id)
-	sv.retire(c)
-	if sv.perUser[c.owner]--; sv.perUser[c.owner] <= 0 {
-		delete(sv.perUser, c.owner)
-	}
-	c.cancelStart()
-}
-
-// linkOrCopy puts a cached file into a session directory: a hard link
-// where the file system allows, else a copy.
-func linkOrCopy(src, dst string) error {
-	if os.Link(src, dst) == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}

@@ -2,6 +2,7 @@ package chimerax
 
 import (
 	"errors"
+	"unicode/utf8"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/chimerax/process"
@@ -81,3 +82,14 @@ var (
 // errAlreadyEnded: a record update found the session ended already (a
 // reason is recorded once, never overwritten).
 var errAlreadyEnded = errors.New("chimerax: session already ended")
+
+// truncate shortens s to about n bytes for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

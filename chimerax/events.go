@@ -197,39 +197,3 @@ func (sv *Supervisor) publishCommand(c *child, cmd string, res *Result, timeout 
 	}
 	sv.publish(c, Event{Type: EventCommand, Command: ce})
 }
-
-// afterSweep is the sweeper's work beyond ending idle sessions: idle
-// warnings, and now and then the purge of old checkpoints.
-func (sv *Supervisor) afterSweep(now time.Time) {
-	type warning struct {
-		c       *child
-		expires time.Time
-	}
-	var warn []warning
-	purge := false
-	sv.mu.Lock()
-	for _, c := range sv.children {
-		timeout := sv.idleTimeout(c.idleTimeout)
-		if sv.cfg.IdleWarning <= 0 || c.ending || c.busy > 0 || timeout <= 0 || c.proc == nil {
-			continue
-		}
-		expires := c.lastActivity.Add(timeout)
-		if now.Before(expires.Add(-sv.cfg.IdleWarning)) || !now.Before(expires) || c.events.idleWarned.Equal(c.lastActivity) {
-			continue
-		}
-		c.events.idleWarned = c.lastActivity
-		warn = append(warn, warning{c, expires})
-	}
-	if now.Sub(sv.lastPurge) >= purgeInterval {
-		sv.lastPurge, purge = now, true
-	}
-	sv.mu.Unlock()
-
-	for _, w := range warn {
-		sv.Logger.Debug().Str("session_id", w.c.id).Time("idle_expires_at", w.expires).Msg("idle warning")
-		sv.publish(w.c, Event{Type: EventIdleWarning, IdleExpiresAt: w.expires})
-	}
-	if purge {
-		sv.purgeCheckpoints()
-	}
-}

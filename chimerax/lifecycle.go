@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
@@ -316,95 +314,6 @@ func (sv *Supervisor) endOrphan(ctx context.Context, rec store.Session, reason s
 	}
 	os.RemoveAll(sv.sessionDir(rec.ID))
 	return rec, err
-}
-
-// Open prepares the supervisor to serve: it reconciles what a previous
-// daemon left behind, then starts the idle sweeper.
-func (sv *Supervisor) Open(ctx context.Context) error {
-	// Session paths go into ChimeraX commands; refuse a data dir the command
-	// policy could not pass, rather than failing every command later.
-	if reason := policy.DirReason(sv.sessionDir("00000000-0000-4000-8000-000000000000")); reason != "" {
-		return fmt.Errorf("%w: data dir %q: its session directories %s", ErrInvalid, sv.cfg.DataDir, reason)
-	}
-	if err := sv.decideSandbox(); err != nil {
-		return err
-	}
-	if err := sv.decideLimits(); err != nil {
-		return err
-	}
-	if err := sv.Reconcile(ctx); err != nil {
-		return err
-	}
-	sv.markOpen()
-	sv.openPool()
-	if sv.cfg.ActivityFlushInterval > 0 {
-		sv.wg.Add(1)
-		go func() {
-			defer sv.wg.Done()
-			sv.flushLoop()
-		}()
-	}
-	sv.sweep = make(chan struct{})
-	sv.wg.Add(1)
-	go func() {
-		defer sv.wg.Done()
-		defer close(sv.sweep)
-		sv.sweepLoop()
-	}()
-	return nil
-}
-
-// Close stops every child in parallel (reason shutdown) and waits for the
-// supervisor's goroutines; with OnRestartAdopt it leaves ready sessions
-// running instead, for the next daemon to adopt. New creates are refused
-// from the moment it starts.
-func (sv *Supervisor) Close(ctx context.Context) error {
-	adopt := sv.cfg.OnRestart == OnRestartAdopt
-	var stop []string
-	var leave []*child
-	sv.mu.Lock()
-	sv.closing = true
-	sv.mu.Unlock()
-	sv.closePool()
-	sv.mu.Lock()
-	for id, c := range sv.children {
-		if adopt && c.proc != nil && !c.ending {
-			c.ending = true // nobody ends it now: the next daemon adopts it
-			leave = append(leave, c)
-			continue
-		}
-		stop = append(stop, id)
-	}
-	sv.mu.Unlock()
-
-	for _, c := range leave {
-		c.proc.Detach()
-	}
-	if len(leave) > 0 {
-		sv.Logger.Info().Int("sessions", len(leave)).
-			Msg("session.on_restart is adopt: leaving ready sessions running for the next chimerad to adopt")
-	}
-	var wg sync.WaitGroup
-	for _, id := range stop {
-		wg.Go(func() {
-			if _, err := sv.stop(context.Background(), id, store.ReasonShutdown); err != nil {
-				sv.Logger.Error().Err(err).Str("session_id", id).Msg("stop at shutdown")
-			}
-		})
-	}
-	wg.Wait()
-	// Only now end the supervisor's context (the sweeper, probes, starts):
-	// a start cancelled before its Stop claimed it would end start_failed.
-	sv.cancel()
-	done := make(chan struct{})
-	go func() { sv.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		// Sessions left for adoption keep their activity for the next daemon.
-		return sv.FlushActivity(ctx)
-	case <-ctx.Done():
-		return fmt.Errorf("chimerax: close: %w", ctx.Err())
-	}
 }
 
 // processRecord describes a child for its session record.

@@ -1,17 +1,12 @@
 package chimerax
 
 import (
+	"context"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/chimerad/chimerad/chimerax/process"
-)
-
-// Cgroup modes (Config.Cgroup); anything else is the path of a cgroup v2
-// directory that chimerad may manage.
-const (
-	CgroupAuto = process.CgroupAuto
-	CgroupOff  = process.CgroupOff
 )
 
 // decideSandbox settles whether children are sandboxed, per Config.Sandbox.
@@ -101,4 +96,54 @@ func (sv *Supervisor) decideLimits() error {
 		ev.Msg("each ChimeraX child runs in a cgroup of its own")
 	}
 	return nil
+}
+
+// reserve takes a place for a new session under the limits.
+func (sv *Supervisor) reserve(id, owner string, idle time.Duration) (*child, error) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.closing {
+		return nil, ErrShuttingDown
+	}
+	if sv.cfg.MaxSessionsPerUser > 0 && sv.perUser[owner] >= sv.cfg.MaxSessionsPerUser {
+		return nil, fmt.Errorf("%w: limits.max_sessions_per_user (%d live sessions for %s)", ErrLimit, sv.cfg.MaxSessionsPerUser, owner)
+	}
+	// A pool child's place becomes the session's; pool children count.
+	warm := sv.takeWarm()
+	if warm != nil {
+		id = warm.id
+	} else if sv.cfg.MaxSessions > 0 && len(sv.children)+sv.pool.count() >= sv.cfg.MaxSessions {
+		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
+	}
+	ctx, cancel := context.WithCancel(sv.ctx)
+	c := &child{
+		warm:         warm,
+		id:           id,
+		owner:        owner,
+		idleTimeout:  idle,
+		startCtx:     ctx,
+		cancelStart:  cancel,
+		started:      make(chan struct{}),
+		ended:        make(chan struct{}),
+		created:      sv.now(),
+		lastActivity: sv.now(),
+	}
+	sv.children[id] = c
+	sv.perUser[owner]++
+	return c, nil
+}
+
+// release gives a session's place back.
+func (sv *Supervisor) release(c *child) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.children[c.id] != c {
+		return
+	}
+	delete(sv.children, c.id)
+	sv.retire(c)
+	if sv.perUser[c.owner]--; sv.perUser[c.owner] <= 0 {
+		delete(sv.perUser, c.owner)
+	}
+	c.cancelStart()
 }

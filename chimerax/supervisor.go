@@ -268,3 +268,10 @@ func childState(c *child) store.State {
 	}
 	return store.StateReady
 }
+
+// Cgroup modes (Config.Cgroup); anything else is the path of a cgroup v2
+// directory that chimerad may manage.
+const (
+	CgroupAuto = process.CgroupAuto
+	CgroupOff  = process.CgroupOff
+)

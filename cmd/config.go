@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -460,4 +461,43 @@ func flatten(prefix string, m map[string]any) map[string]any {
 		out[key] = v
 	}
 	return out
+}
+
+// MetricsRequireAuth resolves metrics.require_auth: "auto" requires an
+// admin token for /metrics unless http.listen is a loopback address (then
+// only local programs reach it, as they reach the daemon's other
+// unauthenticated endpoints).
+func (c *Config) MetricsRequireAuth() bool {
+	v, err := parseAutoBool(c.Metrics.RequireAuth)
+	if err != nil || v == nil {
+		return !isLoopbackListen(c.HTTP.Listen)
+	}
+	return *v
+}
+
+// parseAutoBool reads "auto" (or "") as nil, and a boolean as itself. A
+// YAML true reaches it as "1" (viper decodes weakly), which ParseBool takes.
+func parseAutoBool(s string) (*bool, error) {
+	if s == "" || strings.EqualFold(s, "auto") {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(strings.ToLower(s))
+	if err != nil {
+		return nil, errors.New("want auto, true or false")
+	}
+	return &b, nil
+}
+
+// isLoopbackListen reports whether a host:port listens on loopback only.
+// An empty host, 0.0.0.0 or :: listen everywhere.
+func isLoopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,12 +1,9 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,45 +11,6 @@ import (
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/server"
 )
-
-// MetricsRequireAuth resolves metrics.require_auth: "auto" requires an
-// admin token for /metrics unless http.listen is a loopback address (then
-// only local programs reach it, as they reach the daemon's other
-// unauthenticated endpoints).
-func (c *Config) MetricsRequireAuth() bool {
-	v, err := parseAutoBool(c.Metrics.RequireAuth)
-	if err != nil || v == nil {
-		return !isLoopbackListen(c.HTTP.Listen)
-	}
-	return *v
-}
-
-// parseAutoBool reads "auto" (or "") as nil, and a boolean as itself. A
-// YAML true reaches it as "1" (viper decodes weakly), which ParseBool takes.
-func parseAutoBool(s string) (*bool, error) {
-	if s == "" || strings.EqualFold(s, "auto") {
-		return nil, nil
-	}
-	b, err := strconv.ParseBool(strings.ToLower(s))
-	if err != nil {
-		return nil, errors.New("want auto, true or false")
-	}
-	return &b, nil
-}
-
-// isLoopbackListen reports whether a host:port listens on loopback only.
-// An empty host, 0.0.0.0 or :: listen everywhere.
-func isLoopbackListen(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // followInterval is how often `sessions logs -f` asks for new output.
 const followInterval = 500 * time.Millisecond

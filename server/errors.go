@@ -25,7 +25,9 @@ var (
 )
 
 // problemKinds is the one table from errors to HTTP status and machine code.
-// The first row whose error matches (errors.Is) wins.
+// The first row whose error matches (errors.Is) wins. Every chimerax
+// sentinel a request can meet has a row; chimerax.ErrEngineNotFound,
+// ErrSandbox and ErrCgroup have none: they only stop a daemon's start.
 var problemKinds = []struct {
 	err    error
 	status int

@@ -255,3 +255,43 @@ func hostOf(url string) string {
 	host, _, _ := strings.Cut(rest, "/")
 	return host
 }
+
+// FetchTo puts PDB entry id (normalized) at dst, a gzip'd mmCIF file: it
+// fetches the entry into the cache if needed, then links it to dst where
+// the file system allows, else copies it. An existing dst is left as is.
+// Fetch's errors come back as they are.
+func (f *Fetcher) FetchTo(ctx context.Context, id, dst string) error {
+	cached, err := f.Fetch(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	if err := linkOrCopy(cached, dst); err != nil {
+		return fmt.Errorf("place PDB entry %s: %w", id, err)
+	}
+	return nil
+}
+
+// linkOrCopy puts a cached file at dst: a hard link
+// where the file system allows, else a copy.
+func linkOrCopy(src, dst string) error {
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
