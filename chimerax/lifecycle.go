@@ -290,7 +290,14 @@ func (sv *Supervisor) stop(ctx context.Context, id string, reason store.Reason) 
 		return nil
 	})
 	sv.publishState(c, store.StateStopping)
-	if c.proc != nil {
+	sv.mu.Lock()
+	busy := c.busy > 0
+	sv.mu.Unlock()
+	switch {
+	case c.proc == nil:
+	case busy: // ChimeraX reads no `exit` while a command runs
+		c.proc.Terminate(sv.cfg.StopGrace)
+	default:
 		c.proc.Stop(sv.cfg.StopGrace)
 	}
 	state := store.StateTerminated

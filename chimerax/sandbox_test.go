@@ -21,6 +21,7 @@ import (
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/chimerax/process"
+	"github.com/chimerad/chimerad/store"
 )
 
 // TestSandboxIsolation: a sandboxed child's REST port cannot be reached
@@ -213,4 +214,37 @@ func TestSandboxRefused(t *testing.T) {
 			t.Errorf("Open = %v, want ErrSandbox saying how to allow namespaces", err)
 		}
 	})
+}
+
+// TestSandboxedChildTakesSIGTERM: a sandboxed ChimeraX ends on SIGTERM as
+// an unsandboxed one does. Its init catches the signals it passes over;
+// had it ignored them, ChimeraX would inherit the ignored SIGTERM across
+// exec, and ending a session busy with a command (which reads no `exit`)
+// would wait for the grace and SIGKILL. With and without the shim.
+func TestSandboxedChildTakesSIGTERM(t *testing.T) {
+	if err := process.ProbeSandbox(); err != nil {
+		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
+	}
+	for _, onRestart := range []string{chimerax.OnRestartTerminate, chimerax.OnRestartAdopt} {
+		t.Run(onRestart, func(t *testing.T) {
+			ctx := context.Background()
+			sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
+				c.Sandbox, c.OnRestart, c.StopGrace = chimerax.SandboxRequired, onRestart, 5*time.Second
+			}, "CHIMERAX_SIM_HANG_ON=turn")
+			rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go sv.Command(ctx, rec.ID, "turn y 1") // never answers
+			chimeraxtest.WaitFor(t, 5*time.Second, "busy", func() bool { return sv.Busy(rec.ID) })
+			begin := time.Now()
+			ended, err := sv.Stop(ctx, rec.ID, store.ReasonDeleted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(begin); ended.Process.Signal != "terminated" || took >= 5*time.Second {
+				t.Errorf("stop of a busy sandboxed child: signal %q after %v, want terminated, before the 5s grace", ended.Process.Signal, took)
+			}
+		})
+	}
 }

@@ -574,11 +574,21 @@ func (p *Process) Stop(grace time.Duration) {
 	p.h.write("exit\n")
 	p.h.closeStdin()
 	if !p.WaitDone(grace) {
-		p.signalGroup(syscall.SIGTERM)
-		if !p.WaitDone(grace) {
-			p.signalGroup(syscall.SIGKILL)
-			<-p.done
-		}
+		p.Terminate(grace)
+		return
+	}
+	p.ReapAll()
+}
+
+// Terminate ends the child without asking it: SIGTERM to its process
+// group, then SIGKILL after grace. For a child busy with a command, which
+// reads no `exit` until the command is done. It returns once the child is
+// reaped and its shim gone.
+func (p *Process) Terminate(grace time.Duration) {
+	p.signalGroup(syscall.SIGTERM)
+	if !p.WaitDone(grace) {
+		p.signalGroup(syscall.SIGKILL)
+		<-p.done
 	}
 	p.ReapAll()
 }

@@ -99,8 +99,9 @@ func sandboxInitMain(relay string, unset []string, memoryMax int64, argv []strin
 	defer ln.Close()
 
 	// Signals go to the whole process group; only ChimeraX acts on them,
-	// and the init follows it out.
-	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// and the init follows it out. Caught, not ignored: an ignored signal
+	// stays ignored across exec, and ChimeraX would ignore SIGTERM too.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
