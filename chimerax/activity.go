@@ -5,13 +5,31 @@ import (
 	"time"
 )
 
-// Activity (heartbeats, the owner's reads, commands) is kept in memory,
-// in each child's lastActivity, and overlaid on the records read (see
-// overlay). Touch marks a session dirty; the flusher writes the dirty
-// sessions' last_activity_at in one bbolt batch every
-// Config.ActivityFlushInterval, and once more at Close. A crash loses at
-// most that interval of activity timestamps, and nothing else: a record's
-// end always carries its session's last activity (finish).
+// Activity is what restarts a session's idle clock. This is its one
+// definition; the README and the OpenAPI document carry the same table.
+//
+//   - A heartbeat (Touch), by the owner or an admin.
+//   - A command (Command): the clock restarts when it completes. While a
+//     command is in flight the session is busy, not idle, for at most
+//     Config.BusyTimeout at a stretch.
+//   - Adding a file (AddFile) and a snapshot (Snapshot), which run
+//     commands of chimerad's own.
+//   - A checkpoint the owner asks for (Checkpoint). The checkpoints the
+//     supervisor takes itself, before an idle end or at shutdown, are not.
+//   - With Config.KeepConnected, an open event stream (Events): a session
+//     with a subscriber is never idle, and its clock restarts when the last
+//     one leaves. Without it, streams are not activity.
+//
+// Never activity: reading a session or a list of them, its logs, its
+// events without KeepConnected, health probes. MaxLifetime ends a session
+// whatever its activity.
+//
+// Activity is kept in memory, in each child's lastActivity, and overlaid
+// on the records read (see overlay). markActive marks a session dirty; the
+// flusher writes the dirty sessions' last_activity_at in one bbolt batch
+// every Config.ActivityFlushInterval, and once more at Close. A crash loses
+// at most that interval of activity timestamps, and nothing else: a
+// record's end always carries its session's last activity (finish).
 
 // markActive records activity on c now and marks it for the next flush.
 // The caller holds sv.mu.

@@ -47,10 +47,16 @@ func (sv *Supervisor) checkpointsDir() string {
 // file (.cxs) in the checkpoint area, records it as the session's latest
 // checkpoint and tells the session's subscribers. A later Create with
 // ResumeFrom opens it in a new session, once this one has ended. The
-// command is chimerad's own; it counts as activity and runs in turn with
-// the session's other commands. ChimeraX refusing to save gives
+// command is chimerad's own; it is the owner's, so it counts as activity,
+// and runs in turn with the session's other commands. ChimeraX refusing to save gives
 // ErrCommandFailed with its message.
 func (sv *Supervisor) Checkpoint(ctx context.Context, id string) (store.Checkpoint, error) {
+	return sv.checkpoint(ctx, id, true)
+}
+
+// checkpoint is Checkpoint, counting as activity only if activity is set:
+// the checkpoints the supervisor takes itself (idle end, shutdown) do not.
+func (sv *Supervisor) checkpoint(ctx context.Context, id string, activity bool) (store.Checkpoint, error) {
 	if uuid.Validate(id) != nil {
 		return store.Checkpoint{}, fmt.Errorf("%w: %s", ErrNotFound, truncate(id, 40))
 	}
@@ -68,7 +74,7 @@ func (sv *Supervisor) Checkpoint(ctx context.Context, id string) (store.Checkpoi
 	final := filepath.Join(dir, name)
 	defer os.Remove(partial)
 
-	res, err := sv.run(ctx, id, "save "+quote(partial))
+	res, err := sv.run(ctx, id, "save "+quote(partial), activity)
 	if err != nil {
 		return store.Checkpoint{}, err
 	}
@@ -99,26 +105,6 @@ func (sv *Supervisor) Checkpoint(ctx context.Context, id string) (store.Checkpoi
 	}
 	sv.Logger.Info().Str("session_id", id).Int64("size_bytes", cp.SizeBytes).Msg("checkpoint saved")
 	return cp, nil
-}
-
-// checkpointIdle checkpoints a session the sweeper is about to end for
-// idleness, so that no work is lost; a failure is logged, and the session
-// ends all the same. A session is checkpointed so once, however many
-// sweeps find it idle before it has ended.
-func (sv *Supervisor) checkpointIdle(id string) {
-	sv.mu.Lock()
-	c := sv.children[id]
-	first := c != nil && !c.idleCheckpointed
-	if first {
-		c.idleCheckpointed = true
-	}
-	sv.mu.Unlock()
-	if !first {
-		return
-	}
-	if _, err := sv.Checkpoint(sv.ctx, id); err != nil {
-		sv.Logger.Warn().Err(err).Str("session_id", id).Msg("checkpoint before idle end")
-	}
 }
 
 // pruneCheckpoints removes all but the newest keepCheckpoints checkpoints

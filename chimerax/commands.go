@@ -58,7 +58,7 @@ func (sv *Supervisor) Command(ctx context.Context, id, line string) (*Result, er
 		return nil, err
 	}
 	text := strings.Join(cmds, " ; ")
-	res, err := sv.run(ctx, id, text)
+	res, err := sv.run(ctx, id, text, true)
 	c := sv.liveChild(id)
 	shown := relativize(text, dir)
 	switch {
@@ -205,7 +205,7 @@ func (sv *Supervisor) Snapshot(ctx context.Context, id string, width, height int
 	dir := sv.sessionDir(id)
 	path := filepath.Join(dir, "snapshot-"+uuid.NewString()+".png")
 	defer os.Remove(path) // the open file, if any, outlives its name
-	res, err := sv.run(ctx, id, fmt.Sprintf("save %s width %d height %d supersample 3", quote(path), width, height))
+	res, err := sv.run(ctx, id, fmt.Sprintf("save %s width %d height %d supersample 3", quote(path), width, height), true)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func (sv *Supervisor) AddFile(ctx context.Context, id string, u *structure.Uploa
 		return store.Structure{}, nil, fmt.Errorf("add file to session %s: %w", id, err)
 	}
 	st := store.Structure{Source: store.SourceUpload, Filename: u.Filename, Format: string(u.Format), SizeBytes: u.Size}
-	res, err := sv.run(ctx, id, "open "+quote(path))
+	res, err := sv.run(ctx, id, "open "+quote(path), true)
 	if err != nil {
 		os.Remove(path)
 		return st, nil, err
@@ -302,9 +302,11 @@ func (sv *Supervisor) localizePDB(ctx context.Context, dir string, cmds []string
 // run sends one command line, unchecked, to a ready session's child and
 // returns ChimeraX's result. Only chimerad's own commands and lines the
 // policy has passed may come here: it is unexported so that no caller can
-// go around the policy. It counts as activity when it starts and when it
-// ends.
-func (sv *Supervisor) run(ctx context.Context, id, command string) (*Result, error) {
+// go around the policy. While it runs the session is busy; with activity,
+// it restarts the idle clock when it starts and when it completes (see
+// activity.go).
+func (sv *Supervisor) run(ctx context.Context, id, command string, activity bool) (*Result, error) {
+	now := sv.now()
 	sv.mu.Lock()
 	c := sv.children[id]
 	var ready bool
@@ -315,10 +317,13 @@ func (sv *Supervisor) run(ctx context.Context, id, command string) (*Result, err
 		default:
 		}
 	}
+	wentBusy := false
 	if ready {
-		sv.markActive(c, sv.now())
+		if activity {
+			sv.markActive(c, now)
+		}
 		if c.busy++; c.busy == 1 {
-			c.busySince = c.lastActivity
+			c.busySince, wentBusy = now, true
 		}
 		c.commands++
 	}
@@ -329,17 +334,27 @@ func (sv *Supervisor) run(ctx context.Context, id, command string) (*Result, err
 		}
 		return nil, fmt.Errorf("%w: session %s is not ready", ErrNotLive, id)
 	}
+	if wentBusy {
+		sv.publishExecution(c, now)
+	}
 	ctx, cancel := context.WithTimeout(ctx, sv.cfg.CommandTimeout)
 	defer cancel()
 	begin := time.Now()
 	res, err := c.client.Run(ctx, command)
 	sv.mu.Lock()
-	sv.markActive(c, sv.now()) // a long command is not idle the moment it ends
+	if activity { // the idle clock restarts when the command completes
+		sv.markActive(c, sv.now())
+	}
 	c.busy--
+	wentIdle := c.busy == 0 && !c.ending
 	if err == nil {
-		c.lastHealthy = c.lastActivity
+		c.lastHealthy = sv.now()
 	}
 	sv.mu.Unlock()
+	if wentIdle {
+		sv.publishExecution(c, time.Time{})
+		sv.wakeSweeper() // the idle deadline starts now
+	}
 	sv.observeCommand(time.Since(begin), res, err)
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", id, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chimerad/chimerad/store"
@@ -23,6 +24,9 @@ const (
 	EventIdleWarning = "idle_warning"
 	// EventCheckpoint: a checkpoint was saved (Checkpoint).
 	EventCheckpoint = "checkpoint"
+	// EventExecutionState: a ready session went busy (a command started)
+	// or idle again (ExecutionState, BusySince).
+	EventExecutionState = "execution_state"
 )
 
 // Event is something that happened to a live session, as its subscribers
@@ -40,6 +44,11 @@ type Event struct {
 	Command       *CommandEvent    `json:"command,omitempty"`
 	IdleExpiresAt time.Time        `json:"idle_expires_at,omitzero"`
 	Checkpoint    *CheckpointEvent `json:"checkpoint,omitempty"`
+
+	// ExecutionState is ExecutionIdle or ExecutionBusy; BusySince is when
+	// the session went busy.
+	ExecutionState string    `json:"execution_state,omitempty"`
+	BusySince      time.Time `json:"busy_since,omitzero"`
 }
 
 // CommandEvent is a command's outcome as events report it.
@@ -91,6 +100,8 @@ type sessionEvents struct {
 	mu     sync.Mutex
 	subs   map[chan Event]struct{}
 	closed bool // the session has ended: no more subscribers
+	// readers counts subs, for the sweeper (KeepConnected) without mu.
+	readers atomic.Int32
 
 	// idleWarned is the last activity of the idle stretch already warned
 	// about. Guarded by Supervisor.mu, not mu.
@@ -124,15 +135,43 @@ func (sv *Supervisor) Events(ctx context.Context, id string) (<-chan Event, func
 		e.subs = make(map[chan Event]struct{})
 	}
 	e.subs[ch] = struct{}{}
+	e.readers.Add(1)
 	cancel := func() {
 		e.mu.Lock()
-		defer e.mu.Unlock()
-		if _, ok := e.subs[ch]; ok {
+		_, ok := e.subs[ch]
+		last := false
+		if ok {
 			delete(e.subs, ch)
 			close(ch)
+			last = e.readers.Add(-1) == 0
+		}
+		e.mu.Unlock()
+		if last {
+			sv.lastReaderLeft(c)
 		}
 	}
 	return ch, cancel, nil
+}
+
+// lastReaderLeft notes that the last subscriber of c's events has gone.
+// With KeepConnected, that restarts the idle clock: the session was not
+// idle while it was watched.
+func (sv *Supervisor) lastReaderLeft(c *child) {
+	if !sv.cfg.KeepConnected {
+		return
+	}
+	sv.mu.Lock()
+	if !c.ending {
+		sv.markActive(c, sv.now())
+	}
+	sv.mu.Unlock()
+	sv.wakeSweeper()
+}
+
+// connected reports whether c has a subscriber that keeps it from being
+// idle (Config.KeepConnected).
+func (sv *Supervisor) connected(c *child) bool {
+	return sv.cfg.KeepConnected && c.events.readers.Load() > 0
 }
 
 // publish sends ev to c's subscribers without waiting: one whose buffer is
@@ -156,6 +195,10 @@ func (sv *Supervisor) sendLocked(c *child, ev Event) {
 			delete(c.events.subs, ch)
 			close(ch)
 			sv.Logger.Debug().Str("session_id", c.id).Msg("events subscriber fell behind; dropped")
+			if c.events.readers.Add(-1) == 0 {
+				// Not here, with e.mu held: it takes sv.mu.
+				sv.wg.Go(func() { sv.lastReaderLeft(c) })
+			}
 		}
 	}
 }
@@ -178,6 +221,17 @@ func (sv *Supervisor) endEvents(c *child, rec store.Session) {
 		close(ch)
 	}
 	e.subs, e.closed = nil, true
+	e.readers.Store(0)
+}
+
+// publishExecution tells c's subscribers that it went busy (since) or
+// idle (since zero).
+func (sv *Supervisor) publishExecution(c *child, since time.Time) {
+	ev := Event{Type: EventExecutionState, ExecutionState: ExecutionIdle}
+	if !since.IsZero() {
+		ev.ExecutionState, ev.BusySince, ev.Time = ExecutionBusy, since, since
+	}
+	sv.publish(c, ev)
 }
 
 // publishCommand reports a command's outcome to c's subscribers. cmd and

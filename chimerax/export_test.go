@@ -9,7 +9,7 @@ import (
 // tests of the child's own behaviour (a command ChimeraX refuses, a
 // sandboxed open of a URL). Only the test binary has it.
 func (sv *Supervisor) RunUnchecked(ctx context.Context, id, command string) (*Result, error) {
-	return sv.run(ctx, id, command)
+	return sv.run(ctx, id, command, true)
 }
 
 // AddIdleChildren puts n started sessions without processes into the

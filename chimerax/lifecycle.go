@@ -113,6 +113,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 	sv.publishState(c, store.StateReady)
 	sv.observer().SessionReady(now.Sub(rec.CreatedAt))
 	close(c.started)
+	sv.wakeSweeper() // its idle and lifetime deadlines begin
 	if c.warm != nil {
 		// Refill only now: a child starting beside the open would compete
 		// with it for the CPU. (A failed start refills in finish.)

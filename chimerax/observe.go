@@ -191,15 +191,20 @@ func (sv *Supervisor) SessionStats(id string) (stats store.SessionStats, ok bool
 	stats.Commands = c.commands
 	p := liveProc(c)
 	sv.mu.Unlock()
+	sv.fillStats(&stats, p)
+	return stats, true
+}
+
+// fillStats adds child p's CPU time and memory to stats (nothing for nil).
+func (sv *Supervisor) fillStats(stats *store.SessionStats, p *process.Process) {
 	if cpu, ok := exitedCPU(p); ok {
 		stats.CPUSeconds = cpu
-		return stats, true
+		return
 	}
 	if p != nil {
 		g := sv.mon.procs.Groups([]int{p.PID()})[p.PID()]
 		stats.CPUSeconds, stats.RSSBytes = g.LeaderCPUSeconds, g.RSSBytes
 	}
-	return stats, true
 }
 
 // finalStats is what a session's record keeps of its child once it ends:

@@ -35,11 +35,11 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 			sv.flushLoop()
 		}()
 	}
-	sv.sweep = make(chan struct{})
+	sv.sweepDone = make(chan struct{})
 	sv.wg.Add(1)
 	go func() {
 		defer sv.wg.Done()
-		defer close(sv.sweep)
+		defer close(sv.sweepDone)
 		sv.sweepLoop()
 	}()
 	return nil

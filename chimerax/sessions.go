@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -14,16 +15,31 @@ import (
 // for it, so that a caller renders it without asking again.
 type Info struct {
 	store.Session
-	// IdleExpiresAt is when a live session will end for idleness; zero if
-	// it never will or it has ended.
+	// IdleExpiresAt is when a live session will end for idleness if
+	// nothing happens first; zero if it never will, while a command is in
+	// flight (or, with KeepConnected, an event stream is open), and once
+	// it has ended.
 	IdleExpiresAt time.Time
 	// MaxLifetimeExpiresAt is when a live session will end for its age;
 	// zero if it never will or it has ended.
 	MaxLifetimeExpiresAt time.Time
+	// ExecutionState is ExecutionIdle or ExecutionBusy for a ready
+	// session, empty otherwise; BusySince is when the command in flight
+	// (the first of several queued) started.
+	ExecutionState string
+	BusySince      time.Time
 	// Stats are what a live session's child has done and uses now, or for
 	// an ended session what its record kept (nil if nothing).
 	Stats *store.SessionStats
 }
+
+// Execution states (Info.ExecutionState).
+const (
+	// ExecutionIdle: no command in flight.
+	ExecutionIdle = "idle"
+	// ExecutionBusy: a command is in flight; the session is not idle.
+	ExecutionBusy = "busy"
+)
 
 // info derives a session's Info from its record, overlaid already.
 func (sv *Supervisor) info(rec store.Session) Info {
@@ -31,14 +47,33 @@ func (sv *Supervisor) info(rec store.Session) Info {
 	if !rec.State.Live() {
 		return in
 	}
-	if timeout := sv.idleTimeout(rec.IdleTimeout); timeout > 0 {
-		in.IdleExpiresAt = rec.LastActivityAt.Add(timeout)
-	}
 	if sv.cfg.MaxLifetime > 0 {
 		in.MaxLifetimeExpiresAt = rec.CreatedAt.Add(sv.cfg.MaxLifetime)
 	}
-	if st, ok := sv.SessionStats(rec.ID); ok {
-		in.Stats = &st
+	timeout := sv.idleTimeout(rec.IdleTimeout)
+	sv.mu.Lock()
+	c := sv.children[rec.ID]
+	idle := true
+	var stats store.SessionStats
+	var p *process.Process
+	if c != nil {
+		stats.Commands = c.commands
+		p = liveProc(c)
+		if p != nil && !c.ending {
+			in.ExecutionState = ExecutionIdle
+			if c.busy > 0 {
+				in.ExecutionState, in.BusySince = ExecutionBusy, c.busySince
+			}
+		}
+		idle = c.busy == 0 && !sv.connected(c)
+	}
+	sv.mu.Unlock()
+	if timeout > 0 && idle {
+		in.IdleExpiresAt = rec.LastActivityAt.Add(timeout)
+	}
+	if c != nil {
+		sv.fillStats(&stats, p)
+		in.Stats = &stats
 	}
 	return in
 }
@@ -79,8 +114,8 @@ func (sv *Supervisor) Sessions(ctx context.Context, f store.SessionFilter) ([]In
 	return out, next, nil
 }
 
-// Touch records activity on a live session and returns it. The activity
-// is kept in memory and written with the next flush (activity.go).
+// Touch records activity on a live session (a heartbeat) and returns it.
+// The activity is kept in memory and written with the next flush.
 func (sv *Supervisor) Touch(ctx context.Context, id string) (Info, error) {
 	rec, err := sv.Session(ctx, id)
 	if err != nil {
@@ -101,6 +136,7 @@ func (sv *Supervisor) TouchRecord(in Info) (Info, error) {
 	if c == nil {
 		return in, fmt.Errorf("%w: session %s is %s", ErrNotLive, in.ID, in.State)
 	}
+	sv.wakeSweeper() // the next deadline may have moved
 	if in.State.Live() && now.After(in.LastActivityAt) {
 		in.LastActivityAt = now
 		return sv.info(in.Session), nil

@@ -94,6 +94,10 @@ type Config struct {
 	// ActivityFlushInterval is how often activity kept in memory is written
 	// to the store (activity.go); a crash loses at most that much of it.
 	ActivityFlushInterval time.Duration
+	// KeepConnected: a session with an open event stream is never idle
+	// (Jupyter's cull_connected=False); BusyTimeout and MaxLifetime still
+	// apply.
+	KeepConnected bool
 	// PoolSize children are kept started and ready for creates to take;
 	// PoolMaxAge recycles them (pool.go). 0 keeps no pool.
 	PoolSize   int
@@ -158,10 +162,11 @@ type Supervisor struct {
 	// Observer, if set, is told of lifecycle events (observe.go).
 	Observer Observer
 
-	ctx    context.Context // ends when Close begins
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the supervisor starts
-	sweep  chan struct{}  // closed when the sweeper has stopped
+	ctx       context.Context // ends when Close begins
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // every goroutine the supervisor starts
+	sweepDone chan struct{}  // closed when the sweeper has stopped
+	wake      chan struct{}  // wakes the sweeper (wakeSweeper)
 
 	mu        sync.Mutex
 	closing   bool
@@ -204,8 +209,8 @@ type child struct {
 	ending       bool          // someone has claimed the end of this session
 	ended        chan struct{} // closed once the end is recorded
 
-	events           sessionEvents // subscribers to the session's events
-	idleCheckpointed bool          // the sweeper has begun its checkpoint; guarded by Supervisor.mu
+	events       sessionEvents // subscribers to the session's events
+	endScheduled bool          // the sweeper is ending it (guarded by Supervisor.mu)
 }
 
 // NewSupervisor returns a supervisor that starts engine for each session
@@ -231,6 +236,7 @@ func NewSupervisor(db *store.DB, engine Engine, cfg Config) *Supervisor {
 		ctx:      ctx,
 		cancel:   cancel,
 		children: make(map[string]*child),
+		wake:     make(chan struct{}, 1),
 		perUser:  make(map[string]int),
 	}
 }

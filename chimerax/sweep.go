@@ -7,92 +7,199 @@ import (
 	"github.com/chimerad/chimerad/store"
 )
 
-// sweepLoop ends idle sessions on every tick, probes children's health and
-// purges old records, until the supervisor closes.
+// sweepLoop runs the sweeper until the supervisor closes. It sweeps at the
+// next deadline it knows of (an idle warning; an idle, busy or lifetime
+// end), when woken because a deadline may have come closer (wakeSweeper),
+// and fully every SweepInterval, which also recycles the pool and purges
+// old records and checkpoints. Health probes have their own interval.
 func (sv *Supervisor) sweepLoop() {
-	if sv.cfg.SweepInterval <= 0 {
+	interval := sv.cfg.SweepInterval
+	if interval <= 0 {
 		return
 	}
-	sweep := time.NewTicker(sv.cfg.SweepInterval)
-	defer sweep.Stop()
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	var health <-chan time.Time
 	if sv.cfg.HealthInterval > 0 {
 		t := time.NewTicker(sv.cfg.HealthInterval)
 		defer t.Stop()
 		health = t.C
 	}
-	var lastPurge time.Time
+	lastFull, lastPurge := sv.now(), time.Time{}
 	for {
 		select {
 		case <-sv.ctx.Done():
 			return
-		case <-sweep.C:
-			sv.Sweep()
-			sv.recyclePool(sv.now())
+		case <-health:
+			sv.ProbeHealth()
+			continue
+		case <-sv.wake:
+		case <-timer.C:
+		}
+		var next time.Time
+		if now := sv.now(); now.Sub(lastFull) >= interval {
+			lastFull = now
+			_, next = sv.fullSweep()
+			sv.recyclePool(now)
 			// Purging reads only records older than the retention, but
 			// there is no need to look more than once a minute.
-			if now := sv.now(); now.Sub(lastPurge) >= time.Minute {
+			if now.Sub(lastPurge) >= time.Minute {
 				lastPurge = now
 				sv.Purge(sv.ctx)
 			}
-		case <-health:
-			sv.ProbeHealth()
+		} else {
+			_, next = sv.sweep()
 		}
+		now := sv.now()
+		wait := interval - now.Sub(lastFull)
+		if !next.IsZero() {
+			// A little past the deadline, so that it has passed by the
+			// sweeper's own clock.
+			wait = min(wait, max(next.Sub(now)+sweepSlop, sweepSlop))
+		}
+		timer.Reset(max(wait, sweepSlop))
 	}
 }
 
-// Sweep ends every session past its limits and returns their ids: idle
-// longer than its idle timeout (a command in flight keeps it busy, not idle,
-// for at most BusyTimeout), or older than MaxLifetime. It looks only at the
-// in-memory index of live sessions: no store scan.
+// sweepSlop is how long after a deadline the sweeper wakes for it.
+const sweepSlop = 10 * time.Millisecond
+
+// wakeSweeper has the sweeper look again now: a deadline may have come
+// closer (a session became ready or idle, an idle timeout changed).
+func (sv *Supervisor) wakeSweeper() {
+	select {
+	case sv.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// Sweep is the full sweep of every SweepInterval: it ends every session
+// past its limits and returns their ids (idle longer than its idle timeout,
+// where a command in flight keeps it busy, not idle, for at most
+// BusyTimeout, and with KeepConnected so does an open event stream; or
+// older than MaxLifetime), sends the idle warnings due, and now and then
+// purges old checkpoints. It looks only at the in-memory index of live
+// sessions: no store scan.
 func (sv *Supervisor) Sweep() []string {
+	ids, _ := sv.fullSweep()
+	return ids
+}
+
+// fullSweep is Sweep, also returning the next deadline (see sweep).
+func (sv *Supervisor) fullSweep() ([]string, time.Time) {
+	ids, next := sv.sweep()
+	now := sv.now()
+	purge := false
+	sv.mu.Lock()
+	sv.lastSweep = now
+	if now.Sub(sv.lastPurge) >= purgeInterval {
+		sv.lastPurge, purge = now, true
+	}
+	sv.mu.Unlock()
+	if purge {
+		sv.purgeCheckpoints()
+	}
+	return ids, next
+}
+
+// sweep ends the sessions due and sends the idle warnings due, and returns
+// the next deadline it knows of (zero if none): when the sweeper should
+// look again. Sweep, the full sweep of every SweepInterval, does more.
+func (sv *Supervisor) sweep() (ids []string, next time.Time) {
 	now := sv.now()
 	type end struct {
 		id         string
 		reason     store.Reason
 		checkpoint bool
 	}
+	type warning struct {
+		c       *child
+		expires time.Time
+	}
 	var ends []end
+	var warn []warning
+	due := func(t time.Time) bool {
+		if !now.Before(t) {
+			return true
+		}
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+		return false
+	}
 	sv.mu.Lock()
-	sv.lastSweep = now
 	for id, c := range sv.children {
-		if c.ending {
-			continue
+		if c.ending || c.endScheduled || c.proc == nil {
+			continue // ending, or still starting: the start timeout bounds it
 		}
 		select {
 		case <-c.started:
 		default:
-			continue // still starting: the start timeout bounds it
+			continue
 		}
-		if sv.cfg.MaxLifetime > 0 && now.Sub(c.created) >= sv.cfg.MaxLifetime {
+		if sv.cfg.MaxLifetime > 0 && due(c.created.Add(sv.cfg.MaxLifetime)) {
+			c.endScheduled = true
 			ends = append(ends, end{id, store.ReasonMaxLifetime, false})
 			continue
 		}
-		busy := c.busy > 0 && (sv.cfg.BusyTimeout <= 0 || now.Sub(c.busySince) < sv.cfg.BusyTimeout)
 		timeout := sv.idleTimeout(c.idleTimeout)
-		if !busy && timeout > 0 && now.Sub(c.lastActivity) >= timeout {
+		if timeout <= 0 || sv.connected(c) {
+			continue
+		}
+		idleAt := c.lastActivity.Add(timeout)
+		if c.busy > 0 {
+			// Busy is not idle, for at most BusyTimeout at a stretch.
+			if sv.cfg.BusyTimeout <= 0 {
+				continue
+			}
+			idleAt = later(idleAt, c.busySince.Add(sv.cfg.BusyTimeout))
+		}
+		if due(idleAt) {
 			// A checkpoint would queue behind a command still in flight (one
 			// past busy_timeout, likely hung): end such a session without.
+			c.endScheduled = true
 			ends = append(ends, end{id, store.ReasonIdleTimeout, c.busy == 0})
+			continue
+		}
+		if c.busy > 0 || sv.cfg.IdleWarning <= 0 || c.events.idleWarned.Equal(c.lastActivity) {
+			continue
+		}
+		// Warned min(IdleWarning, timeout/2) before the end: a short
+		// timeout still gets its warning.
+		if due(idleAt.Add(-min(sv.cfg.IdleWarning, timeout/2))) {
+			c.events.idleWarned = c.lastActivity
+			warn = append(warn, warning{c, idleAt})
 		}
 	}
 	sv.mu.Unlock()
-	ids := make([]string, 0, len(ends))
+
+	for _, w := range warn {
+		sv.Logger.Debug().Str("session_id", w.c.id).Time("idle_expires_at", w.expires).Msg("idle warning")
+		sv.publish(w.c, Event{Type: EventIdleWarning, IdleExpiresAt: w.expires})
+	}
+	ids = make([]string, 0, len(ends))
 	for _, e := range ends {
 		ids = append(ids, e.id)
-		sv.wg.Add(1)
-		go func() {
-			defer sv.wg.Done()
-			if e.checkpoint {
-				sv.checkpointIdle(e.id) // an idle timeout never loses work
+		sv.wg.Go(func() {
+			if e.checkpoint { // an idle timeout never loses work
+				if _, err := sv.checkpoint(sv.ctx, e.id, false); err != nil {
+					sv.Logger.Warn().Err(err).Str("session_id", e.id).Msg("checkpoint before idle end")
+				}
 			}
 			if _, err := sv.stop(context.Background(), e.id, e.reason); err != nil {
 				sv.Logger.Error().Err(err).Str("session_id", e.id).Msg("stop at sweep")
 			}
-		}()
+		})
 	}
-	sv.afterSweep(now)
-	return ids
+	return ids, next
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // ProbeHealth sends `version` to every ready child that has no command in
@@ -172,40 +279,4 @@ func (sv *Supervisor) LastSweep() time.Time {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	return sv.lastSweep
-}
-
-// afterSweep is the sweeper's work beyond ending idle sessions: idle
-// warnings, and now and then the purge of old checkpoints.
-func (sv *Supervisor) afterSweep(now time.Time) {
-	type warning struct {
-		c       *child
-		expires time.Time
-	}
-	var warn []warning
-	purge := false
-	sv.mu.Lock()
-	for _, c := range sv.children {
-		timeout := sv.idleTimeout(c.idleTimeout)
-		if sv.cfg.IdleWarning <= 0 || c.ending || c.busy > 0 || timeout <= 0 || c.proc == nil {
-			continue
-		}
-		expires := c.lastActivity.Add(timeout)
-		if now.Before(expires.Add(-sv.cfg.IdleWarning)) || !now.Before(expires) || c.events.idleWarned.Equal(c.lastActivity) {
-			continue
-		}
-		c.events.idleWarned = c.lastActivity
-		warn = append(warn, warning{c, expires})
-	}
-	if now.Sub(sv.lastPurge) >= purgeInterval {
-		sv.lastPurge, purge = now, true
-	}
-	sv.mu.Unlock()
-
-	for _, w := range warn {
-		sv.Logger.Debug().Str("session_id", w.c.id).Time("idle_expires_at", w.expires).Msg("idle warning")
-		sv.publish(w.c, Event{Type: EventIdleWarning, IdleExpiresAt: w.expires})
-	}
-	if purge {
-		sv.purgeCheckpoints()
-	}
 }

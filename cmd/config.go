@@ -114,6 +114,8 @@ type SessionConfig struct {
 	// ActivityFlushInterval is how often activity (kept in memory) is
 	// written to the store; a crash loses at most that much of it.
 	ActivityFlushInterval time.Duration `mapstructure:"activity_flush_interval"`
+	// KeepConnected: a session with an open event stream is never idle.
+	KeepConnected bool `mapstructure:"keep_connected"`
 }
 
 // PoolConfig configures the warm pool of started ChimeraX children.
@@ -179,6 +181,7 @@ func DefaultConfig() Config {
 			IdleWarning:           sv.IdleWarning,
 			CheckpointRetention:   sv.CheckpointRetention,
 			ActivityFlushInterval: sv.ActivityFlushInterval,
+			KeepConnected:         sv.KeepConnected,
 		},
 		Limits: LimitsConfig{
 			MaxSessions:          sv.MaxSessions,
@@ -220,6 +223,7 @@ func (c *Config) supervisorConfig(pdb *structure.Fetcher) chimerax.Config {
 	sc.IdleWarning = c.Session.IdleWarning
 	sc.CheckpointRetention = c.Session.CheckpointRetention
 	sc.ActivityFlushInterval = c.Session.ActivityFlushInterval
+	sc.KeepConnected = c.Session.KeepConnected
 	sc.MaxSessions = c.Limits.MaxSessions
 	sc.MaxSessionsPerUser = c.Limits.MaxSessionsPerUser
 	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes

@@ -48,6 +48,10 @@ type SessionView struct {
 	Stats *store.SessionStats `json:"stats,omitempty"`
 	// FromPool: the session took an already started child from the warm pool.
 	FromPool bool `json:"from_pool"`
+	// ExecutionState is idle or busy while the session is ready, else
+	// absent; BusySince is when the command in flight started.
+	ExecutionState string     `json:"execution_state,omitempty"`
+	BusySince      *time.Time `json:"busy_since,omitempty"`
 }
 
 func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
@@ -69,6 +73,8 @@ func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
 		Error:                rec.Error,
 		Stats:                rec.Stats,
 		FromPool:             rec.FromPool,
+		ExecutionState:       rec.ExecutionState,
+		BusySince:            timePtr(rec.BusySince),
 	}
 	if rec.Checkpoint != nil {
 		v.CheckpointAt = timePtr(rec.Checkpoint.At)
@@ -285,8 +291,8 @@ func (s *Server) listSessions(c *gin.Context) error {
 }
 
 // session loads the session named in the path for the caller: another
-// user's session is not found, exactly as a missing one. A request by the
-// owner on a live session counts as activity.
+// user's session is not found, exactly as a missing one. Reading is not
+// activity (chimerax/activity.go): the endpoints that are say so.
 func (s *Server) session(c *gin.Context) (chimerax.Info, error) {
 	id, who := c.Param("id"), caller(c)
 	rec, err := s.sv.Session(c, id)
@@ -295,11 +301,6 @@ func (s *Server) session(c *gin.Context) (chimerax.Info, error) {
 	}
 	if rec.Owner != who.Name && !who.Admin {
 		return chimerax.Info{}, fmt.Errorf("%w: %s", chimerax.ErrNotFound, id)
-	}
-	if rec.Owner == who.Name && rec.State.Live() {
-		if touched, err := s.sv.TouchRecord(rec); err == nil {
-			rec = touched
-		}
 	}
 	return rec, nil
 }
@@ -318,8 +319,8 @@ func (s *Server) heartbeat(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if caller(c).Name != rec.Owner { // an admin's heartbeat still keeps it alive
-		if rec, err = s.sv.Touch(c, rec.ID); err != nil {
+	if rec.State.Live() { // the owner's or an admin's: it keeps the session alive
+		if rec, err = s.sv.TouchRecord(rec); err != nil {
 			return err
 		}
 	}

@@ -384,8 +384,19 @@ func mustEvents(tb testing.TB, url, token string) *sse {
 	return s
 }
 
-// next returns the next event, or fails the test.
+// next returns the next event but execution_state ones (which come around
+// every command: nextAny sees them), or fails the test.
 func (s *sse) next(tb testing.TB) chimerax.Event {
+	tb.Helper()
+	for {
+		if ev := s.nextAny(tb); ev.Type != chimerax.EventExecutionState {
+			return ev
+		}
+	}
+}
+
+// nextAny returns the next event, or fails the test.
+func (s *sse) nextAny(tb testing.TB) chimerax.Event {
 	tb.Helper()
 	select {
 	case ev, ok := <-s.events:
