@@ -196,17 +196,10 @@ func (sv *Supervisor) resumeSource(ctx context.Context, owner, resumeFrom string
 	if from.State.Live() {
 		return nil, fmt.Errorf("%w: session %s is %s: end it before resuming it", ErrSessionLive, from.ID, from.State)
 	}
+	if err := sv.checkCheckpoint(from); err != nil {
+		return nil, err
+	}
 	cp := from.Checkpoint
-	if cp == nil {
-		return nil, fmt.Errorf("%w: session %s ended without a checkpoint", ErrNoCheckpoint, from.ID)
-	}
-	// The record is chimerad's own, but a path leaving the area is never opened.
-	if filepath.Dir(cp.Path) != filepath.Join(sv.checkpointsDir(), from.ID) || filepath.Ext(cp.Path) != ".cxs" {
-		return nil, fmt.Errorf("%w: session %s: checkpoint outside the checkpoint area", ErrNoCheckpoint, from.ID)
-	}
-	if fi, err := os.Stat(cp.Path); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: session %s: its checkpoint of %s has expired", ErrNoCheckpoint, from.ID, cp.At.UTC().Format(time.RFC3339))
-	}
 	rec.Structure = store.Structure{
 		Source:    store.SourceCheckpoint,
 		Filename:  filepath.Base(cp.Path),
@@ -221,6 +214,23 @@ func (sv *Supervisor) resumeSource(ctx context.Context, owner, resumeFrom string
 		rec.IdleTimeout = from.IdleTimeout
 	}
 	return &resumePlan{from: from, path: cp.Path}, nil
+}
+
+// checkCheckpoint reports why session from's latest checkpoint cannot be
+// opened (ErrNoCheckpoint), or nil if it can.
+func (sv *Supervisor) checkCheckpoint(from store.Session) error {
+	cp := from.Checkpoint
+	if cp == nil {
+		return fmt.Errorf("%w: session %s ended without a checkpoint", ErrNoCheckpoint, from.ID)
+	}
+	// The record is chimerad's own, but a path leaving the area is never opened.
+	if filepath.Dir(cp.Path) != filepath.Join(sv.checkpointsDir(), from.ID) || filepath.Ext(cp.Path) != ".cxs" {
+		return fmt.Errorf("%w: session %s: checkpoint outside the checkpoint area", ErrNoCheckpoint, from.ID)
+	}
+	if fi, err := os.Stat(cp.Path); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: session %s: its checkpoint of %s has expired", ErrNoCheckpoint, from.ID, cp.At.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // copyInto copies the checkpoint into a new session's directory and

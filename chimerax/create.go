@@ -39,7 +39,9 @@ const maxNameBytes = 200
 // input or a limit leaves no record, no file and no process. Once the
 // record exists, a failed start ends it `failed` with the reason, and Create
 // (with Wait) returns that record together with ErrStartFailed,
-// ErrStartTimeout, ErrOpenFailed or ErrOutOfMemory.
+// ErrStartTimeout, ErrOpenFailed or ErrOutOfMemory. With Wait, a ctx that
+// ends before the session is ready (the client went away) ends the session
+// (reason client_gone): nobody would learn of it, yet it would hold a place.
 func (sv *Supervisor) Create(ctx context.Context, req CreateRequest) (Info, error) {
 	rec, err := sv.create(ctx, req)
 	return sv.info(rec), err
@@ -159,7 +161,13 @@ func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Sess
 	select {
 	case <-c.started:
 	case <-ctx.Done():
-		return sv.current(context.WithoutCancel(ctx), rec.ID)
+		// The caller has gone before it could learn of the session: end
+		// it rather than leave it holding a place nobody knows about.
+		rec, err := sv.stop(context.WithoutCancel(ctx), rec.ID, store.ReasonClientGone)
+		if err == nil {
+			err = fmt.Errorf("%w: the client went away while the session started", ErrNotLive)
+		}
+		return rec, err
 	}
 	got, err := sv.current(context.WithoutCancel(ctx), rec.ID)
 	if err != nil {

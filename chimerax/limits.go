@@ -1,7 +1,6 @@
 package chimerax
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"time"
@@ -115,19 +114,8 @@ func (sv *Supervisor) reserve(id, owner string, idle time.Duration) (*child, err
 	} else if sv.cfg.MaxSessions > 0 && len(sv.children)+sv.pool.count() >= sv.cfg.MaxSessions {
 		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
 	}
-	ctx, cancel := context.WithCancel(sv.ctx)
-	c := &child{
-		warm:         warm,
-		id:           id,
-		owner:        owner,
-		idleTimeout:  idle,
-		startCtx:     ctx,
-		cancelStart:  cancel,
-		started:      make(chan struct{}),
-		ended:        make(chan struct{}),
-		created:      sv.now(),
-		lastActivity: sv.now(),
-	}
+	c := sv.newChild(id, owner, idle, sv.now(), sv.now())
+	c.warm = warm
 	sv.children[id] = c
 	sv.perUser[owner]++
 	return c, nil

@@ -45,7 +45,8 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 	return nil
 }
 
-// Close stops every child in parallel (reason shutdown) and waits for the
+// Close stops every child in parallel (reason shutdown), each ready one
+// checkpointed first so that no work is lost, and waits for the
 // supervisor's goroutines; with OnRestartAdopt it leaves ready sessions
 // running instead, for the next daemon to adopt. New creates are refused
 // from the moment it starts.
@@ -78,6 +79,7 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, id := range stop {
 		wg.Go(func() {
+			sv.checkpointAtShutdown(id)
 			if _, err := sv.stop(context.Background(), id, store.ReasonShutdown); err != nil {
 				sv.Logger.Error().Err(err).Str("session_id", id).Msg("stop at shutdown")
 			}
@@ -95,5 +97,26 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 		return sv.FlushActivity(ctx)
 	case <-ctx.Done():
 		return fmt.Errorf("chimerax: close: %w", ctx.Err())
+	}
+}
+
+// checkpointAtShutdown checkpoints a ready session that Close is about to
+// end, within StopGrace: resume_from (or, with OnRestartResume, the next
+// daemon) then opens it. A failure is logged; the session ends all the same.
+func (sv *Supervisor) checkpointAtShutdown(id string) {
+	if _, err := sv.readyChild(sv.ctx, id); err != nil {
+		return // starting or ending: nothing to save
+	}
+	ctx, cancel := context.WithTimeout(sv.ctx, sv.cfg.StopGrace)
+	defer cancel()
+	if _, err := sv.checkpoint(ctx, id, false); err != nil {
+		sv.Logger.Warn().Err(err).Str("session_id", id).Msg("checkpoint at shutdown")
+		return
+	}
+	if sv.cfg.OnRestart != OnRestartResume {
+		return
+	}
+	if err := sv.db.MarkResume(context.Background(), id); err != nil {
+		sv.Logger.Error().Err(err).Str("session_id", id).Msg("mark session for resume")
 	}
 }

@@ -26,8 +26,9 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	}
 	sessionsDir := filepath.Join(sv.cfg.DataDir, "sessions")
 	strays := process.FindChildren(sessionsDir)
-	now := sv.now()
 	adopted := 0
+	resume := sv.cfg.OnRestart == OnRestartResume
+	var toResume []store.Session
 	for _, rec := range live {
 		if sv.cfg.OnRestart == OnRestartAdopt {
 			err := sv.adopt(ctx, rec)
@@ -48,19 +49,13 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 			process.KillGroup(pid)
 		}
 		delete(strays, rec.ID)
-		_, err := sv.db.UpdateSession(ctx, rec.ID, func(s *store.Session) error {
-			if !s.State.Live() {
-				return errAlreadyEnded
-			}
-			s.State, s.TerminatedAt, s.TerminationReason = store.StateTerminated, now, store.ReasonDaemonRestart
-			s.Error = "chimerad restarted while the session was " + string(rec.State)
-			return nil
-		})
-		if err != nil && !errors.Is(err, errAlreadyEnded) {
+		if resume && sv.checkCheckpoint(rec) == nil { // it died with the daemon
+			toResume = append(toResume, rec)
+			continue
+		}
+		if err := sv.endAtStart(ctx, rec.ID, "chimerad restarted while the session was "+string(rec.State)); err != nil {
 			return err
 		}
-		sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).
-			Str("reason", string(store.ReasonDaemonRestart)).Msg("session ended at start-up")
 	}
 	for id, pids := range strays {
 		for _, pid := range pids {
@@ -82,6 +77,11 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 			sv.cg.DestroySession(id)
 		}
 	}
+	marked, err := sv.resumeMarked(ctx, resume)
+	if err != nil {
+		return err
+	}
+	toResume = append(toResume, marked...)
 	entries, err := os.ReadDir(sessionsDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -98,6 +98,17 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 		if !inUse {
 			os.RemoveAll(filepath.Join(sessionsDir, e.Name()))
 		}
+	}
+	for _, rec := range toResume {
+		if err := sv.resume(ctx, rec); err != nil {
+			sv.Logger.Error().Err(err).Str("session_id", rec.ID).Msg("cannot resume session")
+			if err := sv.endAtStart(ctx, rec.ID, "chimerad restarted and could not resume the session from its checkpoint"); err != nil {
+				return err
+			}
+		}
+	}
+	if len(toResume) > 0 {
+		sv.Logger.Info().Int("sessions", len(toResume)).Msg("resuming sessions from their checkpoints (session.on_restart: resume)")
 	}
 	return nil
 }
@@ -137,14 +148,8 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 		return fmt.Errorf("its child does not answer: %v", err)
 	}
 
-	startCtx, cancelStart := context.WithCancel(sv.ctx)
-	c := &child{
-		id: rec.ID, owner: rec.Owner, idleTimeout: rec.IdleTimeout,
-		startCtx: startCtx, cancelStart: cancelStart,
-		started: make(chan struct{}), ended: make(chan struct{}),
-		created: rec.CreatedAt, lastActivity: rec.LastActivityAt, lastHealthy: sv.now(),
-		proc: p, client: client,
-	}
+	c := sv.newChild(rec.ID, rec.Owner, rec.IdleTimeout, rec.CreatedAt, rec.LastActivityAt)
+	c.lastHealthy, c.proc, c.client = sv.now(), p, client
 	close(c.started)
 	sv.mu.Lock()
 	sv.children[c.id] = c
@@ -156,5 +161,89 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 		sv.watch(c)
 	}()
 	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Int("pid", p.PID()).Msg("session adopted")
+	return nil
+}
+
+// resumeMarked returns the ended sessions the previous daemon shut down
+// and marked to resume (if resume is set; otherwise it forgets the marks).
+func (sv *Supervisor) resumeMarked(ctx context.Context, resume bool) ([]store.Session, error) {
+	ids, err := sv.db.ResumeMarks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Session
+	for _, id := range ids {
+		rec, err := sv.db.Session(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, err
+		case resume && rec.TerminationReason == store.ReasonShutdown && sv.checkCheckpoint(rec) == nil:
+			out = append(out, rec)
+			continue // unmarked once it is starting again
+		}
+		if err := sv.db.UnmarkResume(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// resume starts session rec again from its latest checkpoint, under its
+// id and owner: its record becomes starting again, and the start goes on
+// in the background as a create's does. Its lifetime counts from its
+// first creation. A crash before it is ready leaves a live record with a
+// checkpoint, which the next daemon resumes again.
+func (sv *Supervisor) resume(ctx context.Context, rec store.Session) error {
+	dir := sv.sessionDir(rec.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("resume session %s: %w", rec.ID, err)
+	}
+	openPath, err := (&resumePlan{from: rec, path: rec.Checkpoint.Path}).copyInto(dir)
+	if err != nil {
+		return err
+	}
+	now := sv.now()
+	rec, err = sv.db.UpdateSession(ctx, rec.ID, func(s *store.Session) error {
+		s.State, s.ReadyAt, s.LastActivityAt = store.StateStarting, time.Time{}, now
+		s.TerminatedAt, s.TerminationReason, s.Error = time.Time{}, "", ""
+		s.Process = &store.Process{Dir: dir}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("resume session %s: %w", rec.ID, err)
+	}
+	if err := sv.db.UnmarkResume(ctx, rec.ID); err != nil {
+		return err
+	}
+	c := sv.newChild(rec.ID, rec.Owner, rec.IdleTimeout, rec.CreatedAt, now)
+	sv.mu.Lock()
+	sv.children[c.id] = c
+	sv.perUser[c.owner]++
+	sv.mu.Unlock()
+	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Str("state", string(rec.State)).Msg("session resuming from its checkpoint")
+	sv.wg.Go(func() { sv.start(c, rec, openPath, false) })
+	return nil
+}
+
+// endAtStart ends a session a previous daemon left live, at start-up
+// (reason daemon_restart); one ended already stays as it is.
+func (sv *Supervisor) endAtStart(ctx context.Context, id, msg string) error {
+	now := sv.now()
+	rec, err := sv.db.UpdateSession(ctx, id, func(s *store.Session) error {
+		if !s.State.Live() {
+			return errAlreadyEnded
+		}
+		s.State, s.TerminatedAt, s.TerminationReason, s.Error = store.StateTerminated, now, store.ReasonDaemonRestart, msg
+		return nil
+	})
+	if errors.Is(err, errAlreadyEnded) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sv.Logger.Info().Str("session_id", id).Str("user", rec.Owner).
+		Str("reason", string(store.ReasonDaemonRestart)).Msg("session ended at start-up")
 	return nil
 }

@@ -53,8 +53,9 @@ type Config struct {
 	// HealthTimeout ends a child that has not answered a probe for that long.
 	HealthTimeout time.Duration
 	// OnRestart is what a starting daemon does with sessions a previous one
-	// left live: OnRestartTerminate or OnRestartAdopt. With adopt, children
-	// also outlive the daemon's own exit.
+	// left live: OnRestartTerminate, OnRestartAdopt or OnRestartResume.
+	// With adopt, children also outlive the daemon's own exit; with resume,
+	// sessions with a checkpoint start again from it (reconcile.go).
 	OnRestart string
 	// Shim is the command that runs a session's shim, before its flags;
 	// empty means this binary's chimerax-shim subcommand. ShimEnv is added
@@ -115,6 +116,9 @@ const (
 const (
 	OnRestartTerminate = "terminate"
 	OnRestartAdopt     = "adopt"
+	// OnRestartResume: start each session the previous daemon shut down
+	// (or died with) again from its checkpoint, under the same id.
+	OnRestartResume = "resume"
 )
 
 // DefaultConfig returns the supervisor's defaults for dataDir.
@@ -281,3 +285,21 @@ const (
 	CgroupAuto = process.CgroupAuto
 	CgroupOff  = process.CgroupOff
 )
+
+// newChild makes the supervisor's view of a live session, not yet in the
+// index: created is its record's creation (for MaxLifetime), active its
+// last activity.
+func (sv *Supervisor) newChild(id, owner string, idle time.Duration, created, active time.Time) *child {
+	ctx, cancel := context.WithCancel(sv.ctx)
+	return &child{
+		id:           id,
+		owner:        owner,
+		idleTimeout:  idle,
+		startCtx:     ctx,
+		cancelStart:  cancel,
+		started:      make(chan struct{}),
+		ended:        make(chan struct{}),
+		created:      created,
+		lastActivity: active,
+	}
+}

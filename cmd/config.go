@@ -289,8 +289,8 @@ func (c *Config) Validate() error {
 	if m := c.ChimeraX.CPUMax; m != 0 && !(m >= 0.01 && m <= 1024) {
 		bad("chimerax.cpu_max", m, "want 0 (no limit) or a number of CPUs from 0.01 to 1024, e.g. 1.5")
 	}
-	if c.Session.OnRestart != chimerax.OnRestartTerminate && c.Session.OnRestart != chimerax.OnRestartAdopt {
-		bad("session.on_restart", c.Session.OnRestart, "want terminate or adopt")
+	if !slices.Contains([]string{chimerax.OnRestartTerminate, chimerax.OnRestartAdopt, chimerax.OnRestartResume}, c.Session.OnRestart) {
+		bad("session.on_restart", c.Session.OnRestart, "want terminate, adopt or resume")
 	}
 	if len(c.HTTP.AllowedHosts) == 0 {
 		bad("http.allowed_hosts", "[]", `must name at least one host ("*" allows any)`)

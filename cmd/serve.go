@@ -81,7 +81,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		return fmt.Errorf("reconcile sessions: %w", err)
 	}
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.ChimeraX.StopGrace+10*time.Second)
+		// A checkpoint of each session (stop_grace at most), then its stop (two graces).
+		ctx, cancel := context.WithTimeout(context.Background(), 3*cfg.ChimeraX.StopGrace+10*time.Second)
 		defer cancel()
 		err = errors.Join(err, sv.Close(ctx))
 	}()

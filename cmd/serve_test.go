@@ -149,6 +149,12 @@ func startDaemonCmd(t *testing.T, dir string, tune func(*exec.Cmd), extra ...str
 	t.Cleanup(func() {
 		d.cmd.Process.Kill()
 		<-d.exited
+		// Children die with the daemon (their parent-death signal), not
+		// the same instant: give them a moment.
+		deadline := time.Now().Add(5 * time.Second)
+		for len(chimeraxtest.Children(dir)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if pids := chimeraxtest.Children(dir); len(pids) > 0 {
 			for _, ps := range pids {
 				for _, pid := range ps {

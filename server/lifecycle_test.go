@@ -3,7 +3,9 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,4 +254,44 @@ func TestEndsOnTime(t *testing.T) {
 		checkOnTime(t, "end of a session hung past busy_timeout", *ended.TerminatedAt, due)
 		wg.Wait() // the hung request ends with the session
 	})
+}
+
+// TestHangUpDuringCreate: a client that hangs up while its create waits
+// for the session leaves no session behind: it ends client_gone and frees
+// its place. 20 hang-ups against a per-user cap of 4, then a create.
+func TestHangUpDuringCreate(t *testing.T) {
+	d := MustServe(t, options{
+		sv:    func(c *chimerax.Config) { c.MaxSessionsPerUser = 4 },
+		knobs: []string{"CHIMERAX_SIM_START_DELAY=300ms"},
+	})
+	alice := d.mustUser(t, "alice", false)
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, "POST", d.URL+"/api/sessions", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+alice)
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("create answered %d within 100 ms; the start should take 300 ms", resp.StatusCode)
+		}
+		cancel()
+	}
+	var list struct{ Sessions []server.SessionView }
+	chimeraxtest.WaitFor(t, 20*time.Second, "20 sessions ended client_gone", func() bool {
+		_, body := d.call(t, "GET", "/api/sessions", alice, nil)
+		list = decode[struct{ Sessions []server.SessionView }](t, body)
+		gone := 0
+		for _, s := range list.Sessions {
+			if s.TerminationReason == store.ReasonClientGone {
+				gone++
+			}
+		}
+		return gone == 20
+	})
+	if kids := chimeraxtest.Children(d.Dir); len(kids) != 0 {
+		t.Errorf("children of abandoned creates: %v", kids)
+	}
+	if resp, body := d.call(t, "POST", "/api/sessions", alice, map[string]any{}); resp.StatusCode != http.StatusCreated {
+		t.Errorf("create after 20 hang-ups = %d %s, want 201", resp.StatusCode, body)
+	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,6 +143,11 @@ func (s *Server) createSession(c *gin.Context) error {
 			return &failedSession{id: rec.ID, err: err}
 		}
 		return err
+	}
+	if req.Wait && c.Request.Context().Err() != nil {
+		// Ready, but the client went away before it could be told.
+		s.sv.Stop(context.WithoutCancel(c.Request.Context()), rec.ID, store.ReasonClientGone)
+		return fmt.Errorf("%w: the client went away", chimerax.ErrNotLive)
 	}
 	c.Header("Location", "/api/sessions/"+rec.ID)
 	status := http.StatusCreated

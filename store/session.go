@@ -59,6 +59,9 @@ const (
 	ReasonAdminKill     Reason = "admin_kill"
 	ReasonUserRemoved   Reason = "user_removed"
 	ReasonOutOfMemory   Reason = "out_of_memory"
+	// ReasonClientGone: the client that created the session, waiting for
+	// it, went away before it could be told of it.
+	ReasonClientGone Reason = "client_gone"
 )
 
 // Structure source values.

@@ -13,6 +13,11 @@
 //	    <user name>                   → User, JSON
 //	tokens/
 //	    <SHA-256 of the token, 32 bytes> → Token, JSON (the user it belongs to)
+//	resume/
+//	    <session id>                  → empty: a session a daemon shut down
+//	                                    after checkpointing it, for the next
+//	                                    one to start again (session.on_restart:
+//	                                    resume)
 //
 // sessions_by_created orders sessions by creation time, so listing newest
 // first and paging with a cursor never sorts the whole bucket. Tokens are
@@ -47,6 +52,7 @@ var (
 	bucketByCreated = []byte("sessions_by_created")
 	bucketUsers     = []byte("users")
 	bucketTokens    = []byte("tokens")
+	bucketResume    = []byte("resume")
 )
 
 // FileName is the name of the database file inside the data directory.
@@ -78,7 +84,7 @@ func Open(dir string, lockTimeout time.Duration) (*DB, error) {
 	}
 	db := &DB{bolt: bdb, dir: dir, Now: time.Now}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByCreated, bucketUsers, bucketTokens} {
+		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByCreated, bucketUsers, bucketTokens, bucketResume} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
