@@ -83,7 +83,7 @@ func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Sess
 		return store.Session{}, err
 	}
 
-	c, err := sv.reserve(rec.ID, req.Owner, rec.IdleTimeout)
+	c, err := sv.reserve(ctx, rec.ID, req.Owner, rec.IdleTimeout)
 	if err != nil {
 		return store.Session{}, err
 	}

@@ -3,7 +3,6 @@ package chimerax
 import (
 	"fmt"
 	"runtime"
-	"time"
 
 	"github.com/chimerad/chimerad/chimerax/process"
 )
@@ -97,30 +96,6 @@ func (sv *Supervisor) decideLimits() error {
 	return nil
 }
 
-// reserve takes a place for a new session under the limits.
-func (sv *Supervisor) reserve(id, owner string, idle time.Duration) (*child, error) {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	if sv.closing {
-		return nil, ErrShuttingDown
-	}
-	if sv.cfg.MaxSessionsPerUser > 0 && sv.perUser[owner] >= sv.cfg.MaxSessionsPerUser {
-		return nil, fmt.Errorf("%w: limits.max_sessions_per_user (%d live sessions for %s)", ErrLimit, sv.cfg.MaxSessionsPerUser, owner)
-	}
-	// A pool child's place becomes the session's; pool children count.
-	warm := sv.takeWarm()
-	if warm != nil {
-		id = warm.id
-	} else if sv.cfg.MaxSessions > 0 && len(sv.children)+sv.pool.count() >= sv.cfg.MaxSessions {
-		return nil, fmt.Errorf("%w: limits.max_sessions (%d live sessions in all)", ErrLimit, sv.cfg.MaxSessions)
-	}
-	c := sv.newChild(id, owner, idle, sv.now(), sv.now())
-	c.warm = warm
-	sv.children[id] = c
-	sv.perUser[owner]++
-	return c, nil
-}
-
 // release gives a session's place back.
 func (sv *Supervisor) release(c *child) {
 	sv.mu.Lock()
@@ -134,4 +109,5 @@ func (sv *Supervisor) release(c *child) {
 		delete(sv.perUser, c.owner)
 	}
 	c.cancelStart()
+	sv.grantLocked() // the place goes to the queue first
 }

@@ -25,6 +25,9 @@ type Observer interface {
 	// CommandDone: a command sent to a session's child finished with
 	// outcome, d after it was sent.
 	CommandDone(outcome CommandOutcome, d time.Duration)
+	// QueueWaited: a create left the queue (QueueGranted, QueueTimeout,
+	// QueueGone) after d, or found it full (QueueFull).
+	QueueWaited(outcome string, d time.Duration)
 }
 
 // CommandOutcome is how a command sent to a child ended: a small fixed set,
@@ -70,6 +73,7 @@ func (nopObserver) SessionReady(time.Duration) {}
 func (nopObserver) SessionEnded(store.Reason, time.Duration) {}
 
 func (nopObserver) CommandDone(CommandOutcome, time.Duration) {}
+func (nopObserver) QueueWaited(string, time.Duration)         {}
 
 func (sv *Supervisor) observer() Observer {
 	if sv.Observer == nil {
@@ -136,6 +140,8 @@ type Load struct {
 	Sessions map[store.State]int
 	// MaxSessions is limits.max_sessions; 0 means no cap.
 	MaxSessions int
+	// Queued counts the creates waiting for a place.
+	Queued int
 	// RSSBytes is the resident memory of the live children's process
 	// groups: every process in each child's group, ChimeraX and whatever
 	// it started.
@@ -168,6 +174,7 @@ func (sv *Supervisor) Load() Load {
 	}
 	l.CPUSeconds += sv.mon.retiredCPU
 	l.LastSweep = sv.lastSweep
+	l.Queued = len(sv.queue)
 	sv.mu.Unlock()
 
 	for _, g := range sv.mon.procs.Groups(pids) {

@@ -41,6 +41,8 @@ func (r *recorder) CommandDone(o chimerax.CommandOutcome, d time.Duration) {
 	r.add("command %s %v", o, d > 0)
 }
 
+func (r *recorder) QueueWaited(outcome string, d time.Duration) { r.add("queue %s", outcome) }
+
 func (r *recorder) Events() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -56,6 +56,7 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	var leave []*child
 	sv.mu.Lock()
 	sv.closing = true
+	sv.failQueueLocked(ErrShuttingDown)
 	sv.mu.Unlock()
 	sv.closePool()
 	sv.mu.Lock()

@@ -28,8 +28,11 @@ import (
 type pool struct {
 	ready    []*warmChild
 	starting int
-	ctx      context.Context // ends when Close begins
-	cancel   context.CancelFunc
+	// yield counts the starting children whose places sessions have taken
+	// (placeLocked): as many are discarded when they are ready.
+	yield  int
+	ctx    context.Context // ends when Close begins
+	cancel context.CancelFunc
 }
 
 // warmChild is one started child waiting in the pool.
@@ -42,7 +45,7 @@ type warmChild struct {
 }
 
 // count is how many places the pool holds under MaxSessions.
-func (p *pool) count() int { return len(p.ready) + p.starting }
+func (p *pool) count() int { return len(p.ready) + p.starting - p.yield }
 
 // takeWarm hands out a live pool child, or nil. The caller holds sv.mu.
 func (sv *Supervisor) takeWarm() *warmChild {
@@ -79,7 +82,8 @@ func (sv *Supervisor) refillPool() {
 	}
 	n := 0
 	sv.mu.Lock()
-	for !sv.closing && sv.pool.count() < sv.cfg.PoolSize &&
+	// Only below the cap, and never ahead of a queued create.
+	for !sv.closing && len(sv.queue) == 0 && sv.pool.count() < sv.cfg.PoolSize &&
 		(sv.cfg.MaxSessions <= 0 || len(sv.children)+sv.pool.count() < sv.cfg.MaxSessions) {
 		sv.pool.starting++
 		n++
@@ -114,9 +118,14 @@ func (sv *Supervisor) startWarm() {
 	}
 	sv.mu.Lock()
 	sv.pool.starting--
-	keep := err == nil && !sv.closing
+	yielded := sv.pool.yield > 0 // its place went to a session meanwhile
+	if yielded {
+		sv.pool.yield--
+	}
+	keep := err == nil && !sv.closing && !yielded
 	if keep {
 		sv.pool.ready = append(sv.pool.ready, w)
+		sv.grantLocked() // a queued create takes it at once
 	}
 	sv.mu.Unlock()
 	if !keep {
@@ -162,6 +171,7 @@ func (sv *Supervisor) watchWarm(w *warmChild) {
 	if i >= 0 {
 		sv.pool.ready = append(sv.pool.ready[:i], sv.pool.ready[i+1:]...)
 		close(w.out)
+		sv.grantLocked()
 	}
 	sv.mu.Unlock()
 	if i < 0 {
@@ -192,6 +202,7 @@ func (sv *Supervisor) recyclePool(now time.Time) {
 		}
 		clear(sv.pool.ready[len(keep):])
 		sv.pool.ready = keep
+		sv.grantLocked()
 	}
 	sv.mu.Unlock()
 	sv.retireWarm(old)

@@ -33,6 +33,10 @@ type Config struct {
 	// still starting; 0 means no cap.
 	MaxSessions        int
 	MaxSessionsPerUser int
+	// QueueSize creates may wait, in order, for a place at MaxSessions,
+	// each for up to QueueTimeout (queue.go); 0 queues none.
+	QueueSize    int
+	QueueTimeout time.Duration
 	// MaxUncompressedBytes bounds what a gzip upload may inflate to.
 	MaxUncompressedBytes int64
 	// IdleTimeout ends sessions without activity for that long; 0 never.
@@ -131,6 +135,8 @@ func DefaultConfig(dataDir string) Config {
 		LogMaxBytes:          10 << 20,
 		MaxSessions:          32,
 		MaxSessionsPerUser:   4,
+		QueueSize:            16,
+		QueueTimeout:         30 * time.Second,
 		MaxUncompressedBytes: 1 << 30,
 		IdleTimeout:          30 * time.Minute,
 		MaxIdleTimeout:       24 * time.Hour,
@@ -184,6 +190,7 @@ type Supervisor struct {
 
 	dirty map[string]struct{} // sessions with activity not yet flushed (activity.go)
 	pool  pool                // warm children (pool.go)
+	queue []*waiter           // creates waiting for a place (queue.go)
 }
 
 // child is the supervisor's view of one live session.

@@ -128,10 +128,13 @@ type PoolConfig struct {
 
 // LimitsConfig caps what clients may use.
 type LimitsConfig struct {
-	MaxSessions          int   `mapstructure:"max_sessions"`
-	MaxSessionsPerUser   int   `mapstructure:"max_sessions_per_user"`
-	MaxUploadBytes       int64 `mapstructure:"max_upload_bytes"`
-	MaxUncompressedBytes int64 `mapstructure:"max_uncompressed_bytes"`
+	MaxSessions        int `mapstructure:"max_sessions"`
+	MaxSessionsPerUser int `mapstructure:"max_sessions_per_user"`
+	// QueueSize creates may wait at max_sessions, each up to QueueTimeout.
+	QueueSize            int           `mapstructure:"queue_size"`
+	QueueTimeout         time.Duration `mapstructure:"queue_timeout"`
+	MaxUploadBytes       int64         `mapstructure:"max_upload_bytes"`
+	MaxUncompressedBytes int64         `mapstructure:"max_uncompressed_bytes"`
 }
 
 // MetricsConfig configures GET /metrics (monitoring.go).
@@ -186,6 +189,8 @@ func DefaultConfig() Config {
 		Limits: LimitsConfig{
 			MaxSessions:          sv.MaxSessions,
 			MaxSessionsPerUser:   sv.MaxSessionsPerUser,
+			QueueSize:            sv.QueueSize,
+			QueueTimeout:         sv.QueueTimeout,
 			MaxUploadBytes:       srv.MaxUploadBytes,
 			MaxUncompressedBytes: sv.MaxUncompressedBytes,
 		},
@@ -226,6 +231,7 @@ func (c *Config) supervisorConfig(pdb *structure.Fetcher) chimerax.Config {
 	sc.KeepConnected = c.Session.KeepConnected
 	sc.MaxSessions = c.Limits.MaxSessions
 	sc.MaxSessionsPerUser = c.Limits.MaxSessionsPerUser
+	sc.QueueSize, sc.QueueTimeout = c.Limits.QueueSize, c.Limits.QueueTimeout
 	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes
 	sc.PoolSize, sc.PoolMaxAge = c.Pool.Size, c.Pool.MaxAge
 	sc.PDB = pdb
@@ -308,6 +314,7 @@ func (c *Config) Validate() error {
 	for key, d := range map[string]time.Duration{
 		"session.activity_flush_interval": c.Session.ActivityFlushInterval,
 		"pool.max_age":                    c.Pool.MaxAge,
+		"limits.queue_timeout":            c.Limits.QueueTimeout,
 	} {
 		if d <= 0 {
 			bad(key, d, "must be positive")
@@ -352,6 +359,7 @@ func (c *Config) Validate() error {
 	for key, n := range map[string]int{
 		"limits.max_sessions":          c.Limits.MaxSessions,
 		"limits.max_sessions_per_user": c.Limits.MaxSessionsPerUser,
+		"limits.queue_size":            c.Limits.QueueSize,
 		"pool.size":                    c.Pool.Size,
 	} {
 		if n < 0 {

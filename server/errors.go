@@ -66,7 +66,7 @@ var problemKinds = []struct {
 	{store.ErrInvalid, http.StatusBadRequest, "invalid_request"},
 }
 
-// retryAfter is what a 429 or 503 suggests to wait.
+// retryAfter is what a 503 (shutting down) suggests to wait.
 const retryAfter = 5 * time.Second
 
 // Problem is an RFC 9457 problem details body, with chimerad's machine code.
@@ -118,7 +118,13 @@ func (s *Server) fail(c *gin.Context, err error) {
 	switch p.Status {
 	case http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `Bearer realm="chimerad"`)
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	case http.StatusTooManyRequests:
+		// An honest estimate, or none: only the user can free a place
+		// under their own cap.
+		if le, ok := errors.AsType[*chimerax.LimitError](err); ok && le.RetryAfter > 0 {
+			c.Header("Retry-After", strconv.Itoa(int(le.RetryAfter/time.Second)))
+		}
+	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", strconv.Itoa(int(retryAfter.Seconds())))
 	}
 	if p.Status >= 500 {

@@ -37,6 +37,7 @@ type Metrics struct {
 	commandSeconds prometheus.Histogram
 	requests       *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
+	queueSeconds   *prometheus.HistogramVec
 }
 
 // endReasons and commandOutcomes are the label values known in advance:
@@ -47,8 +48,10 @@ var (
 		store.ReasonDeleted, store.ReasonIdleTimeout, store.ReasonMaxLifetime,
 		store.ReasonCrashed, store.ReasonUnresponsive, store.ReasonStartFailed,
 		store.ReasonOpenFailed, store.ReasonShutdown, store.ReasonDaemonRestart,
-		store.ReasonAdminKill, store.ReasonUserRemoved,
+		store.ReasonAdminKill, store.ReasonUserRemoved, store.ReasonOutOfMemory,
+		store.ReasonClientGone,
 	}
+	queueOutcomes   = []string{chimerax.QueueGranted, chimerax.QueueTimeout, chimerax.QueueGone, chimerax.QueueFull}
 	commandOutcomes = []chimerax.CommandOutcome{
 		chimerax.OutcomeOK, chimerax.OutcomeError, chimerax.OutcomeTimeout,
 		chimerax.OutcomeCanceled, chimerax.OutcomeFailed,
@@ -92,6 +95,11 @@ func NewMetrics(reg *prometheus.Registry, src LoadSource) (*Metrics, error) {
 			Name: "chimerad_http_requests_total",
 			Help: "HTTP requests answered, by route template, method and status code.",
 		}, []string{"route", "method", "code"}),
+		queueSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chimerad_queue_wait_seconds",
+			Help:    "Time creates waited in the queue at limits.max_sessions, by outcome (granted, timeout, gone; full: found it full, did not wait).",
+			Buckets: []float64{0.01, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60},
+		}, []string{"outcome"}),
 		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "chimerad_http_request_duration_seconds",
 			Help:    "Time to answer HTTP requests, by route template and method.",
@@ -104,12 +112,15 @@ func NewMetrics(reg *prometheus.Registry, src LoadSource) (*Metrics, error) {
 	for _, o := range commandOutcomes {
 		m.commands.WithLabelValues(string(o))
 	}
+	for _, o := range queueOutcomes {
+		m.queueSeconds.WithLabelValues(o)
+	}
 	cs := []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newLoadCollector(src),
 		m.created, m.ended, m.startDuration, m.lifetime,
-		m.commands, m.commandSeconds, m.requests, m.requestSeconds,
+		m.commands, m.commandSeconds, m.requests, m.requestSeconds, m.queueSeconds,
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -141,6 +152,11 @@ func (m *Metrics) CommandDone(outcome chimerax.CommandOutcome, d time.Duration) 
 	m.commandSeconds.Observe(d.Seconds())
 }
 
+// QueueWaited observes how long a create waited in the queue, by outcome.
+func (m *Metrics) QueueWaited(outcome string, d time.Duration) {
+	m.queueSeconds.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
 // request counts one answered HTTP request.
 func (m *Metrics) request(route, method string, code int, d time.Duration) {
 	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
@@ -154,6 +170,7 @@ type loadCollector struct {
 	src       LoadSource
 	sessions  *prometheus.Desc
 	limit     *prometheus.Desc
+	queued    *prometheus.Desc
 	rss       *prometheus.Desc
 	cpu       *prometheus.Desc
 	lastSweep *prometheus.Desc
@@ -166,6 +183,8 @@ func newLoadCollector(src LoadSource) *loadCollector {
 			"Live sessions, by state (starting, ready, stopping).", []string{"state"}, nil),
 		limit: prometheus.NewDesc("chimerad_sessions_limit",
 			"Most live sessions allowed (limits.max_sessions); 0 means no limit.", nil, nil),
+		queued: prometheus.NewDesc("chimerad_queue_length",
+			"Creates waiting for a place at limits.max_sessions.", nil, nil),
 		rss: prometheus.NewDesc("chimerad_children_resident_memory_bytes",
 			"Resident memory of the live ChimeraX children, summed over each child's process group.", nil, nil),
 		cpu: prometheus.NewDesc("chimerad_children_cpu_seconds_total",
@@ -177,7 +196,7 @@ func newLoadCollector(src LoadSource) *loadCollector {
 
 // Describe sends the collector's descriptors.
 func (lc *loadCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{lc.sessions, lc.limit, lc.rss, lc.cpu, lc.lastSweep} {
+	for _, d := range []*prometheus.Desc{lc.sessions, lc.limit, lc.queued, lc.rss, lc.cpu, lc.lastSweep} {
 		ch <- d
 	}
 }
@@ -189,6 +208,7 @@ func (lc *loadCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(lc.sessions, prometheus.GaugeValue, float64(l.Sessions[st]), string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(lc.limit, prometheus.GaugeValue, float64(l.MaxSessions))
+	ch <- prometheus.MustNewConstMetric(lc.queued, prometheus.GaugeValue, float64(l.Queued))
 	ch <- prometheus.MustNewConstMetric(lc.rss, prometheus.GaugeValue, float64(l.RSSBytes))
 	ch <- prometheus.MustNewConstMetric(lc.cpu, prometheus.CounterValue, l.CPUSeconds)
 	if !l.LastSweep.IsZero() {

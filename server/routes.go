@@ -32,6 +32,7 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/docs/redoc.standalone.js", s.docsPage("docs/redoc.standalone.js", "text/javascript; charset=utf-8"))
 
 	api := r.Group("/api", s.authenticate)
+	api.GET("/status", s.handle(s.status))
 	api.GET("/sessions", s.handle(s.listSessions))
 	api.POST("/sessions", s.handle(s.createSession))
 	api.GET("/sessions/:id", s.handle(s.getSession))
@@ -76,6 +77,12 @@ func (s *Server) healthz(c *gin.Context) error {
 		"limits":         s.sv.Limits(),
 		"uptime_seconds": int64(timeSince(s.start).Seconds()),
 	})
+	return nil
+}
+
+// status answers the capacity in numbers, for any user.
+func (s *Server) status(c *gin.Context) error {
+	c.JSON(http.StatusOK, s.sv.Status(caller(c).Name))
 	return nil
 }
 

@@ -35,6 +35,7 @@ type Supervisor interface {
 	Engine() chimerax.Engine
 	Sandboxed() bool
 	Limits() chimerax.Limits
+	Status(user string) chimerax.Status
 	Workspace
 	Monitor // monitoring.go
 }
