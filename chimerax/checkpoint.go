@@ -236,7 +236,12 @@ func (sv *Supervisor) checkCheckpoint(from store.Session) error {
 // copyInto copies the checkpoint into a new session's directory and
 // returns the copy's path; the checkpoint itself stays.
 func (p *resumePlan) copyInto(dir string) (string, error) {
-	dst := filepath.Join(dir, "resume.cxs")
+	return p.copyTo(dir, "resume.cxs")
+}
+
+// copyTo copies the checkpoint to dir/name, a new file, and returns its path.
+func (p *resumePlan) copyTo(dir, name string) (string, error) {
+	dst := filepath.Join(dir, name)
 	src, err := os.Open(p.path)
 	if err != nil {
 		return "", fmt.Errorf("%w: session %s: %v", ErrNoCheckpoint, p.from.ID, err)

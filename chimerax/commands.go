@@ -87,14 +87,19 @@ const probeTimeout = 2 * time.Second
 // left to its watcher, which records the crash.
 func (sv *Supervisor) commandTimedOut(c *child, id string) error {
 	var state string
+	var p *process.Process
+	var client *Client
+	if c != nil {
+		p, client = sv.handle(c)
+	}
 	switch {
 	case c == nil:
 		state = "the session has ended"
-	case exited(c.proc):
+	case exited(p):
 		state = "ChimeraX has exited"
 	default:
 		ctx, cancel := context.WithTimeout(sv.ctx, probeTimeout)
-		err := c.client.ping(ctx)
+		err := client.ping(ctx)
 		cancel()
 		if err == nil {
 			state = "ChimeraX answers again"
@@ -131,7 +136,7 @@ func (sv *Supervisor) readyChild(ctx context.Context, id string) (*child, error)
 	if c != nil {
 		select {
 		case <-c.started:
-			ready = c.proc != nil && !c.ending
+			ready = c.proc != nil && !c.ending && !c.restarting
 		default:
 		}
 	}
@@ -313,10 +318,11 @@ func (sv *Supervisor) run(ctx context.Context, id, command string, activity bool
 	if c != nil {
 		select {
 		case <-c.started:
-			ready = c.proc != nil && !c.ending
+			ready = c.proc != nil && !c.ending && !c.restarting
 		default:
 		}
 	}
+	var client *Client
 	wentBusy := false
 	if ready {
 		if activity {
@@ -326,6 +332,7 @@ func (sv *Supervisor) run(ctx context.Context, id, command string, activity bool
 			c.busySince, wentBusy = now, true
 		}
 		c.commands++
+		client = c.client // a restart may replace it
 	}
 	sv.mu.Unlock()
 	if !ready {
@@ -340,7 +347,7 @@ func (sv *Supervisor) run(ctx context.Context, id, command string, activity bool
 	ctx, cancel := context.WithTimeout(ctx, sv.cfg.CommandTimeout)
 	defer cancel()
 	begin := time.Now()
-	res, err := c.client.Run(ctx, command)
+	res, err := client.Run(ctx, command)
 	sv.mu.Lock()
 	if activity { // the idle clock restarts when the command completes
 		sv.markActive(c, sv.now())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 		// ChimeraX fetches the extended form without its pdb_ prefix.
 		open = "open " + strings.TrimPrefix(rec.Structure.PDBID, "pdb_") + " from pdb"
 	}
+	c.openCmd = open // before started is closed: Restart reads it after
 	if open != "" {
 		ctx, cancel := context.WithTimeout(c.startCtx, sv.cfg.StartTimeout)
 		res, err := client.Run(ctx, open)
@@ -123,7 +125,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 	sv.wg.Add(1)
 	go func() {
 		defer sv.wg.Done()
-		sv.watch(c)
+		sv.watch(c, p)
 	}()
 }
 
@@ -151,22 +153,25 @@ func (sv *Supervisor) failStart(c *child, p *process.Process, reason store.Reaso
 	close(c.started) // after finish, so a waiting Create reads the ended record
 }
 
-// watch waits for a ready child to exit and, unless a Stop made it exit,
-// ends the session as crashed.
-func (sv *Supervisor) watch(c *child) {
-	<-c.proc.Done()
-	if !sv.claimEnd(c) {
+// watch waits for c's child p to exit and, unless a Stop made it exit or
+// a Restart replaced it, ends the session as crashed.
+func (sv *Supervisor) watch(c *child, p *process.Process) {
+	<-p.Done()
+	sv.mu.Lock()
+	replaced := c.proc != p || c.restarting
+	sv.mu.Unlock()
+	if replaced || !sv.claimEnd(c) {
 		return
 	}
-	msg := "ChimeraX exited on its own (" + c.proc.DescribeExit() + ")"
+	msg := "ChimeraX exited on its own (" + p.DescribeExit() + ")"
 	reason := store.ReasonCrashed
-	if sv.outOfMemory(c.proc) {
+	if sv.outOfMemory(p) {
 		reason = store.ReasonOutOfMemory
-		msg = fmt.Sprintf("ChimeraX ran out of memory (chimerax.memory_max is %d bytes) and exited (%s)", sv.cfg.MemoryMax, c.proc.DescribeExit())
+		msg = fmt.Sprintf("ChimeraX ran out of memory (chimerax.memory_max is %d bytes) and exited (%s)", sv.cfg.MemoryMax, p.DescribeExit())
 	}
-	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Int("pid", c.proc.PID()).
+	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Int("pid", p.PID()).
 		Str("reason", string(reason)).Msg(msg)
-	c.proc.ReapAll()
+	p.ReapAll()
 	sv.finish(c, store.StateFailed, reason, msg)
 }
 
@@ -352,4 +357,139 @@ func (sv *Supervisor) launchSpec(id string) process.Spec {
 		Cgroups:     sv.cg,
 		CPUMax:      sv.cfg.CPUMax,
 	}
+}
+
+// Restart replaces a ready session's ChimeraX with a fresh one under the
+// same id: the way out of a wedged child or a runaway command, which a
+// ChimeraX REST command cannot interrupt. The old child is killed at once
+// (a command in flight there fails); the new one opens the session's latest
+// checkpoint if it has one, else what the session opened at its start.
+// The session's files stay. While it restarts the session is starting and
+// takes no commands; its record counts the restart. A restart that fails
+// ends the session failed, as a failed start does. It is the owner's act,
+// so it counts as activity. (A pool child cannot stand in: it runs in a
+// directory and under an id of its own.)
+func (sv *Supervisor) Restart(ctx context.Context, id string) (Info, error) {
+	sv.mu.Lock()
+	c := sv.children[id]
+	ok := c != nil && liveProc(c) != nil && !c.ending && !c.restarting
+	var old *process.Process
+	if ok {
+		c.restarting, old = true, c.proc
+		sv.markActive(c, sv.now())
+	}
+	sv.mu.Unlock()
+	if !ok {
+		rec, err := sv.current(ctx, id)
+		if err != nil {
+			return sv.info(rec), err
+		}
+		return sv.info(rec), fmt.Errorf("%w: session %s is %s: only a ready session restarts", ErrNotLive, id, rec.State)
+	}
+	log := sv.Logger.With().Str("session_id", id).Str("user", c.owner).Logger()
+	rec, err := sv.db.UpdateSession(context.WithoutCancel(ctx), id, func(s *store.Session) error {
+		if !s.State.Live() {
+			return errAlreadyEnded
+		}
+		s.State, s.Restarts = store.StateStarting, s.Restarts+1
+		return nil
+	})
+	if err != nil {
+		sv.mu.Lock()
+		c.restarting = false
+		sv.mu.Unlock()
+		return sv.info(rec), fmt.Errorf("restart session %s: %w", id, err)
+	}
+	sv.publishState(c, store.StateStarting)
+	log.Info().Int("pid", old.PID()).Int("restarts", rec.Restarts).Msg("restarting chimerax")
+	old.Kill()
+
+	open := c.openCmd
+	if sv.checkCheckpoint(rec) == nil {
+		name := "restart-" + strconv.Itoa(rec.Restarts) + ".cxs"
+		if path, err := (&resumePlan{from: rec, path: rec.Checkpoint.Path}).copyTo(sv.sessionDir(id), name); err == nil {
+			open = "open " + quote(path)
+		} else {
+			log.Warn().Err(err).Msg("restart without the checkpoint")
+		}
+	}
+	p, client, reason, err := sv.launchAndOpen(c, open)
+	sv.mu.Lock()
+	abandoned := c.ending // a Stop came meanwhile: it ends the session
+	if err == nil && !abandoned {
+		c.proc, c.client = p, client
+		c.lastHealthy = sv.now()
+		sv.markActive(c, sv.now())
+	}
+	c.restarting = false
+	sv.mu.Unlock()
+	switch {
+	case abandoned:
+		if p != nil {
+			p.Kill()
+		}
+		rec, err := sv.current(ctx, id)
+		if err == nil {
+			err = fmt.Errorf("%w: session %s ended while it restarted", ErrNotLive, id)
+		}
+		return sv.info(rec), err
+	case err != nil:
+		if sv.claimEnd(c) {
+			if p != nil {
+				sv.mu.Lock()
+				c.proc = p // the record shows the child that failed
+				sv.mu.Unlock()
+			}
+			msg := err.Error()
+			if se, ok := errors.AsType[*process.StartError](err); ok {
+				msg = se.Err.Error()
+			}
+			log.Warn().Err(err).Str("reason", string(reason)).Msg("restart failed")
+			return sv.info(sv.finish(c, store.StateFailed, reason, msg)), err
+		}
+		rec, _ := sv.current(ctx, id)
+		return sv.info(rec), err
+	}
+	now := sv.now()
+	rec, err = sv.db.UpdateSession(context.WithoutCancel(ctx), id, func(s *store.Session) error {
+		if s.State != store.StateStarting {
+			return errAlreadyEnded
+		}
+		s.State, s.ReadyAt, s.LastActivityAt = store.StateReady, now, now
+		s.Process = processRecord(p)
+		return nil
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("record restart")
+	}
+	sv.publishState(c, store.StateReady)
+	sv.wg.Go(func() { sv.watch(c, p) })
+	sv.wakeSweeper()
+	log.Info().Int("pid", p.PID()).Msg("session restarted")
+	return sv.info(rec), nil
+}
+
+// launchAndOpen starts a new child for c and has it run open (if any); on
+// failure it kills what it started and says why, with the end reason.
+func (sv *Supervisor) launchAndOpen(c *child, open string) (*process.Process, *Client, store.Reason, error) {
+	p, err := process.Launch(c.startCtx, sv.launchSpec(c.id))
+	if err != nil {
+		return p, nil, store.ReasonStartFailed, err
+	}
+	client := NewClient(p.Dial)
+	if open == "" {
+		return p, client, "", nil
+	}
+	ctx, cancel := context.WithTimeout(c.startCtx, sv.cfg.StartTimeout)
+	res, err := client.Run(ctx, open)
+	cancel()
+	switch {
+	case err != nil:
+		p.Kill()
+		return p, nil, store.ReasonStartFailed, p.StartError(fmt.Errorf("%w: open structure: %v", ErrStartFailed, err))
+	case !res.OK():
+		p.Kill()
+		return p, nil, store.ReasonOpenFailed, fmt.Errorf("%w: %s", ErrOpenFailed, relativize(res.Message(), sv.sessionDir(c.id)))
+	}
+	return p, client, "", nil
 }

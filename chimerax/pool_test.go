@@ -30,6 +30,7 @@ func TestPoolHandsOutWarmChildren(t *testing.T) {
 		c.MaxSessions = 3
 		c.MaxSessionsPerUser = 0
 		c.SweepInterval = time.Hour
+		c.QueueSize = 0 // refused at once: the queue has its own test
 	})
 	chimeraxtest.WaitFor(t, 20*time.Second, "pool full", func() bool { return sv.PoolReady() == 2 })
 	pooled := sv.PoolIDs()

@@ -158,7 +158,7 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 	sv.wg.Add(1)
 	go func() {
 		defer sv.wg.Done()
-		sv.watch(c)
+		sv.watch(c, p)
 	}()
 	sv.Logger.Info().Str("session_id", rec.ID).Str("user", rec.Owner).Int("pid", p.PID()).Msg("session adopted")
 	return nil

@@ -203,7 +203,8 @@ type child struct {
 	started  chan struct{} // closed once the start succeeded or failed
 	startErr error         // why the start failed; read after started
 
-	// Set once started is closed and startErr is nil.
+	// Set once started is closed and startErr is nil; a Restart replaces
+	// them, under Supervisor.mu (read them with handle where it may run).
 	proc   *process.Process
 	client *Client
 	warm   *warmChild // the pool child it took, if any (pool.go)
@@ -222,6 +223,8 @@ type child struct {
 
 	events       sessionEvents // subscribers to the session's events
 	endScheduled bool          // the sweeper is ending it (guarded by Supervisor.mu)
+	restarting   bool          // Restart is replacing its child (guarded by Supervisor.mu)
+	openCmd      string        // what opened its structure at start, for Restart
 }
 
 // NewSupervisor returns a supervisor that starts engine for each session
@@ -309,4 +312,12 @@ func (sv *Supervisor) newChild(id, owner string, idle time.Duration, created, ac
 		created:      created,
 		lastActivity: active,
 	}
+}
+
+// handle returns c's child and client as they are now: a Restart may
+// replace them.
+func (sv *Supervisor) handle(c *child) (*process.Process, *Client) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return c.proc, c.client
 }

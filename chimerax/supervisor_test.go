@@ -286,6 +286,7 @@ func TestLimits(t *testing.T) {
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.MaxSessions = 3
 		c.MaxSessionsPerUser = 2
+		c.QueueSize = 0 // refused at once: the queue has its own test
 	})
 	// A burst of concurrent creates never exceeds the limits.
 	type result struct {

@@ -129,8 +129,8 @@ func (sv *Supervisor) sweep() (ids []string, next time.Time) {
 	}
 	sv.mu.Lock()
 	for id, c := range sv.children {
-		if c.ending || c.endScheduled || c.proc == nil {
-			continue // ending, or still starting: the start timeout bounds it
+		if c.ending || c.endScheduled || c.proc == nil || c.restarting {
+			continue // ending, or (re)starting: the start timeout bounds it
 		}
 		select {
 		case <-c.started:
@@ -212,7 +212,7 @@ func (sv *Supervisor) ProbeHealth() {
 	var probe, dead []*child
 	sv.mu.Lock()
 	for _, c := range sv.children {
-		if c.ending || c.proc == nil || c.busy > 0 {
+		if c.ending || c.proc == nil || c.busy > 0 || c.restarting {
 			continue
 		}
 		if sv.cfg.HealthTimeout > 0 && now.Sub(c.lastHealthy) >= sv.cfg.HealthTimeout {
@@ -226,7 +226,8 @@ func (sv *Supervisor) ProbeHealth() {
 	}
 	sv.mu.Unlock()
 	for _, c := range dead {
-		sv.Logger.Warn().Str("session_id", c.id).Int("pid", c.proc.PID()).
+		p, _ := sv.handle(c)
+		sv.Logger.Warn().Str("session_id", c.id).Int("pid", p.PID()).
 			Str("reason", string(store.ReasonUnresponsive)).Msg("chimerax does not answer; killing it")
 		sv.wg.Add(1)
 		go func() {
@@ -250,7 +251,8 @@ func (sv *Supervisor) probe(c *child) {
 	}
 	ctx, cancel := context.WithTimeout(sv.ctx, timeout)
 	defer cancel()
-	res, err := c.client.Run(ctx, "version")
+	_, client := sv.handle(c)
+	res, err := client.Run(ctx, "version")
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	c.probing = false

@@ -295,3 +295,84 @@ func TestHangUpDuringCreate(t *testing.T) {
 		t.Errorf("create after 20 hang-ups = %d %s, want 201", resp.StatusCode, body)
 	}
 }
+
+// TestRestart: POST .../restart replaces a session's ChimeraX under the
+// same id: it reopens the original structure, or the latest checkpoint if
+// there is one; it ends a runaway command (which a ChimeraX command cannot
+// interrupt); the session counts its restarts and says starting, then
+// ready. Only the owner or an admin may, and only a ready session.
+func TestRestart(t *testing.T) {
+	d := MustServe(t, options{knobs: []string{"CHIMERAX_SIM_HANG_ON=turn"}})
+	alice, bob := d.mustUser(t, "alice", false), d.mustUser(t, "bob", false)
+	admin := d.mustUser(t, "root", true)
+	s := d.mustSession(t, alice, "1hpv.pdb")
+	pid := func() int {
+		_, body := d.call(t, "GET", "/api/sessions/"+s.ID, admin, nil)
+		return decode[server.SessionView](t, body).Process.PID
+	}
+	models := func() string {
+		resp, body := d.command(t, alice, s.ID, "info models")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("info models = %d %s", resp.StatusCode, body)
+		}
+		return string(body)
+	}
+	if resp, _ := d.call(t, "POST", "/api/sessions/"+s.ID+"/restart", bob, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("bob's restart of alice's session = %d, want 404", resp.StatusCode)
+	}
+	stream := mustEvents(t, d.URL+"/api/sessions/"+s.ID+"/events", alice)
+	stream.next(t) // ready
+
+	// A command that never answers; the restart is the way out.
+	hung := make(chan int, 1)
+	go func() {
+		resp, _ := d.command(t, alice, s.ID, "turn y 10")
+		hung <- resp.StatusCode
+	}()
+	chimeraxtest.WaitFor(t, 5*time.Second, "busy", func() bool { return d.get(t, alice, s.ID).ExecutionState == chimerax.ExecutionBusy })
+	before := pid()
+	resp, body := d.call(t, "POST", "/api/sessions/"+s.ID+"/restart", alice, nil)
+	got := decode[server.SessionView](t, body)
+	if resp.StatusCode != http.StatusOK || got.ID != s.ID || got.State != "ready" || got.Restarts != 1 || got.ExecutionState != chimerax.ExecutionIdle {
+		t.Fatalf("restart = %d %s, want 200, ready, the same id, 1 restart", resp.StatusCode, body)
+	}
+	select {
+	case code := <-hung:
+		if code < 500 {
+			t.Errorf("the runaway command answered %d, want a 5xx once its ChimeraX was replaced", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the runaway command still hangs after the restart")
+	}
+	if after := pid(); after == before || after == 0 {
+		t.Errorf("pid after restart %d, before %d: want a new ChimeraX", after, before)
+	}
+	if out := models(); !strings.Contains(out, "#1") || strings.Contains(out, "#2") {
+		t.Errorf("after a restart without checkpoint, models = %s, want the original structure alone", out)
+	}
+	for _, want := range []store.State{store.StateStarting, store.StateReady} {
+		if ev := stream.next(t); ev.Type != chimerax.EventState || ev.State != want {
+			t.Errorf("event %+v, want state %s", ev, want)
+		}
+	}
+
+	// With a checkpoint, the restart reopens it: a second model stays.
+	if resp, body := d.addFile(t, alice, s.ID, "pept.pdb", mustRead(t, "pept.pdb"), nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("add file = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := d.call(t, "POST", "/api/sessions/"+s.ID+"/checkpoint", alice, nil); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("checkpoint = %d %s", resp.StatusCode, body)
+	}
+	resp, body = d.call(t, "POST", "/api/sessions/"+s.ID+"/restart", admin, nil)
+	if got := decode[server.SessionView](t, body); resp.StatusCode != http.StatusOK || got.Restarts != 2 {
+		t.Fatalf("admin's restart = %d %s, want 200, 2 restarts", resp.StatusCode, body)
+	}
+	if out := models(); !strings.Contains(out, "#2") {
+		t.Errorf("after a restart from a checkpoint, models = %s, want #1 and #2", out)
+	}
+
+	d.call(t, "DELETE", "/api/sessions/"+s.ID, alice, nil)
+	if resp, body := d.call(t, "POST", "/api/sessions/"+s.ID+"/restart", alice, nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("restart of an ended session = %d %s, want 409", resp.StatusCode, body)
+	}
+}

@@ -38,6 +38,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/sessions/:id", s.handle(s.getSession))
 	api.PUT("/sessions/:id/heartbeat", s.handle(s.heartbeat))
 	api.DELETE("/sessions/:id", s.handle(s.deleteSession))
+	api.POST("/sessions/:id/restart", s.handle(s.restartSession))
 	api.POST("/sessions/:id/commands", s.handle(s.runCommand))
 	api.GET("/sessions/:id/snapshot", s.handle(s.snapshot))
 	api.POST("/sessions/:id/files", s.handle(s.addFile))

@@ -27,6 +27,7 @@ import (
 type Supervisor interface {
 	Create(ctx context.Context, req chimerax.CreateRequest) (chimerax.Info, error)
 	Stop(ctx context.Context, id string, reason store.Reason) (chimerax.Info, error)
+	Restart(ctx context.Context, id string) (chimerax.Info, error)
 	Session(ctx context.Context, id string) (chimerax.Info, error)
 	Sessions(ctx context.Context, f store.SessionFilter) ([]chimerax.Info, string, error)
 	Touch(ctx context.Context, id string) (chimerax.Info, error)

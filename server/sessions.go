@@ -53,6 +53,8 @@ type SessionView struct {
 	// absent; BusySince is when the command in flight started.
 	ExecutionState string     `json:"execution_state,omitempty"`
 	BusySince      *time.Time `json:"busy_since,omitempty"`
+	// Restarts counts the times its ChimeraX was replaced (POST .../restart).
+	Restarts int `json:"restarts"`
 }
 
 func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
@@ -76,6 +78,7 @@ func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
 		FromPool:             rec.FromPool,
 		ExecutionState:       rec.ExecutionState,
 		BusySince:            timePtr(rec.BusySince),
+		Restarts:             rec.Restarts,
 	}
 	if rec.Checkpoint != nil {
 		v.CheckpointAt = timePtr(rec.Checkpoint.At)
@@ -355,6 +358,22 @@ func (s *Server) deleteSession(c *gin.Context) error {
 	}
 	rec, err = s.sv.Stop(c, rec.ID, reason)
 	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, s.view(rec, caller(c).Admin))
+	return nil
+}
+
+// restartSession replaces the session's ChimeraX (owner or admin).
+func (s *Server) restartSession(c *gin.Context) error {
+	rec, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	if rec, err = s.sv.Restart(c, rec.ID); err != nil {
+		if !rec.State.Live() && rec.ID != "" {
+			return &failedSession{id: rec.ID, err: err}
+		}
 		return err
 	}
 	c.JSON(http.StatusOK, s.view(rec, caller(c).Admin))

@@ -133,6 +133,8 @@ type Session struct {
 	Stats *SessionStats `json:"stats,omitempty"`
 	// FromPool: the session took a child from the warm pool.
 	FromPool bool `json:"from_pool,omitempty"`
+	// Restarts counts the times its ChimeraX was replaced (Restart).
+	Restarts int `json:"restarts,omitempty"`
 }
 
 // Checkpoint is a ChimeraX session file (.cxs) saved of a session, kept
