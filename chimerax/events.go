@@ -119,10 +119,11 @@ func (sv *Supervisor) Events(ctx context.Context, id string) (<-chan Event, func
 	c := sv.children[id]
 	sv.mu.Unlock()
 	if c == nil {
-		if _, err := sv.current(ctx, id); err != nil {
+		rec, err := sv.current(ctx, id)
+		if err != nil {
 			return nil, nil, err
 		}
-		return nil, nil, fmt.Errorf("%w: session %s has ended", ErrNotLive, id)
+		return nil, nil, notLive(rec, false)
 	}
 	e := &c.events
 	e.mu.Lock()

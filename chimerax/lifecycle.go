@@ -373,6 +373,7 @@ func (sv *Supervisor) Restart(ctx context.Context, id string) (Info, error) {
 	sv.mu.Lock()
 	c := sv.children[id]
 	ok := c != nil && liveProc(c) != nil && !c.ending && !c.restarting
+	restarting := c != nil && c.restarting
 	var old *process.Process
 	if ok {
 		c.restarting, old = true, c.proc
@@ -384,7 +385,7 @@ func (sv *Supervisor) Restart(ctx context.Context, id string) (Info, error) {
 		if err != nil {
 			return sv.info(rec), err
 		}
-		return sv.info(rec), fmt.Errorf("%w: session %s is %s: only a ready session restarts", ErrNotLive, id, rec.State)
+		return sv.info(rec), fmt.Errorf("%w: only a ready session restarts", notLive(rec, restarting))
 	}
 	log := sv.Logger.With().Str("session_id", id).Str("user", c.owner).Logger()
 	rec, err := sv.db.UpdateSession(context.WithoutCancel(ctx), id, func(s *store.Session) error {

@@ -134,7 +134,7 @@ func (sv *Supervisor) TouchRecord(in Info) (Info, error) {
 	}
 	sv.mu.Unlock()
 	if c == nil {
-		return in, fmt.Errorf("%w: session %s is %s", ErrNotLive, in.ID, in.State)
+		return in, notLive(in.Session, false)
 	}
 	sv.wakeSweeper() // the next deadline may have moved
 	if in.State.Live() && now.After(in.LastActivityAt) {

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -93,16 +96,39 @@ func problemFor(err error) Problem {
 	} else {
 		for _, k := range problemKinds {
 			if errors.Is(err, k.err) {
-				p.Status, p.Code, p.Detail = k.status, k.code, err.Error()
+				p.Status, p.Code, p.Detail = k.status, k.code, sentence(err.Error())
 				break
 			}
 		}
 	}
 	if se, ok := errors.AsType[*chimerax.StartError](err); ok {
-		p.Detail = se.Err.Error() // the child's output is for the log and admins
+		p.Detail = sentence(se.Err.Error()) // the child's output is for the log and admins
 	}
 	p.Title = http.StatusText(p.Status)
 	return p
+}
+
+// sentence makes an error's text a sentence for people: the sentinels'
+// Go-style "package: " prefixes go ("chimerax: session not live: session
+// … was killed by an admin" reads "Session not live: session … was killed
+// by an admin."), the first letter is a capital, and it ends in a period.
+func sentence(msg string) string {
+	for _, k := range problemKinds {
+		text := k.err.Error()
+		if pkg, phrase, ok := strings.Cut(text, ": "); ok && !strings.Contains(pkg, " ") {
+			msg = strings.ReplaceAll(msg, text, phrase)
+		}
+	}
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return msg
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!") {
+		msg += "."
+	}
+	return msg
 }
 
 // fail writes err as a problem answer and logs 5xx answers with the whole
