@@ -258,7 +258,7 @@ func (sv *Supervisor) AddFile(ctx context.Context, id string, u *structure.Uploa
 		return store.Structure{}, nil, fmt.Errorf("add file to session %s: %w", id, err)
 	}
 	st := store.Structure{Source: store.SourceUpload, Filename: u.Filename, Format: string(u.Format), SizeBytes: u.Size}
-	res, err := sv.run(ctx, id, "open "+quote(path), true)
+	res, err := sv.run(ctx, id, sv.openNamed(id, path, u.Filename), true)
 	if err != nil {
 		os.Remove(path)
 		return st, nil, err

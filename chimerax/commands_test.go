@@ -310,8 +310,8 @@ func TestCheckpointIdleEndResume(t *testing.T) {
 		t.Errorf("resumed = %+v", resumed)
 	}
 	res, err := sv.Command(ctx, resumed.ID, "info models")
-	if err != nil || !strings.Contains(notes(res), "model id #1 type AtomicStructure name structure.pdb") {
-		t.Errorf("resumed info models = %v, %v; want the uploaded model back as #1", res, err)
+	if err != nil || !strings.Contains(notes(res), "model id #1 type AtomicStructure name 1hpv.pdb") {
+		t.Errorf("resumed info models = %v, %v; want the uploaded model back as #1, named as the client named the file", res, err)
 	}
 
 	for _, tc := range []struct {

@@ -42,6 +42,8 @@ var (
 	ErrCommandFailed = errors.New("chimerax: command failed")
 	// ErrNoCheckpoint: a resume named a session without a usable checkpoint.
 	ErrNoCheckpoint = errors.New("chimerax: no checkpoint")
+	// ErrFileNotFound: a session has no file of that name its owner may fetch.
+	ErrFileNotFound = errors.New("chimerax: file not found")
 	// ErrSessionLive: the operation needs an ended session, and it is live.
 	ErrSessionLive = errors.New("chimerax: session still live")
 )

@@ -170,6 +170,8 @@ type Supervisor struct {
 	Logger zerolog.Logger
 	// clock is the time source; SetClock replaces it (tests control time).
 	clock atomic.Pointer[func() time.Time]
+	// version is the engine's, once probeVersion has learnt it.
+	version atomic.Pointer[string]
 	// Observer, if set, is told of lifecycle events (observe.go).
 	Observer Observer
 

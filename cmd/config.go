@@ -60,6 +60,9 @@ type LogConfig struct {
 type HTTPConfig struct {
 	Listen       string   `mapstructure:"listen"`
 	AllowedHosts []string `mapstructure:"allowed_hosts"`
+	// SignedURLLifetime is how long the signed URLs for a browser's <img>
+	// and EventSource work (POST /api/sessions/{id}/urls).
+	SignedURLLifetime time.Duration `mapstructure:"signed_url_lifetime"`
 }
 
 // CORSConfig lists the browser origins allowed to call the API.
@@ -157,8 +160,9 @@ func DefaultConfig() Config {
 		DataDir: defaultDataDir(),
 		Log:     LogConfig{Level: "info", Format: "json"},
 		HTTP: HTTPConfig{
-			Listen:       DefaultListen,
-			AllowedHosts: slices.Clone(srv.AllowedHosts),
+			Listen:            DefaultListen,
+			AllowedHosts:      slices.Clone(srv.AllowedHosts),
+			SignedURLLifetime: srv.SignedURLLifetime,
 		},
 		CORS: CORSConfig{AllowedOrigins: append([]string{}, srv.AllowedOrigins...)},
 		ChimeraX: ChimeraXConfig{
@@ -244,6 +248,7 @@ func (c *Config) serverConfig() server.Config {
 	sc := server.DefaultConfig()
 	sc.AllowedHosts = c.HTTP.AllowedHosts
 	sc.AllowedOrigins = c.CORS.AllowedOrigins
+	sc.SignedURLLifetime = c.HTTP.SignedURLLifetime
 	sc.MaxUploadBytes = c.Limits.MaxUploadBytes
 	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes
 	sc.MetricsRequireAuth = c.MetricsRequireAuth()
@@ -297,6 +302,14 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains([]string{chimerax.OnRestartTerminate, chimerax.OnRestartAdopt, chimerax.OnRestartResume}, c.Session.OnRestart) {
 		bad("session.on_restart", c.Session.OnRestart, "want terminate, adopt or resume")
+	}
+	for i, o := range c.CORS.AllowedOrigins {
+		if why := originProblem(o); why != "" {
+			bad(fmt.Sprintf("cors.allowed_origins[%d]", i), strconv.Quote(o), why)
+		}
+	}
+	if d := c.HTTP.SignedURLLifetime; d < time.Second || d > 24*time.Hour {
+		bad("http.signed_url_lifetime", d, "want 1s to 24h")
 	}
 	if len(c.HTTP.AllowedHosts) == 0 {
 		bad("http.allowed_hosts", "[]", `must name at least one host ("*" allows any)`)
@@ -512,4 +525,22 @@ func isLoopbackListen(listen string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// originProblem says what is wrong with a CORS origin, or "": an origin is
+// scheme://host[:port], no path, no spaces. Lists in an environment
+// variable are comma-separated: "http://a http://b" is one bad origin.
+func originProblem(o string) string {
+	u, err := url.Parse(o)
+	switch {
+	case o == "*":
+		return `want scheme://host[:port]; "*" would let every web page drive the API`
+	case strings.ContainsAny(o, " \t"):
+		return "want one scheme://host[:port] per entry, without spaces (separate several with commas: CHIMERAD_CORS_ALLOWED_ORIGINS=http://a,http://b)"
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "want scheme://host[:port], e.g. http://localhost:3000"
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return "want scheme://host[:port] alone: a browser's Origin has no path, query or user"
+	}
+	return ""
 }

@@ -179,3 +179,28 @@ func TestDefaultsAreThePackages(t *testing.T) {
 		t.Errorf("pdb.cache_max_bytes default %d, want the fetcher's %d", cfg.PDB.CacheMaxBytes, f.CacheMaxBytes)
 	}
 }
+
+// TestConfigCORSOrigins: each allowed origin is checked at start; in the
+// environment a list is comma-separated, and an origin with spaces (a
+// list written with spaces) stops the start naming it.
+func TestConfigCORSOrigins(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("CHIMERAD_CORS_ALLOWED_ORIGINS", "http://localhost:3000,https://lab.example.org:8443")
+	cfg, err := loadFor(t)
+	if err != nil || strings.Join(cfg.CORS.AllowedOrigins, " ") != "http://localhost:3000 https://lab.example.org:8443" {
+		t.Errorf("comma-separated origins = %q, %v", cfg.CORS.AllowedOrigins, err)
+	}
+	for value, want := range map[string]string{
+		"http://a http://b":            `cors.allowed_origins[0] = "http://a http://b": want one scheme://host[:port] per entry, without spaces`,
+		"http://localhost:3000/app":    "no path",
+		"localhost:3000":               "want scheme://host[:port]",
+		"*":                            "every web page",
+		"http://ok.example,ftp://nope": "cors.allowed_origins[1]",
+	} {
+		t.Setenv("CHIMERAD_CORS_ALLOWED_ORIGINS", value)
+		if _, err := loadFor(t); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("origins %q: %v, want an error with %q", value, err, want)
+		}
+	}
+}

@@ -25,6 +25,9 @@ var (
 	errBadRequest   = errors.New("bad request")
 	errMediaType    = errors.New("unsupported content type")
 	errTooLarge     = errors.New("request body too large")
+	// errOriginNotAllowed: a browser preflight from an origin CORS does
+	// not allow.
+	errOriginNotAllowed = errors.New("origin not allowed")
 )
 
 // problemKinds is the one table from errors to HTTP status and machine code.
@@ -38,6 +41,7 @@ var problemKinds = []struct {
 }{
 	{errUnauthorized, http.StatusUnauthorized, "unauthorized"},
 	{errForbidden, http.StatusForbidden, "forbidden"},
+	{errOriginNotAllowed, http.StatusForbidden, "origin_not_allowed"},
 	{errNoRoute, http.StatusNotFound, "no_route"},
 	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{errBadHost, http.StatusMisdirectedRequest, "host_not_allowed"},
@@ -63,6 +67,7 @@ var problemKinds = []struct {
 	{chimerax.ErrRefused, http.StatusForbidden, "command_refused"},
 	{chimerax.ErrCommandFailed, http.StatusBadGateway, "command_failed"},
 	{chimerax.ErrNoCheckpoint, http.StatusConflict, "no_checkpoint"},
+	{chimerax.ErrFileNotFound, http.StatusNotFound, "file_not_found"},
 	{chimerax.ErrSessionLive, http.StatusConflict, "session_live"},
 	{store.ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrExists, http.StatusConflict, "exists"},

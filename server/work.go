@@ -28,6 +28,9 @@ type Workspace interface {
 	AddFile(ctx context.Context, id string, u *structure.Upload) (store.Structure, *chimerax.Result, error)
 	Checkpoint(ctx context.Context, id string) (store.Checkpoint, error)
 	EventsAfter(ctx context.Context, id string, after uint64) (chimerax.Subscription, error)
+	Files(ctx context.Context, id string) ([]chimerax.File, error)
+	OpenFile(ctx context.Context, id, name string) (*os.File, chimerax.File, error)
+	OpenCheckpoint(ctx context.Context, id string) (*os.File, store.Checkpoint, error)
 }
 
 // CommandResult is ChimeraX's answer to a command as the API shows it.
