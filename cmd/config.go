@@ -427,6 +427,10 @@ func loadConfig(cmd *cobra.Command) (Config, error) {
 			return cfg, fmt.Errorf("config: read %s: %w", path, err)
 		}
 	}
+	known := flatten("", defaults)
+	if err := checkKeys(v, known); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", orDefault(path, "(no file)"), err)
+	}
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
@@ -543,4 +547,85 @@ func originProblem(o string) string {
 		return "want scheme://host[:port] alone: a browser's Origin has no path, query or user"
 	}
 	return ""
+}
+
+// checkKeys reports, naming the key, the value and what is wanted, every
+// key of v that chimerad does not know (with the nearest it does) and
+// every value that is not of its key's type: viper's own errors name
+// neither the value nor the key (” has invalid keys: sesion).
+func checkKeys(v *viper.Viper, known map[string]any) error {
+	var errs []error
+	for _, key := range v.AllKeys() {
+		def, ok := known[key]
+		if !ok {
+			if near := nearest(key, known); near != "" {
+				errs = append(errs, fmt.Errorf("config: unknown key %s (did you mean %s?)", key, near))
+			} else {
+				errs = append(errs, fmt.Errorf("config: unknown key %s", key))
+			}
+			continue
+		}
+		raw := v.Get(key)
+		s, isString := raw.(string)
+		if !isString {
+			continue // YAML typed it; the decoder checks the rest
+		}
+		var why string
+		switch def.(type) {
+		case time.Duration:
+			if _, err := time.ParseDuration(s); err != nil {
+				why = "want a duration such as 30s, 5m or 1h30m"
+			}
+		case int, int64:
+			if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+				why = "want a whole number"
+			}
+		case float64:
+			if _, err := strconv.ParseFloat(s, 64); err != nil {
+				why = "want a number"
+			}
+		case bool:
+			if _, err := strconv.ParseBool(s); err != nil {
+				why = "want true or false"
+			}
+		}
+		if why != "" {
+			errs = append(errs, fmt.Errorf("config: %s = %q: %s", key, s, why))
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// nearest returns the known key closest to key (by edit distance, at most
+// a third of its length), or "".
+func nearest(key string, known map[string]any) string {
+	best, bestD := "", len(key)/3+1
+	for k := range known {
+		if d := editDistance(key, k); d < bestD || (d == bestD && k < best) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

@@ -112,7 +112,9 @@ func TestConfigRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, env, want string
 	}{
-		{name: "unknown key", yaml: "session:\n  idle_timout: 5m\n", want: "idle_timout"},
+		{name: "unknown key", yaml: "session:\n  idle_timout: 5m\n", want: "unknown key session.idle_timout (did you mean session.idle_timeout?)"},
+		{name: "misspelt section", yaml: "sesion:\n  idle_timeout: 5m\n", want: "unknown key sesion.idle_timeout (did you mean session.idle_timeout?)"},
+		{name: "not a duration value", yaml: "session:\n  idle_timeout: soon\n", want: `session.idle_timeout = "soon": want a duration such as 30s`},
 		{name: "negative duration", yaml: "session:\n  idle_timeout: -5m\n", want: "session.idle_timeout = -5m0s"},
 		{name: "zero sweep", yaml: "session:\n  sweep_interval: 0s\n", want: "session.sweep_interval"},
 		{name: "bad address", yaml: "http:\n  listen: nowhere\n", want: "http.listen = nowhere"},
@@ -121,6 +123,7 @@ func TestConfigRejects(t *testing.T) {
 		{name: "bad on_restart", yaml: "session:\n  on_restart: resurrect\n", want: "session.on_restart = resurrect"},
 		{name: "not a duration", yaml: "chimerax:\n  stop_grace: soon\n", want: "stop_grace"},
 		{name: "env negative", env: "-1", want: "limits.max_sessions = -1"},
+		{name: "env not a number", env: "lots", want: `limits.max_sessions = "lots": want a whole number`},
 		{name: "never-allowed command", yaml: "commands:\n  allow: [view, runscript]\n", want: "runscript is never allowed"},
 		{name: "abbreviation", yaml: "commands:\n  allow: [view, runs]\n", want: `"runs" abbreviates runscript`},
 		{name: "not a command name", yaml: "commands:\n  allow: [View]\n", want: "commands.allow"},
