@@ -269,6 +269,10 @@ func (s *Server) events(c *gin.Context) error {
 		}
 		return write(id + "event: " + ev.Type + "\ndata: " + string(data) + "\n\n")
 	}
+	// A browser's EventSource reconnects after a second, not its default 3.
+	if write("retry: 1000\n\n") != nil {
+		return nil
+	}
 	var first []chimerax.Event
 	switch {
 	case sub.Reset:
