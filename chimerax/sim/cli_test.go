@@ -41,7 +41,7 @@ func TestNextToken(t *testing.T) {
 }
 
 func TestParseCommand(t *testing.T) {
-	root := commandTable()
+	root := commandTable(newestRelease)
 	tests := []struct {
 		in       string
 		name     string // the full command name
@@ -189,6 +189,18 @@ func TestRunTextExit(t *testing.T) {
 		s, _ := newTestSimulator(t)
 		if _, err := s.runText(in, fromStdin, false, false); !errors.Is(err, errExit) {
 			t.Errorf("runText(%q) error = %v, want errExit", in, err)
+		}
+	}
+}
+
+func TestRESTStartLogByRelease(t *testing.T) {
+	for _, r := range releases {
+		_, _, err := parseCommand(commandTable(r), "remotecontrol rest start port 0 json true log true")
+		switch {
+		case r.restLog && err != nil:
+			t.Errorf("%s: rest start with log: %v, want it accepted", r.version, err)
+		case !r.restLog && (err == nil || err.(*commandError).msg != "Expected a keyword"):
+			t.Errorf("%s: rest start with log: %v, want Expected a keyword", r.version, err)
 		}
 	}
 }

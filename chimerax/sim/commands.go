@@ -5,16 +5,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"time"
 )
 
-// commandTable returns the commands the simulator knows, in registration
-// order, which decides what an abbreviation means ("c" is camera, "cl" clip,
-// "clo" close).
-func commandTable() *command {
+// commandTable returns the commands the simulator knows as release r has
+// them, in registration order, which decides what an abbreviation means ("c"
+// is camera, "cl" clip, "clo" close).
+func commandTable(r release) *command {
+	restStart := []keyword{{"port", intArg}, {"ssl", boolArg}, {"json", boolArg}}
+	if r.restLog {
+		restStart = append(restStart, keyword{"log", boolArg})
+	}
 	noop := func(name string) *command {
 		return &command{name: name, args: argSpec{any: true}, run: (*simulator).cmdNoop}
 	}
@@ -85,10 +87,8 @@ func commandTable() *command {
 			{name: "rest", subs: []*command{
 				{
 					name: "start",
-					args: argSpec{keywords: []keyword{
-						{"port", intArg}, {"ssl", boolArg}, {"json", boolArg}, {"log", boolArg}, {"cors", boolArg},
-					}},
-					run: (*simulator).cmdRESTStart,
+					args: argSpec{keywords: restStart},
+					run:  (*simulator).cmdRESTStart,
 				},
 				{name: "stop", args: argSpec{keywords: []keyword{{"quiet", boolArg}}}, run: (*simulator).cmdRESTStop},
 				{name: "port", run: (*simulator).cmdRESTPort},
@@ -122,62 +122,6 @@ func commandTable() *command {
 		noop("windowsize"),
 		noop("zoom"),
 	}}
-}
-
-// invoke runs a parsed command, applying the fault knobs first. The caller
-// holds s.exec.
-func (s *simulator) invoke(inv *invocation) (result, error) {
-	if inv.call.src == fromREST && s.knobs.crashAfter >= 0 {
-		if s.restCommands >= s.knobs.crashAfter {
-			s.crash(fmt.Errorf("chimerad simulator crashed after %d commands (CHIMERAX_SIM_CRASH_AFTER)", s.restCommands))
-		}
-		s.restCommands++
-	}
-	if s.knobs.slow > 0 {
-		time.Sleep(s.knobs.slow)
-	}
-	first, _, _ := strings.Cut(inv.call.name, " ")
-	on := func(w string) bool { return w != "" && (inv.typed == w || first == w) }
-	if on(s.knobs.hangOn) {
-		for { // never returns; the timer keeps Go's deadlock detector quiet
-			time.Sleep(time.Hour)
-		}
-	}
-	if on(s.knobs.hogOn) {
-		hogMemory()
-	}
-	if on(s.knobs.burnOn) {
-		burnCPU(time.Second)
-	}
-	return inv.cmd.run(s, &inv.call)
-}
-
-// burnCPU keeps one CPU busy for d of wall time, as a ChimeraX computing a
-// surface would, so that a CPU limit on the child shows.
-func burnCPU(d time.Duration) {
-	n := 0
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		for range 1000 {
-			n++
-		}
-	}
-	runtime.KeepAlive(n)
-}
-
-// hogMemory allocates and touches memory, as a ChimeraX loading a huge
-// structure would, up to 4 GiB. Under an address-space limit the Go runtime
-// dies of it ("fatal error: runtime: out of memory"), as Python would raise
-// MemoryError.
-func hogMemory() {
-	var hog [][]byte
-	for len(hog) < 64 {
-		b := make([]byte, 64<<20)
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 1
-		}
-		hog = append(hog, b)
-	}
-	runtime.KeepAlive(hog)
 }
 
 // firstPos is a command's first positional argument (a model spec), or "".
