@@ -408,8 +408,9 @@ func TestConformanceOpenInfoClose(t *testing.T) {
 		t.Errorf("info models JSON value %+v, want #1 an AtomicStructure first", infos)
 	}
 	p.run(t, "close")
-	if r = p.run(t, "info models"); len(r.Log.Note) != 0 {
-		t.Errorf("info models after close: notes %q, want none", r.Log.Note)
+	// With no models ChimeraX logs an empty message.
+	if r = p.run(t, "info models"); strings.TrimSpace(strings.Join(r.Log.Note, "")) != "" {
+		t.Errorf("info models after close: notes %q, want none but blank ones", r.Log.Note)
 	}
 }
 
@@ -761,11 +762,17 @@ func TestSimulatorLeakOn(t *testing.T) {
 	p.run(t, "version")
 	before := rss()
 	for range 4 {
-		p.run(t, "version") // leaks nothing
+		p.run(t, "version")
+	}
+	if grown := rss() - before; grown >= leak {
+		t.Errorf("resident memory grew by %d MiB over 4 version commands, want less than %d: only info leaks", grown>>20, leak>>20)
+	}
+	before = rss()
+	for range 4 {
 		p.run(t, "info")
 	}
-	if grown := rss() - before; grown < 4*leak*9/10 || grown > 6*leak {
-		t.Errorf("resident memory grew by %d MiB over 4 info and 4 version commands, want about %d MiB", grown>>20, 4*leak>>20)
+	if grown := rss() - before; grown < 4*leak*9/10 {
+		t.Errorf("resident memory grew by %d MiB over 4 info commands, want at least %d", grown>>20, 4*leak*9/10>>20)
 	}
 }
 

@@ -3,27 +3,91 @@
 //
 //	ChimeraX --nogui --offscreen --nocolor --cmd "remotecontrol rest start port 0 json true"
 //
-// It exists so that chimerad, and its tests, run where ChimeraX is not
-// installed. Main is the whole program; chimerad's hidden "chimerax-sim"
-// command runs it, and test binaries impersonate it. The behaviour it copies is
-// described in /work/shared/chimerax/PROTOCOL.md: the command-line options and
-// exit codes, the nogui stdout format (INFO: lines, "Executing: <cmd>", the
-// "cmd> " prompt, "EOF" and exit 0 when stdin ends), the raw
-// "REST server started on host 127.0.0.1 port N" line, and the REST server
-// (one request at a time on 127.0.0.1, /run always 200, the JSON envelope
-// byte for byte, static /cmdline.html, 404, 501, 405).
+// except where this comment says otherwise. It exists so that chimerad, its
+// tests and its users' frontends run where ChimeraX is not installed. Main
+// is the whole program; chimerad's hidden "chimerax-sim" command runs it,
+// and test binaries impersonate it. The behaviour it copies is described in
+// docs/chimerax-protocol.md: the command-line options and exit codes, the
+// nogui stdout format (INFO: lines, "Executing: <cmd>", the "cmd> " prompt,
+// "EOF" and exit 0 when stdin ends), the raw "REST server started on host
+// 127.0.0.1 port N" line, and the REST server (one request at a time on
+// 127.0.0.1, /run always 200, the JSON envelope byte for byte, static
+// /cmdline.html, 404, 501, 405).
+//
+// # Commands
 //
 // The commands a session daemon needs are real: version, open (PDB, mmCIF,
 // SDF and MOL2 files, gzipped or not, parsed for real; PDB fetches from a
 // local cache; http: and https: URLs fetched for real, as below), close,
-// info, info models, save (PNG and JPEG images rendered from the atoms, PDB
-// files, .cxs sessions in the simulator's own format), log, exit/quit and
+// save (PNG and JPEG images rendered from the scene, PDB files, .cxs sessions
+// in the simulator's own format, scene included), log, exit/quit and
 // remotecontrol rest start|stop|port. Command words and keywords are
-// prefix-completed as in ChimeraX. The usual display commands (view, color,
-// style, cartoon, show, hide, ...) succeed and do nothing. Commands that
-// would run code or touch the host (runscript, pip, toolshed, devel, cd,
-// alias, meeting, shell, open of scripts or ftp: URLs) fail with a
-// UserError; the simulator never runs anything.
+// prefix-completed as in ChimeraX, and arguments are read as ChimeraX reads
+// them (args.go), atom specifiers included (spec.go).
+//
+// The commands that change the picture change the simulator's scene
+// (scene.go) as they change ChimeraX's: color (colour names, hex and rgb()
+// specifiers, byelement, byhetero, bychain, bypolymer, bymodel, random, ...;
+// targets), show and hide (atoms, cartoons, surfaces, models; "only"),
+// style (sphere, ball, stick), cartoon and "cartoon hide", surface and
+// "surface hide", transparency (surfaces by default, as in ChimeraX), set
+// bgColor, turn, roll, move, zoom, view (all, a specifier, orient), close,
+// and open of another file. A structure opens styled as ChimeraX styles it
+// (its carbons in the model's colour, cartoon for a polymer of more than 10
+// residues with its ligands as sticks, sticks otherwise), and the first
+// models opened are looked at. Save draws the scene (render.go):
+// snapshots of different scenes differ, the same scene gives the same bytes.
+// The simulator draws a cartoon as a tube along the backbone trace and a
+// surface as van der Waals spheres; motions of several frames happen at
+// once, and roll, which goes on forever, turns one frame's worth.
+//
+// The reporting commands log what ChimeraX logs, each as one message, and
+// give its JSON values (report.go): "info", "info models" (model id #1 type
+// AtomicStructure name 1abc), "info chains" (chain id /A chain_id A), "info
+// residues" (residue id /A:1 name PRO index 0; #1/A:1 when several
+// structures are open), each with an attribute keyword, and "measure center"
+// (Center of mass of 1234 atoms = (1.23, 4.56, 7.89)).
+//
+// Other display commands (lighting, label, select, clip, ...) succeed and do
+// nothing. Commands that would run code or touch the host (runscript, pip,
+// toolshed, devel, cd, alias, meeting, shell, open of scripts or ftp: URLs)
+// fail with a UserError; the simulator never runs anything.
+//
+// # Errors
+//
+// Commands fail with a UserError, as ChimeraX's do, and the REST reply says
+// "error": {"type": "UserError", "message": ...}. Where ChimeraX's message
+// does not name the text that was wrong, the simulator's adds it (`, got
+// "..."`); otherwise the messages are ChimeraX's, as read in its source
+// (core/commands/cli.py, atomspec.py, colorarg.py; std_commands):
+//
+//	case                          simulator                                       ChimeraX
+//	unknown colour                Expected a color or one of 'byatom', ...,       the same, without ", got ..."
+//	  color nosuchcolor             or 'random' or a keyword, got "nosuchcolor"
+//	unknown colour in a keyword   Invalid "bgColor" argument: Invalid color       the same, without ", got ..."
+//	  set bgColor nosuch            name or specifier, got "nosuch"
+//	bad atom specifier            Missing or invalid "objects" argument: invalid  "... invalid atom specifier" or "only initial
+//	  show #1/A:10-                 atom specifier, got "#1/A:10-"                  part "#1/A:10" of atom specifier valid"; color,
+//	                                                                                whose specifier may be left out, reads the
+//	                                                                                text as a colour and says so (as above)
+//	unknown selector              ... "protien" is not a selector name, got ...  ... "protien" is not a selector name
+//	  show protein & protien
+//	model not open                No models specified by "#9"                     view: No objects specified.; measure center:
+//	  close #9, color #9 red                                                        No volume or atoms or surfaces specified;
+//	                                                                                most others name nothing and do nothing
+//	too many arguments            Expected a keyword, got "x"                     Expected a keyword
+//	  turn y 90 5 x               (Expected fewer arguments, got "x" when the     (Expected fewer arguments)
+//	                              command has no keywords)
+//	too few arguments             Missing required "axis" positional argument     Missing or invalid "axis" argument: Expected
+//	  move                                                                          an axis vector
+//	a value of the wrong type     Invalid "width" argument: Expected an integer,  the same, without ", got ..."
+//	  save x.png width ten          got "ten"
+//
+// The simulator is stricter than ChimeraX about models: a specifier naming a
+// model that is not open is an error for every command, so that a frontend
+// sees its mistake.
+//
+// # Web fetches
 //
 // Like ChimeraX, "open http://host/x.pdb" really fetches the URL (a GET,
 // for at most 5 s and 64 MiB), saves it in ~/Downloads, which it does not

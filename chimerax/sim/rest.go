@@ -46,7 +46,7 @@ func (s *simulator) cmdRESTStart(c *call) (result, error) {
 		// ChimeraX logs this and ignores the new settings, except (from
 		// 1.9 on) log; it is no exception.
 		s.log(levelError, "REST server is already running")
-		if _, ok := c.kw["log"]; ok {
+		if c.has("log") {
 			s.rest.log = c.bool("log", false)
 		}
 		return result{}, nil

@@ -81,6 +81,7 @@ type simulator struct {
 	exec          sync.Mutex
 	capture       *capture    // where a REST request collects log messages; nil otherwise
 	models        []*model    // open models, sorted by id
+	scene         scene       // the view of the models
 	rest          *restServer // nil when no REST server was started
 	restCommands  int         // commands run for /run, for the crash knob
 	restServerSeq int         // REST servers started, to number "Thread-N" in tracebacks
@@ -108,6 +109,7 @@ func newSimulator(opts options, k knobs, stdin io.Reader, stdout, stderr io.Writ
 		out:      &syncWriter{w: stdout},
 		errOut:   &syncWriter{w: stderr},
 		exit:     func(code int) { panic(fmt.Sprintf("sim: exit %d", code)) },
+		scene:    newScene(),
 	}
 	s.web, s.webLimit = &http.Client{Timeout: webFetchTimeout}, maxWebFetch
 	s.color = isTerminal(stdout)
