@@ -125,15 +125,13 @@ func (spec *argSpec) parse(tokens []token, c *call) error {
 			break
 		}
 		v, used, err := p.typ.parse(tokens[i:])
-		var se *specError
-		switch {
-		case err != nil && (!optional || errors.As(err, &se)):
-			return userErrorf("Missing or invalid %q argument: %v, got %q", p.name, err, joinTokens(tokens[i:max(i+used, i+1)]))
-		case err != nil:
-			unfit = p
-		}
 		if err != nil {
-			break
+			var partly *specError
+			if optional && !errors.As(err, &partly) {
+				unfit = p // the rest must be keywords
+				break
+			}
+			return userErrorf("Missing or invalid %q argument: %v, got %q", p.name, err, joinTokens(tokens[i:max(i+used, i+1)]))
 		}
 		i += used
 		if !p.repeat {

@@ -129,44 +129,14 @@ func (s *simulator) colorAtoms(sel *selection, color colorValue, alpha int, colo
 	n := 0
 	rng := rand.New(rand.NewPCG(1, 2)) // "random", the same each time
 	s.eachAtom(sel, func(m *model, i int) {
-		st, l := m.structure, m.look
-		if surfaces && !l.SurfaceShown[i] {
+		if surfaces && !m.look.SurfaceShown[i] {
 			return
 		}
-		a := st.Atoms[i]
-		cs := colors(l)
-		var to rgba
-		switch color.scheme {
-		case "":
-			to = color.rgba
-		case "byatom", "byelement":
-			to = elementColor(a.Element)
-		case "byhetero":
-			if a.Element == "C" {
-				return
-			}
-			to = elementColor(a.Element)
-		case "bychain":
-			to = chainColor(a.Chain)
-		case "bypolymer", "byidentity":
-			to = hashColor(st.sequence(a.Chain))
-		case "bymodel":
-			to = modelColor(m.id[0], s.scene.background)
-		case "bynucleotide":
-			r := &st.residues()[st.residueOf(i)]
-			if r.kind != nucleotide {
-				return
-			}
-			to = nucleotideColor(r.name)
-		case "fromcartoons", "fromribbons":
-			to = l.RibbonColor[st.residueOf(i)]
-		case "random":
-			to = rgba{uint8(rng.IntN(256)), uint8(rng.IntN(256)), uint8(rng.IntN(256)), 255}
-		default: // fromatoms
-			return
+		if to, ok := s.colorFor(color, m, m.structure.residueOf(i), i, rng); ok {
+			cs := colors(m.look)
+			cs[i] = paint(cs[i], to, alpha)
+			n++
 		}
-		cs[i] = paint(cs[i], to, alpha)
-		n++
 	})
 	return n
 }
@@ -177,42 +147,51 @@ func (s *simulator) colorRibbons(sel *selection, color colorValue, alpha int) in
 	n := 0
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, m := range s.structuresIn(sel) {
-		st, l := m.structure, m.look
+		l := m.look
 		for ri, on := range selectedResidues(m, sel) {
 			if !on {
 				continue
 			}
-			r := &st.residues()[ri]
-			var to rgba
-			switch color.scheme {
-			case "":
-				to = color.rgba
-			case "bychain":
-				to = chainColor(r.chain)
-			case "bypolymer", "byidentity":
-				to = hashColor(st.sequence(r.chain))
-			case "bymodel":
-				to = modelColor(m.id[0], s.scene.background)
-			case "bynucleotide":
-				if r.kind != nucleotide {
-					continue
-				}
-				to = nucleotideColor(r.name)
-			case "fromatoms":
-				if r.trace < 0 {
-					continue
-				}
-				to = l.AtomColor[r.trace]
-			case "random":
-				to = rgba{uint8(rng.IntN(256)), uint8(rng.IntN(256)), uint8(rng.IntN(256)), 255}
-			default: // the element colourings leave cartoons alone
-				continue
+			if to, ok := s.colorFor(color, m, ri, -1, rng); ok {
+				l.RibbonColor[ri] = paint(l.RibbonColor[ri], to, alpha)
+				n++
 			}
-			l.RibbonColor[ri] = paint(l.RibbonColor[ri], to, alpha)
-			n++
 		}
 	}
 	return n
+}
+
+// colorFor returns the colour a colouring gives atom i (of residue ri) of
+// m, or with i -1 the cartoon of residue ri; false when it leaves it alone
+// (byhetero leaves carbons, the element colourings leave cartoons,
+// bynucleotide leaves what is not a nucleotide).
+func (s *simulator) colorFor(color colorValue, m *model, ri, i int, rng *rand.Rand) (rgba, bool) {
+	st := m.structure
+	r := &st.residues()[ri]
+	atom := i >= 0
+	switch color.scheme {
+	case "":
+		return color.rgba, true
+	case "byatom", "byelement":
+		return elementColor(st.Atoms[max(i, 0)].Element), atom
+	case "byhetero":
+		return elementColor(st.Atoms[max(i, 0)].Element), atom && st.Atoms[i].Element != "C"
+	case "bychain":
+		return chainColor(r.chain), true
+	case "bypolymer", "byidentity":
+		return hashColor(st.sequence(r.chain)), true
+	case "bymodel":
+		return modelColor(m.id[0], s.scene.background), true
+	case "bynucleotide":
+		return nucleotideColor(r.name), r.kind == nucleotide
+	case "fromatoms":
+		return m.look.AtomColor[max(r.trace, 0)], !atom && r.trace >= 0
+	case "fromcartoons", "fromribbons":
+		return m.look.RibbonColor[ri], atom
+	case "random":
+		return rgba{uint8(rng.IntN(256)), uint8(rng.IntN(256)), uint8(rng.IntN(256)), 255}, true
+	}
+	return rgba{}, false
 }
 
 // nucleotideColor is ChimeraX's colour of a nucleotide by its base

@@ -26,14 +26,10 @@ func unsupportedKeywords(c *call, names ...string) error {
 // or atoms rather than the camera, which the simulator cannot do.
 var motionKeywords = []string{"models", "atoms", "coordinateSystem", "center", "rock", "wobble", "wobbleAspect"}
 
-// frames is how many frames a motion lasts: the frames argument, 1 when
-// absent, and 1 for "forever".
-func frames(c *call, def int) int {
-	n := c.int("frames", def)
-	if n < 1 {
-		return 1
-	}
-	return n
+// frames is how many frames of a motion to apply: the frames argument, 1
+// when absent, and 1 for "forever" (-1).
+func frames(c *call) int {
+	return max(c.int("frames", 1), 1)
 }
 
 // cmdTurn rotates the scene about a screen axis (default y) through the
@@ -51,7 +47,7 @@ func (s *simulator) turn(c *call, angle float64) (result, error) {
 	if !ok {
 		axis = vec{0, 1, 0}
 	}
-	total := c.float("angle", angle) * float64(frames(c, 1))
+	total := c.float("angle", angle) * float64(frames(c))
 	cam := &s.scene.cam
 	cam.Rot = cam.Rot.then(rotation(axis, total))
 	return result{}, nil
@@ -68,7 +64,7 @@ func (s *simulator) cmdMove(c *call) (result, error) {
 	if c.has("distance") {
 		d, axis = c.float("distance", 0), axis.unit()
 	}
-	d *= float64(frames(c, 1))
+	d *= float64(frames(c))
 	cam := &s.scene.cam
 	// The models move by d along the axis: the camera, by -d.
 	inScene := transpose(cam.Rot).apply(axis)
@@ -137,9 +133,7 @@ func (s *simulator) cmdView(c *call) (result, error) {
 	case !ok:
 		return result{}, nil
 	}
-	pad := c.float("pad", 0.05)
-	cam.viewAll(center, radius)
-	cam.Distance *= (1 - 2*0.05) / (1 - 2*min(pad, 0.45))
+	cam.viewAll(center, radius, c.float("pad", defaultPad))
 	s.scene.placed = true
 	return result{}, nil
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bufio"
+	"cmp"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -112,7 +113,7 @@ func (s *simulator) render(w, h, supersample int, transparent bool) *image.NRGBA
 		r.front, r.back = mid-radius, mid+radius
 	}
 	// Front to back, so that hidden fragments fail the depth test early.
-	slices.SortStableFunc(opaque, func(p, q primitive) int { return cmpFloat(p.near, q.near) })
+	slices.SortStableFunc(opaque, func(p, q primitive) int { return cmp.Compare(p.near, q.near) })
 	r.drawAll(opaque, r.opaque)
 	if len(clear) > 0 {
 		// Fragments behind the opaque scene fail at once.
@@ -126,22 +127,12 @@ func (s *simulator) render(w, h, supersample int, transparent bool) *image.NRGBA
 	return r.downsample(ss, !transparent)
 }
 
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // primitives lists what the shown models draw, split into opaque and
 // transparent.
 func (s *simulator) primitives(r *raster) (opaque, clear []primitive) {
 	add := func(p primitive) {
-		if !r.cull(&p) {
-			return
+		if p.ca[3] == 0 && (!p.cylinder || p.cb[3] == 0) || !r.cull(&p) {
+			return // fully transparent, or behind the camera
 		}
 		if p.ca[3] < 255 || p.cylinder && p.cb[3] < 255 {
 			clear = append(clear, p)
@@ -527,8 +518,8 @@ func (r *raster) shadeRows(l *layer, y0, y1 int) {
 		cueScale = 2 / (r.back - r.front)
 	}
 	for i := y0 * r.w; i < y1*r.w; i++ {
-		if l.depth[i] == math.MaxFloat32 {
-			continue
+		if l.depth[i] == math.MaxFloat32 || l == r.clear && l.depth[i] >= r.opaque.depth[i] {
+			continue // nothing drawn here
 		}
 		nv := l.normal[3*i : 3*i+3]
 		n := vec{float64(nv[0]) / 127, float64(nv[1]) / 127, float64(nv[2]) / 127}

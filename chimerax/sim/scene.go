@@ -14,14 +14,13 @@ import (
 // vec is a point or a direction, in Å.
 type vec [3]float64
 
-func (a vec) add(b vec) vec             { return vec{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
-func (a vec) sub(b vec) vec             { return vec{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
-func (a vec) scale(f float64) vec       { return vec{a[0] * f, a[1] * f, a[2] * f} }
-func (a vec) dot(b vec) float64         { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
-func (a vec) norm() float64             { return math.Sqrt(a.dot(a)) }
-func (a vec) unit() vec                 { return a.scale(1 / a.norm()) }
-func (a atom) position() vec            { return vec{a.X, a.Y, a.Z} }
-func (a vec) lerp(b vec, t float64) vec { return a.add(b.sub(a).scale(t)) }
+func (a vec) add(b vec) vec       { return vec{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
+func (a vec) sub(b vec) vec       { return vec{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
+func (a vec) scale(f float64) vec { return vec{a[0] * f, a[1] * f, a[2] * f} }
+func (a vec) dot(b vec) float64   { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
+func (a vec) norm() float64       { return math.Sqrt(a.dot(a)) }
+func (a vec) unit() vec           { return a.scale(1 / a.norm()) }
+func (a atom) position() vec      { return vec{a.X, a.Y, a.Z} }
 
 // mat is a rotation: its rows are the screen's axes (x right, y up, z
 // toward the viewer) in scene coordinates, so m.apply(p) is p in screen
@@ -274,13 +273,15 @@ func (s *simulator) bounds(sel *selection) (center vec, radius float64, ok bool)
 }
 
 // viewAll places the camera so that the sphere (center, radius) fills the
-// window less a 5% pad, as ChimeraX's view_all does, keeping the direction
-// it looks in.
-func (cam *camera) viewAll(center vec, radius float64) {
-	const pad = 0.05
+// window less pad (a fraction of its width) on each side, as ChimeraX's
+// view_all does, keeping the direction it looks in.
+func (cam *camera) viewAll(center vec, radius, pad float64) {
 	cam.Center = center
-	cam.Distance = radius / math.Sin(fieldOfView/2*math.Pi/180) / (1 - 2*pad)
+	cam.Distance = radius / math.Sin(fieldOfView/2*math.Pi/180) / (1 - 2*min(max(pad, 0), 0.45))
 }
+
+// defaultPad is the pad of the initial view and of view.
+const defaultPad = 0.05
 
 // placeCamera gives the scene its initial view if it has none: when the
 // first models are opened, ChimeraX looks at them.
@@ -289,7 +290,7 @@ func (s *simulator) placeCamera() {
 		return
 	}
 	if c, r, ok := s.bounds(s.selectAll()); ok {
-		s.scene.cam.viewAll(c, r)
+		s.scene.cam.viewAll(c, r, defaultPad)
 		s.scene.placed = true
 	}
 }
