@@ -251,9 +251,10 @@ func commas(words []string, conjunction string) string {
 
 // runText parses and runs the commands in text one after another, as
 // ChimeraX's run() does, and returns one result per command. The first error
-// stops it. With logCmds, each command is echoed ("Executing: ...") and parse
-// errors are logged; a UserError raised by a running command is always
-// logged. The caller holds s.exec.
+// stops it; its caller reports it (nogui logs it as an error, the REST
+// server as a note). With logCmds, each command is echoed ("Executing: ...")
+// and a command that does not parse is logged as an error. The caller holds
+// s.exec.
 func (s *simulator) runText(text string, src source, logCmds, json bool) ([]result, error) {
 	var results []result
 	rest := text
@@ -270,9 +271,8 @@ func (s *simulator) runText(text string, src source, logCmds, json bool) ([]resu
 		}
 		inv, after, err := parseCommand(s.commands, rest)
 		if err != nil {
-			if logCmds {
+			if logCmds { // ChimeraX's log_parse_error shows the command
 				s.log(levelError, rest)
-				s.log(levelError, err.(*commandError).msg)
 			}
 			return nil, err
 		}
@@ -282,10 +282,6 @@ func (s *simulator) runText(text string, src source, logCmds, json bool) ([]resu
 		}
 		res, err := s.invoke(inv)
 		if err != nil {
-			var ce *commandError
-			if errors.As(err, &ce) && ce.class == "UserError" {
-				s.log(levelError, ce.msg)
-			}
 			return nil, err
 		}
 		results = append(results, res)

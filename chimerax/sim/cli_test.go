@@ -194,19 +194,19 @@ func TestRunText(t *testing.T) {
 		{in: "view; color red", results: 2, out: "INFO:\nExecuting: view\nINFO:\nExecuting: color red\nSTATUS:\nColored 0 surfaces\n"},
 		{
 			in: "view #1; color red", wantErr: `No models specified by "#1"`,
-			out: "INFO:\nExecuting: view #1\nERROR:\nNo models specified by \"#1\"\n",
+			out: "INFO:\nExecuting: view #1\n",
 		},
 		{
 			in: "view; nosuch thing; wait", wantErr: "Unknown command: nosuch thing; wait",
-			out: "INFO:\nExecuting: view\nERROR:\nnosuch thing; wait\nERROR:\nUnknown command: nosuch thing; wait\n",
+			out: "INFO:\nExecuting: view\nERROR:\nnosuch thing; wait\n",
 		},
 		{
 			in: "open /nonexistent/x.pdb", wantErr: "No such file/path: /nonexistent/x.pdb",
-			out: "INFO:\nExecuting: open /nonexistent/x.pdb\nERROR:\nNo such file/path: /nonexistent/x.pdb\n",
+			out: "INFO:\nExecuting: open /nonexistent/x.pdb\n",
 		},
 		{
 			in: "pip install x", wantErr: "pip: not supported by the chimerad simulator",
-			out: "INFO:\nExecuting: pip install x\nERROR:\npip: not supported by the chimerad simulator\n",
+			out: "INFO:\nExecuting: pip install x\n",
 		},
 	}
 	for _, tt := range tests {
@@ -224,6 +224,27 @@ func TestRunText(t *testing.T) {
 				t.Errorf("runText(%q) output:\n%s\nwant:\n%s", tt.in, out, tt.out)
 			}
 		})
+	}
+}
+
+// TestRunLine runs lines as nogui reads them from stdin: an error is
+// logged once, after the command (and, for one that does not parse, its
+// text).
+func TestRunLine(t *testing.T) {
+	tests := []struct{ in, out string }{
+		{"open /nonexistent/x.pdb", "INFO:\nExecuting: open /nonexistent/x.pdb\nERROR:\nNo such file/path: /nonexistent/x.pdb\n"},
+		{"color nosuch", "ERROR:\ncolor nosuch\nERROR:\n" + `Expected a color or one of 'byatom', 'bychain', 'byelement', 'byhetero', ` +
+			`'byidentity', 'bymodel', 'bynucleotide', 'bypolymer', 'fromatoms', 'fromcartoons', 'fromribbons', or 'random' or a keyword, got "nosuch"` + "\n"},
+		{"log show", "INFO:\nExecuting: log show\nERROR:\n\nUnexpected exception, save your work and exit:\n\nBUG:\n"},
+	}
+	for _, tt := range tests {
+		s, out := newTestSimulator(t)
+		if exit := s.runLine(tt.in); exit {
+			t.Errorf("runLine(%q) asks to exit", tt.in)
+		}
+		if got := out.String(); !strings.HasPrefix(got, tt.out) {
+			t.Errorf("runLine(%q) output:\n%s\nwant it to start:\n%s", tt.in, got, tt.out)
+		}
 	}
 }
 
