@@ -139,5 +139,19 @@ func TestMotionCommands(t *testing.T) {
 	}
 }
 
+// Models opened where there were none are looked at afresh, down -z.
+func TestInitialView(t *testing.T) {
+	s, _, _ := tinyLook(t)
+	first := s.scene.cam
+	run(t, s, "turn y 50; zoom 3; open "+tinyPDB(t))
+	if s.scene.cam == first {
+		t.Fatal("opening a second model moved the camera back")
+	}
+	run(t, s, "close; open "+tinyPDB(t))
+	if s.scene.cam != first {
+		t.Errorf("after close and open, camera %+v, want the initial view %+v", s.scene.cam, first)
+	}
+}
+
 func cos(deg float64) float64 { return rotation(vec{0, 0, 1}, deg)[0][0] }
 func sin(deg float64) float64 { return rotation(vec{0, 0, 1}, deg)[1][0] }

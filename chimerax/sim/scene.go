@@ -283,13 +283,15 @@ func (cam *camera) viewAll(center vec, radius, pad float64) {
 // defaultPad is the pad of the initial view and of view.
 const defaultPad = 0.05
 
-// placeCamera gives the scene its initial view if it has none: when the
-// first models are opened, ChimeraX looks at them.
+// placeCamera gives the scene its initial view if it has none: when models
+// are opened where there were none, ChimeraX looks at them down the scene's
+// -z axis (initial_camera_view).
 func (s *simulator) placeCamera() {
 	if s.scene.placed {
 		return
 	}
 	if c, r, ok := s.bounds(s.selectAll()); ok {
+		s.scene.cam.Rot = identity()
 		s.scene.cam.viewAll(c, r, defaultPad)
 		s.scene.placed = true
 	}
