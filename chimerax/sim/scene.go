@@ -175,17 +175,16 @@ func newLook(st *structure, id int, background rgba) *look {
 	}
 	// Residues near a ligand.
 	const near = 3.6
+	ligandPoints := make([]vec, len(ligandAtoms))
+	for k, i := range ligandAtoms {
+		ligandPoints[k] = st.Atoms[i].position()
+	}
+	grid := newPointGrid(ligandPoints, near)
 	for i, a := range st.Atoms {
 		ri := st.residueOf(i)
-		if show[ri] {
-			continue
-		}
-		for _, j := range ligandAtoms {
-			if a.position().sub(st.Atoms[j].position()).norm() <= near {
-				show[ri] = true
-				break
-			}
-		}
+		grid.near(a.position(), func(k int) {
+			show[ri] = show[ri] || a.position().sub(ligandPoints[k]).norm() <= near
+		})
 	}
 	bondedToCarbon := hydrogensOnCarbon(st)
 	for i := range st.Atoms {

@@ -211,36 +211,25 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // for. A grid keeps it linear in the number of atoms.
 func (st *structure) connect() {
 	const maxBond = 2*1.5 + 0.4
-	type cell struct{ x, y, z int }
-	key := func(a atom) cell {
-		return cell{int(math.Floor(a.X / maxBond)), int(math.Floor(a.Y / maxBond)), int(math.Floor(a.Z / maxBond))}
-	}
-	grid := map[cell][]int{}
+	points := make([]vec, len(st.Atoms))
 	for i, a := range st.Atoms {
-		k := key(a)
-		grid[k] = append(grid[k], i)
+		points[i] = a.position()
 	}
+	grid := newPointGrid(points, maxBond)
 	st.Bonds = nil
 	for i, a := range st.Atoms {
-		k := key(a)
 		ra := covalentRadius(a.Element)
-		for dx := -1; dx <= 1; dx++ {
-			for dy := -1; dy <= 1; dy++ {
-				for dz := -1; dz <= 1; dz++ {
-					for _, j := range grid[cell{k.x + dx, k.y + dy, k.z + dz}] {
-						if j <= i {
-							continue
-						}
-						b := st.Atoms[j]
-						d2 := sq(a.X-b.X) + sq(a.Y-b.Y) + sq(a.Z-b.Z)
-						limit := ra + covalentRadius(b.Element) + 0.4
-						if d2 > 0.16 && d2 < limit*limit {
-							st.Bonds = append(st.Bonds, [2]int{i, j})
-						}
-					}
-				}
+		grid.near(points[i], func(j int) {
+			if j <= i {
+				return
 			}
-		}
+			b := st.Atoms[j]
+			d2 := sq(a.X-b.X) + sq(a.Y-b.Y) + sq(a.Z-b.Z)
+			limit := ra + covalentRadius(b.Element) + 0.4
+			if d2 > 0.16 && d2 < limit*limit {
+				st.Bonds = append(st.Bonds, [2]int{i, j})
+			}
+		})
 	}
 	slices.SortFunc(st.Bonds, func(p, q [2]int) int {
 		if p[0] != q[0] {
@@ -248,6 +237,42 @@ func (st *structure) connect() {
 		}
 		return p[1] - q[1]
 	})
+}
+
+// pointGrid sorts points into cubic cells, so that the points near one are
+// found without looking at them all.
+type pointGrid struct {
+	size  float64
+	cells map[[3]int][]int
+}
+
+// newPointGrid puts points into cells of the given size.
+func newPointGrid(points []vec, size float64) *pointGrid {
+	g := &pointGrid{size: size, cells: map[[3]int][]int{}}
+	for i, p := range points {
+		k := g.cell(p)
+		g.cells[k] = append(g.cells[k], i)
+	}
+	return g
+}
+
+func (g *pointGrid) cell(p vec) [3]int {
+	return [3]int{int(math.Floor(p[0] / g.size)), int(math.Floor(p[1] / g.size)), int(math.Floor(p[2] / g.size))}
+}
+
+// near calls f with the index of every point within the cell size of p
+// (and some a little farther), in a fixed order.
+func (g *pointGrid) near(p vec, f func(i int)) {
+	k := g.cell(p)
+	for dx := -1; dx <= 1; dx++ {
+		for dy := -1; dy <= 1; dy++ {
+			for dz := -1; dz <= 1; dz++ {
+				for _, i := range g.cells[[3]int{k[0] + dx, k[1] + dy, k[2] + dz}] {
+					f(i)
+				}
+			}
+		}
+	}
 }
 
 func sq(f float64) float64 { return f * f }
