@@ -38,8 +38,11 @@ func targetsOf(c *call, def targets) (targets, error) {
 			return "", userErrorf("Character '%c' is not an allowed target, must be one of acrsbmpfl", ch)
 		}
 	}
-	if strings.ContainsRune(t, 'A') || strings.ContainsRune(t, 'r') {
+	if strings.ContainsRune(t, 'A') {
 		t += "acsbmpfl"
+	}
+	if strings.ContainsRune(t, 'r') {
+		t += "c"
 	}
 	for _, w := range what {
 		if w == "All" {
@@ -234,10 +237,11 @@ func (s *simulator) showHide(c *call, show bool) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	// With only, what is not named is hidden, in each structure named.
 	only := c.bool("only", false)
 	for _, m := range s.structureModels() {
 		mask := sel.atoms[m]
-		if mask == nil && !only {
+		if mask == nil {
 			continue
 		}
 		l := m.look

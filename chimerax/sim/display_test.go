@@ -139,6 +139,23 @@ func TestMotionCommands(t *testing.T) {
 	}
 }
 
+// "only" hides what is not named in the structures named, not in others;
+// target r means cartoons.
+func TestShowOnlyAndTargets(t *testing.T) {
+	s, l1, at := tinyLook(t)
+	run(t, s, "open "+tinyPDB(t))
+	l2 := s.models[1].look
+	run(t, s, "show; show #1:10 only")
+	if l1.AtomShown[at["ALA@CA"]] || !l1.AtomShown[at["LIG@C1"]] || slices.Contains(l2.AtomShown, false) {
+		t.Errorf("show #1:10 only: #1 %v, #2 %v; want only #1's ligand shown there and #2 untouched", l1.AtomShown, l2.AtomShown)
+	}
+	before := l1.AtomColor[at["ALA@CA"]]
+	run(t, s, "color #1 red target r")
+	if l1.RibbonColor[0] != (rgba{255, 0, 0, 255}) || l1.AtomColor[at["ALA@CA"]] != before {
+		t.Errorf("color target r: cartoon %v, atom %v; want the cartoon red, the atom as it was", l1.RibbonColor[0], l1.AtomColor[at["ALA@CA"]])
+	}
+}
+
 // Models opened where there were none are looked at afresh, down -z.
 func TestInitialView(t *testing.T) {
 	s, _, _ := tinyLook(t)
