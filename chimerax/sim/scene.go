@@ -180,10 +180,14 @@ func newLook(st *structure, id int, background rgba) *look {
 		ligandPoints[k] = st.Atoms[i].position()
 	}
 	grid := newPointGrid(ligandPoints, near)
+	lo, hi := boundingBox(ligandPoints)
 	for i, a := range st.Atoms {
-		ri := st.residueOf(i)
-		grid.near(a.position(), func(k int) {
-			show[ri] = show[ri] || a.position().sub(ligandPoints[k]).norm() <= near
+		p, ri := a.position(), st.residueOf(i)
+		if show[ri] || !within(p, lo.sub(vec{near, near, near}), hi.add(vec{near, near, near})) {
+			continue
+		}
+		grid.near(p, func(k int) {
+			show[ri] = show[ri] || p.sub(ligandPoints[k]).norm() <= near
 		})
 	}
 	bondedToCarbon := hydrogensOnCarbon(st)
@@ -258,17 +262,30 @@ func (s *simulator) bounds(sel *selection) (center vec, radius float64, ok bool)
 	if len(points) == 0 {
 		return vec{}, 0, false
 	}
-	lo, hi := points[0], points[0]
-	for _, p := range points {
-		for k := range 3 {
-			lo[k], hi[k] = min(lo[k], p[k]), max(hi[k], p[k])
-		}
-	}
+	lo, hi := boundingBox(points)
 	center = lo.add(hi).scale(0.5)
 	for i, p := range points {
 		radius = max(radius, p.sub(center).norm()+radii[i])
 	}
 	return center, radius, true
+}
+
+// boundingBox returns the corners of the box around points; an empty box
+// (lo above hi) for none.
+func boundingBox(points []vec) (lo, hi vec) {
+	inf := math.Inf(1)
+	lo, hi = vec{inf, inf, inf}, vec{-inf, -inf, -inf}
+	for _, p := range points {
+		for k := range 3 {
+			lo[k], hi[k] = min(lo[k], p[k]), max(hi[k], p[k])
+		}
+	}
+	return lo, hi
+}
+
+// within reports whether p is in the box from lo to hi.
+func within(p, lo, hi vec) bool {
+	return p[0] >= lo[0] && p[0] <= hi[0] && p[1] >= lo[1] && p[1] <= hi[1] && p[2] >= lo[2] && p[2] <= hi[2]
 }
 
 // viewAll places the camera so that the sphere (center, radius) fills the

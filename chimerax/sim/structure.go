@@ -215,22 +215,15 @@ func (st *structure) connect() {
 	for i, a := range st.Atoms {
 		points[i] = a.position()
 	}
-	grid := newPointGrid(points, maxBond)
 	st.Bonds = nil
-	for i, a := range st.Atoms {
-		ra := covalentRadius(a.Element)
-		grid.near(points[i], func(j int) {
-			if j <= i {
-				return
-			}
-			b := st.Atoms[j]
-			d2 := sq(a.X-b.X) + sq(a.Y-b.Y) + sq(a.Z-b.Z)
-			limit := ra + covalentRadius(b.Element) + 0.4
-			if d2 > 0.16 && d2 < limit*limit {
-				st.Bonds = append(st.Bonds, [2]int{i, j})
-			}
-		})
-	}
+	newPointGrid(points, maxBond).pairs(func(i, j int) {
+		a, b := st.Atoms[i], st.Atoms[j]
+		d2 := sq(a.X-b.X) + sq(a.Y-b.Y) + sq(a.Z-b.Z)
+		limit := covalentRadius(a.Element) + covalentRadius(b.Element) + 0.4
+		if d2 > 0.16 && d2 < limit*limit {
+			st.Bonds = append(st.Bonds, [2]int{min(i, j), max(i, j)})
+		}
+	})
 	slices.SortFunc(st.Bonds, func(p, q [2]int) int {
 		if p[0] != q[0] {
 			return p[0] - q[0]
@@ -258,6 +251,41 @@ func newPointGrid(points []vec, size float64) *pointGrid {
 
 func (g *pointGrid) cell(p vec) [3]int {
 	return [3]int{int(math.Floor(p[0] / g.size)), int(math.Floor(p[1] / g.size)), int(math.Floor(p[2] / g.size))}
+}
+
+// forward are the offsets of half the cells around a cell: with the cell
+// itself, each pair of neighbouring cells once.
+var forward = func() [][3]int {
+	var out [][3]int
+	for dx := -1; dx <= 1; dx++ {
+		for dy := -1; dy <= 1; dy++ {
+			for dz := -1; dz <= 1; dz++ {
+				if d := [3]int{dx, dy, dz}; d[0] > 0 || d[0] == 0 && (d[1] > 0 || d[1] == 0 && d[2] > 0) {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return out
+}()
+
+// pairs calls f once for each pair of points in the same or neighbouring
+// cells, in no particular order.
+func (g *pointGrid) pairs(f func(i, j int)) {
+	for k, in := range g.cells {
+		for a, i := range in {
+			for _, j := range in[a+1:] {
+				f(i, j)
+			}
+		}
+		for _, d := range forward {
+			for _, j := range g.cells[[3]int{k[0] + d[0], k[1] + d[1], k[2] + d[2]}] {
+				for _, i := range in {
+					f(i, j)
+				}
+			}
+		}
+	}
 }
 
 // near calls f with the index of every point within the cell size of p
