@@ -25,6 +25,11 @@
 // prefix-completed as in ChimeraX, and arguments are read as ChimeraX reads
 // them (args.go), atom specifiers included (spec.go).
 //
+// A file holding several structures (a multi-MODEL PDB or mmCIF file, an SDF
+// or MOL2 file with several molecules) opens as one grouping model named after
+// the file, with a submodel per structure: ligs3d.sdf opens as #1 with
+// children #1.1 to #1.10, and the open command reports the model spec "#1".
+//
 // The commands that change the picture change the simulator's scene
 // (scene.go) as they change ChimeraX's: color (colour names, hex and rgb()
 // specifiers, byelement, byhetero, bychain, bypolymer, bymodel, random, ...;
@@ -96,11 +101,6 @@
 // which in nogui has no browser to show it: nothing is fetched. A fetch
 // reaches whatever the URL names, another session's REST port included,
 // unless the process's network namespace stops it.
-//
-// A file holding several structures (a multi-MODEL PDB or mmCIF file, an SDF
-// or MOL2 file with several molecules) opens as one grouping model named after
-// the file, with a submodel per structure: ligs3d.sdf opens as #1 with
-// children #1.1 to #1.10, and the open command reports the model spec "#1".
 //
 // # Versions
 //
