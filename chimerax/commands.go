@@ -99,7 +99,7 @@ func (sv *Supervisor) commandTimedOut(c *child, id string) error {
 		state = "ChimeraX has exited"
 	default:
 		ctx, cancel := context.WithTimeout(sv.ctx, probeTimeout)
-		err := client.ping(ctx)
+		err := client.Ping(ctx)
 		cancel()
 		if err == nil {
 			state = "ChimeraX answers again"

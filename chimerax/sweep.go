@@ -161,13 +161,13 @@ func (sv *Supervisor) sweep() (ids []string, next time.Time) {
 			ends = append(ends, end{id, store.ReasonIdleTimeout, c.busy == 0})
 			continue
 		}
-		if c.busy > 0 || sv.cfg.IdleWarning <= 0 || c.events.idleWarned.Equal(c.lastActivity) {
+		if c.busy > 0 || sv.cfg.IdleWarning <= 0 || c.idleWarned.Equal(c.lastActivity) {
 			continue
 		}
 		// Warned min(IdleWarning, timeout/2) before the end: a short
 		// timeout still gets its warning.
 		if due(idleAt.Add(-min(sv.cfg.IdleWarning, timeout/2))) {
-			c.events.idleWarned = c.lastActivity
+			c.idleWarned = c.lastActivity
 			warn = append(warn, warning{c, idleAt})
 		}
 	}
