@@ -228,3 +228,32 @@ var (
 	// ErrProtocol: the child answered, but not as ChimeraX's REST server does.
 	ErrProtocol = errors.New("chimerax: protocol error")
 )
+
+// Map returns a copy of r with f applied to every text it holds: log
+// messages, the error's message, and the JSON and Python values (where
+// the result is still valid JSON; else the value stays).
+func (r *Result) Map(f func(string) string) *Result {
+	out := *r
+	texts := func(in []string) []string {
+		o := make([]string, len(in))
+		for i, s := range in {
+			o[i] = f(s)
+		}
+		return o
+	}
+	out.Log = Log{Note: texts(r.Log.Note), Warning: texts(r.Log.Warning), Error: texts(r.Log.Error), Bug: texts(r.Log.Bug)}
+	if r.Error != nil {
+		out.Error = &CommandError{Type: r.Error.Type, Message: f(r.Error.Message)}
+	}
+	values := func(in []json.RawMessage) []json.RawMessage {
+		o := make([]json.RawMessage, len(in))
+		for i, v := range in {
+			if o[i] = json.RawMessage(f(string(v))); !json.Valid(o[i]) {
+				o[i] = v
+			}
+		}
+		return o
+	}
+	out.JSONValues, out.PythonValues = values(r.JSONValues), values(r.PythonValues)
+	return &out
+}
