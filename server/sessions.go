@@ -292,8 +292,12 @@ func decodeJSON(c *gin.Context, v any) error {
 	if err != nil {
 		return bodyError(err)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
 		return nil
+	}
+	if body[0] != '{' {
+		return fmt.Errorf("%w: the body must be a JSON object", errBadRequest)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
