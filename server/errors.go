@@ -140,6 +140,9 @@ func sentence(msg string) string {
 // error chain, once.
 func (s *Server) fail(c *gin.Context, err error) {
 	p := problemFor(err)
+	if !caller(c).Admin {
+		p.Detail = s.public(p.Detail)
+	}
 	p.Instance = c.Request.URL.Path
 	p.RequestID = c.GetString(requestIDKey)
 	var fe *failedSession
@@ -164,6 +167,17 @@ func (s *Server) fail(c *gin.Context, err error) {
 	c.Error(err)
 	c.Header("Content-Type", "application/problem+json")
 	c.AbortWithStatusJSON(p.Status, p)
+}
+
+// public rewrites a detail for someone who is not an admin: the
+// supervisor's step (no data-dir path, port or pid), and the spool
+// directory, which is the server's.
+func (s *Server) public(text string) string {
+	text = s.sv.Public(text)
+	if dir := s.cfg.SpoolDir; dir != "" {
+		text = strings.ReplaceAll(text, dir, "<spool>")
+	}
+	return text
 }
 
 // failedSession carries the id of a session whose create failed after its

@@ -38,6 +38,8 @@ type Supervisor interface {
 	Limits() chimerax.Limits
 	Status(user string) chimerax.Status
 	Capabilities() chimerax.Capabilities
+	// Public rewrites a text for a non-admin: no path, port or pid.
+	Public(text string) string
 	Update(ctx context.Context, id string, u chimerax.SessionUpdate) (chimerax.Info, error)
 	Workspace
 	Monitor // monitoring.go

@@ -129,6 +129,8 @@ func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
 	v.ResumedFrom = rec.ResumedFrom
 	if admin {
 		v.Process = rec.Process
+	} else {
+		v.Error = s.sv.Public(v.Error)
 	}
 	return v
 }
