@@ -113,6 +113,11 @@ func (sv *Supervisor) markOpen() {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	sv.mon.opened = sv.now()
+	// Adopted children answered during the reconcile; their health clock
+	// starts now, at serving time, so a slow reconcile kills none.
+	for _, c := range sv.children {
+		c.lastHealthy = sv.mon.opened
+	}
 }
 
 // retire adds an ended child's CPU time to the retired total, so that
@@ -257,6 +262,8 @@ func (sv *Supervisor) Ready(ctx context.Context) []Check {
 
 	if err := sv.db.Ping(ctx); err != nil {
 		add("store", &checkError{"not writable", err}, "")
+	} else if sv.db.Full() {
+		add("store", &checkError{"the disk is full: the last write failed for want of space", store.ErrNoSpace}, "")
 	} else {
 		add("store", nil, "writable")
 	}

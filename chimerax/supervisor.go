@@ -190,7 +190,10 @@ type Supervisor struct {
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
 	lastPurge time.Time // of old checkpoints
-	mon       monitor   // metrics and readiness bookkeeping (observe.go)
+	// unended are sessions of a previous daemon a full disk kept
+	// Reconcile from marking ended (reconcile.go).
+	unended []string
+	mon     monitor // metrics and readiness bookkeeping (observe.go)
 
 	dirty map[string]struct{} // sessions with activity not yet flushed (activity.go)
 	pool  pool                // warm children (pool.go)

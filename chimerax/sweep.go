@@ -100,6 +100,7 @@ func (sv *Supervisor) fullSweep() ([]string, time.Time) {
 	if purge {
 		sv.purgeCheckpoints()
 	}
+	sv.retryUnended(context.Background())
 	return ids, next
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -69,10 +70,15 @@ var problemKinds = []struct {
 	{chimerax.ErrNoCheckpoint, http.StatusConflict, "no_checkpoint"},
 	{chimerax.ErrFileNotFound, http.StatusNotFound, "file_not_found"},
 	{chimerax.ErrSessionLive, http.StatusConflict, "session_live"},
+	{store.ErrNoSpace, http.StatusInsufficientStorage, "insufficient_storage"},
+	{syscall.ENOSPC, http.StatusInsufficientStorage, "insufficient_storage"},
 	{store.ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrExists, http.StatusConflict, "exists"},
 	{store.ErrInvalid, http.StatusBadRequest, "invalid_request"},
 }
+
+// noSpaceDetail is a 507's detail, whichever write met the full disk.
+const noSpaceDetail = "The disk holding chimerad's data is full, so nothing of this request was saved. Try again once an admin has freed space."
 
 // retryAfter is what a 503 (shutting down) suggests to wait.
 const retryAfter = 5 * time.Second
@@ -106,7 +112,10 @@ func problemFor(err error) Problem {
 			}
 		}
 	}
-	if se, ok := errors.AsType[*chimerax.StartError](err); ok {
+	if p.Status == http.StatusInsufficientStorage {
+		p.Detail = noSpaceDetail
+	}
+	if se, ok := errors.AsType[*chimerax.StartError](err); ok && p.Status != http.StatusInsufficientStorage {
 		p.Detail = sentence(se.Err.Error()) // the child's output is for the log and admins
 	}
 	p.Title = http.StatusText(p.Status)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -278,6 +279,9 @@ var errUploadTooLarge = fmt.Errorf("%w: upload over limits.max_upload_bytes", ch
 func bodyError(err error) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return err
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return err // the server's disk, not the client's body
 	}
 	for _, known := range []error{chimerax.ErrTooLarge, chimerax.ErrUnsupportedFormat, chimerax.ErrInvalid} {
 		if errors.Is(err, known) {
