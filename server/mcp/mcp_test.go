@@ -214,6 +214,14 @@ func TestToolErrors(t *testing.T) {
 	if !res.IsError || !strings.Contains(text(res), "maximum") {
 		t.Errorf("snapshot too wide = %v %q, want a tool error naming the maximum", res.IsError, text(res))
 	}
+	// "arguments": null is no arguments (go-sdk v1.8.0 panics on it with
+	// schema defaults, which the tools therefore do not declare).
+	if res := call(t, cs, ToolListSessions, nil); res.IsError {
+		t.Errorf("list_sessions with null arguments = %q", text(res))
+	}
+	if res := call(t, cs, ToolSessionLogs, nil); !res.IsError || !strings.Contains(text(res), "session_id") {
+		t.Errorf("session_logs with null arguments = %v %q, want a tool error naming session_id", res.IsError, text(res))
+	}
 	res = call(t, cs, ToolEndSession, map[string]any{"session_id": "nope"})
 	if !res.IsError || !strings.Contains(text(res), "session_not_found") {
 		t.Errorf("end_session nope = %v %q, want session_not_found", res.IsError, text(res))

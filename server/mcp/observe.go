@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -59,18 +61,31 @@ func MethodLabel(method string) string {
 	return "other"
 }
 
-// observe counts every request, and counts and logs every tool call.
+// observe counts every request, and counts and logs every tool call. A
+// panic in a handler (ours or the SDK's) becomes an internal error of that
+// request, never the end of the daemon.
 func (s *Server) observe(next gomcp.MethodHandler) gomcp.MethodHandler {
-	return func(ctx context.Context, method string, req gomcp.Request) (gomcp.Result, error) {
+	return func(ctx context.Context, method string, req gomcp.Request) (res gomcp.Result, err error) {
 		start := time.Now()
-		res, err := next(ctx, method, req)
-		if s.cfg.Observer != nil {
-			s.cfg.Observer.MCPRequest(MethodLabel(method), err == nil)
-		}
-		if call, ok := req.(*gomcp.CallToolRequest); ok && method == "tools/call" {
-			s.toolCalled(call, res, err, time.Since(start))
-		}
-		return res, err
+		defer func() {
+			if v := recover(); v != nil {
+				s.cfg.Logger.Error().Str("method", method).Str("user", userOf(req.GetExtra())).
+					Str("panic", fmt.Sprint(v)).Bytes("stack", debug.Stack()).Msg("mcp request panicked")
+				res, err = nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "internal error"}
+			}
+			s.observed(method, req, res, err, start)
+		}()
+		return next(ctx, method, req)
+	}
+}
+
+// observed counts a request, and a tool call.
+func (s *Server) observed(method string, req gomcp.Request, res gomcp.Result, err error, start time.Time) {
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.MCPRequest(MethodLabel(method), err == nil)
+	}
+	if call, ok := req.(*gomcp.CallToolRequest); ok && method == "tools/call" {
+		s.toolCalled(call, res, err, time.Since(start))
 	}
 }
 

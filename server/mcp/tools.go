@@ -102,9 +102,11 @@ func schemaFor[T any](tune func(props map[string]*jsonschema.Schema)) *jsonschem
 
 func ptr[T any](v T) *T { return &v }
 
+// bounds sets an integer argument's range, and says its default in its
+// description. (Not as the schema's default: go-sdk v1.8.0 panics applying
+// defaults to "arguments": null.)
 func bounds(s *jsonschema.Schema, lo, hi, def int) {
 	s.Minimum, s.Maximum = ptr(float64(lo)), ptr(float64(hi))
-	s.Default = json.RawMessage(fmt.Sprint(def))
 	s.Description += fmt.Sprintf(" (%d to %d; default %d)", lo, hi, def)
 }
 
