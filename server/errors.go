@@ -19,6 +19,7 @@ var (
 	errNoRoute      = errors.New("no such endpoint")
 	errMethod       = errors.New("method not allowed on this endpoint")
 	errBadHost      = errors.New("Host header not allowed; see http.allowed_hosts")
+	errBadOrigin    = errors.New("Origin not allowed; see cors.allowed_origins")
 	errBadRequest   = errors.New("bad request")
 	errMediaType    = errors.New("unsupported content type")
 	errTooLarge     = errors.New("request body too large")
@@ -38,6 +39,7 @@ var problemKinds = []struct {
 	{errNoRoute, http.StatusNotFound, "no_route"},
 	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{errBadHost, http.StatusMisdirectedRequest, "host_not_allowed"},
+	{errBadOrigin, http.StatusForbidden, "origin_not_allowed"},
 	{errBadRequest, http.StatusBadRequest, "invalid_request"},
 	{errMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large"},

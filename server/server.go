@@ -71,6 +71,8 @@ type Config struct {
 	Metrics *Metrics
 	// MetricsRequireAuth makes /metrics take an admin token.
 	MetricsRequireAuth bool
+	// MCP configures the MCP server at /mcp (mcp.go).
+	MCP MCPConfig
 }
 
 // DefaultConfig returns the server's defaults.
@@ -82,6 +84,7 @@ func DefaultConfig() Config {
 		MaxUncompressedBytes: chimerax.DefaultConfig("").MaxUncompressedBytes,
 		SpoolDir:             os.TempDir(),
 		EventsHeartbeat:      15 * time.Second,
+		MCP:                  DefaultMCPConfig(),
 	}
 }
 
