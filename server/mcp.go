@@ -118,13 +118,16 @@ func (s *Server) serveMCP() gin.HandlerFunc {
 
 // checkOrigin refuses a browser's request to /mcp from an origin that is
 // neither in cors.allowed_origins nor the daemon's own, with 403 as the
-// MCP spec asks (against DNS rebinding, with the Host check).
+// MCP spec asks (against DNS rebinding, with the Host check). The daemon's
+// own is the request's Host, when http.allowed_hosts names it (not "*").
 func (s *Server) checkOrigin(c *gin.Context) error {
 	origin := c.GetHeader("Origin")
 	if origin == "" || slices.Contains(s.cfg.AllowedOrigins, origin) {
 		return nil
 	}
-	if u, err := url.Parse(origin); err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, c.Request.Host) {
+	u, err := url.Parse(origin)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, c.Request.Host) &&
+		slices.ContainsFunc(s.cfg.AllowedHosts, func(h string) bool { return strings.EqualFold(strings.Trim(h, "[]"), u.Hostname()) }) {
 		return nil
 	}
 	return fmt.Errorf("%w: %q", errBadOrigin, truncate(origin, 100))

@@ -279,6 +279,23 @@ func TestMCPHostAndOrigin(t *testing.T) {
 	}})
 	alice := d.mustUser(t, "alice", false)
 	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+	// With http.allowed_hosts "*", any Host passes, and no origin is the
+	// daemon's own: only cors.allowed_origins.
+	anyHost := MustServe(t, options{server: func(c *server.Config) { c.AllowedHosts = []string{"*"} }})
+	carol := anyHost.mustUser(t, "carol", false)
+	for origin, want := range map[string]int{"": 200, "http://evil.example": http.StatusForbidden} {
+		req, _ := http.NewRequest("POST", anyHost.URL+"/mcp", strings.NewReader(initialize))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Host = "evil.example"
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		if resp, body := anyHost.send(t, req, carol); resp.StatusCode != want {
+			t.Errorf("allowed_hosts *: Host evil.example, Origin %q = %d %s, want %d", origin, resp.StatusCode, body, want)
+		}
+	}
+
 	for _, c := range []struct {
 		host, origin string
 		status       int
