@@ -144,7 +144,7 @@ func (s *Server) subscribe(ctx context.Context, req *gomcp.SubscribeRequest) err
 	if _, err := b.Session(ctx, id); err != nil {
 		return resourceError(uri, err)
 	}
-	s.watches.add(req.Session, uri, id, b)
+	s.watches.add(ctx, req.Session, uri, id, b)
 	return nil
 }
 
@@ -172,18 +172,23 @@ type subscription struct {
 	id  string
 }
 
-// watch is one session's event subscription.
-type watch struct{ cancel context.CancelFunc }
+// watch is one session's event subscription; ready is closed once it
+// holds (or failed: the session ended).
+type watch struct {
+	cancel context.CancelFunc
+	ready  chan struct{}
+}
 
 func newWatches(srv *gomcp.Server, log zerolog.Logger) *watches {
 	return &watches{srv: srv, log: log, subs: map[subscription]struct{}{},
 		running: map[string]*watch{}, waited: map[*gomcp.ServerSession]bool{}}
 }
 
-// add subscribes ss to uri, of session id, watching the session through b.
-func (w *watches) add(ss *gomcp.ServerSession, uri, id string, b Backend) {
+// add subscribes ss to uri, of session id, watching the session through
+// b. It returns once the session's events are followed, so that the
+// subscriber is told of every event after its subscribe.
+func (w *watches) add(ctx context.Context, ss *gomcp.ServerSession, uri, id string, b Backend) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.subs[subscription{ss, uri, id}] = struct{}{}
 	if !w.waited[ss] {
 		// The MCP session's end ends its subscriptions.
@@ -193,12 +198,27 @@ func (w *watches) add(ss *gomcp.ServerSession, uri, id string, b Backend) {
 			w.drop(ss)
 		}()
 	}
-	if w.running[id] == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		wt := &watch{cancel: cancel}
-		w.running[id] = wt
-		go w.run(ctx, wt, id, b)
+	wt := w.running[id]
+	if wt != nil {
+		w.mu.Unlock()
+		select { // another subscriber started it
+		case <-wt.ready:
+		case <-ctx.Done():
+		}
+		return
 	}
+	wctx, cancel := context.WithCancel(context.Background())
+	wt = &watch{cancel: cancel, ready: make(chan struct{})}
+	w.running[id] = wt
+	w.mu.Unlock()
+
+	events, err := b.Events(wctx, id)
+	close(wt.ready)
+	if err != nil {
+		w.stop(wt, id) // ended, or gone: nothing more will change
+		return
+	}
+	go w.run(wctx, wt, id, b, events)
 }
 
 // remove unsubscribes ss from uri.
@@ -240,22 +260,21 @@ func (w *watches) stopUnwatchedLocked(id string) {
 	}
 }
 
+// stop forgets watch wt of session id, and ends it.
+func (w *watches) stop(wt *watch, id string) {
+	w.mu.Lock()
+	if w.running[id] == wt {
+		delete(w.running, id)
+	}
+	w.mu.Unlock()
+	wt.cancel()
+}
+
 // run follows session id's events until ctx ends or the session does,
 // resubscribing when it fell behind.
-func (w *watches) run(ctx context.Context, wt *watch, id string, b Backend) {
-	defer func() {
-		w.mu.Lock()
-		if w.running[id] == wt {
-			delete(w.running, id)
-		}
-		w.mu.Unlock()
-		wt.cancel()
-	}()
+func (w *watches) run(ctx context.Context, wt *watch, id string, b Backend, events <-chan Event) {
+	defer w.stop(wt, id)
 	for {
-		events, err := b.Events(ctx, id)
-		if err != nil {
-			return // ended, or gone: nothing more will change
-		}
 		for ev := range events {
 			w.notify(ctx, id, ev)
 			if ev.Ended {
@@ -265,10 +284,11 @@ func (w *watches) run(ctx context.Context, wt *watch, id string, b Backend) {
 		if ctx.Err() != nil {
 			return
 		}
-		// Closed early: fell behind. Whatever was missed, say it changed.
-		sess, err := b.Session(ctx, id)
-		if err != nil || !Live(sess.State) {
-			w.notify(ctx, id, Event{Type: "state", Ended: true})
+		// Closed early: fell behind. Follow again, and say that whatever
+		// was missed changed.
+		var err error
+		if events, err = b.Events(ctx, id); err != nil {
+			w.notify(ctx, id, Event{Type: "state", Ended: true}) // it ended meanwhile
 			return
 		}
 		w.notify(ctx, id, Event{Type: "command"})
