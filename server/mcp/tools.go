@@ -49,8 +49,9 @@ const (
 	defaultHeight = 600
 )
 
-// states are the session states list_sessions filters on.
-var states = []any{"starting", "ready", "stopping", "terminated", "failed"}
+// states are the session states list_sessions filters on; "" is all (as
+// for every optional string: agents that fill every field send "").
+var states = []any{"", "starting", "ready", "stopping", "terminated", "failed"}
 
 // Inputs of the tools. The jsonschema tags are the arguments' descriptions.
 type (
@@ -102,12 +103,19 @@ func schemaFor[T any](tune func(props map[string]*jsonschema.Schema)) *jsonschem
 
 func ptr[T any](v T) *T { return &v }
 
-// bounds sets an integer argument's range, and says its default in its
-// description. (Not as the schema's default: go-sdk v1.8.0 panics applying
-// defaults to "arguments": null.)
-func bounds(s *jsonschema.Schema, lo, hi, def int) {
-	s.Minimum, s.Maximum = ptr(float64(lo)), ptr(float64(hi))
-	s.Description += fmt.Sprintf(" (%d to %d; default %d)", lo, hi, def)
+// bounds sets an integer argument's range, 0 standing for its default,
+// which its description says. (Not as the schema's default: go-sdk v1.8.0
+// panics applying defaults to "arguments": null.)
+func bounds(s *jsonschema.Schema, hi, def int) {
+	s.Minimum, s.Maximum = ptr(0.0), ptr(float64(hi))
+	s.Description += fmt.Sprintf(" (1 to %d; 0 or absent: %d)", hi, def)
+}
+
+// addTool registers a tool and its handler (see handle), with its title
+// also where clients of protocols before 2025-06-18 look for it.
+func addTool[In, Out any](s *Server, t *gomcp.Tool, h gomcp.ToolHandlerFor[In, Out]) {
+	t.Annotations.Title = t.Title
+	gomcp.AddTool(s.srv, t, handle(s, h))
 }
 
 // addTools registers the tools.
@@ -116,7 +124,7 @@ func (s *Server) addTools() {
 	maxSide := s.cfg.MaxSnapshotSide
 	defW, defH := min(defaultWidth, maxSide), min(defaultHeight, maxSide)
 
-	gomcp.AddTool(s.srv, &gomcp.Tool{
+	addTool(s, &gomcp.Tool{
 		Name:  ToolListSessions,
 		Title: "List ChimeraX sessions",
 		Description: "List your chimerad sessions, newest first, with their state, what they opened, " +
@@ -125,15 +133,15 @@ func (s *Server) addTools() {
 		Annotations: &gomcp.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: closed},
 		InputSchema: schemaFor[listInput](func(p map[string]*jsonschema.Schema) {
 			p["state"].Enum = states
-			bounds(p["limit"], 1, MaxListLimit, DefaultListLimit)
+			bounds(p["limit"], MaxListLimit, DefaultListLimit)
 		}),
-	}, handle(s, s.listSessions))
+	}, s.listSessions)
 
 	var formats []any
-	for _, f := range []string{"pdb", "mmcif", "sdf", "mol2"} {
+	for _, f := range []string{"", "pdb", "mmcif", "sdf", "mol2"} {
 		formats = append(formats, f)
 	}
-	gomcp.AddTool(s.srv, &gomcp.Tool{
+	addTool(s, &gomcp.Tool{
 		Name:  ToolCreateSession,
 		Title: "Start a ChimeraX session",
 		Description: "Start a new headless UCSF ChimeraX session and open a structure in it: either a PDB entry " +
@@ -147,13 +155,13 @@ func (s *Server) addTools() {
 			p["format"].Enum = formats
 			p["name"].MaxLength = ptr(200)
 		}),
-	}, handle(s, s.createSession))
+	}, s.createSession)
 
 	allow := "Only the commands the administrator allows may start a command"
 	if len(s.cfg.Allow) > 0 {
 		allow += " (" + strings.Join(s.cfg.Allow, ", ") + ")"
 	}
-	gomcp.AddTool(s.srv, &gomcp.Tool{
+	addTool(s, &gomcp.Tool{
 		Name:  ToolRunCommand,
 		Title: "Run a ChimeraX command",
 		Description: "Run one ChimeraX command line in a ready session, e.g. 'color red', 'cartoon', " +
@@ -166,9 +174,9 @@ func (s *Server) addTools() {
 		InputSchema: schemaFor[commandInput](func(p map[string]*jsonschema.Schema) {
 			p["command"].MinLength = ptr(1)
 		}),
-	}, handle(s, s.runCommand))
+	}, s.runCommand)
 
-	gomcp.AddTool(s.srv, &gomcp.Tool{
+	addTool(s, &gomcp.Tool{
 		Name:  ToolSnapshot,
 		Title: "Snapshot a ChimeraX session",
 		Description: "Render what a ready session shows and return it as a PNG image, " +
@@ -176,12 +184,12 @@ func (s *Server) addTools() {
 			"A snapshot keeps the session alive.",
 		Annotations: &gomcp.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: closed},
 		InputSchema: schemaFor[snapshotInput](func(p map[string]*jsonschema.Schema) {
-			bounds(p["width"], 1, maxSide, defW)
-			bounds(p["height"], 1, maxSide, defH)
+			bounds(p["width"], maxSide, defW)
+			bounds(p["height"], maxSide, defH)
 		}),
-	}, handle(s, s.snapshot))
+	}, s.snapshot)
 
-	gomcp.AddTool(s.srv, &gomcp.Tool{
+	addTool(s, &gomcp.Tool{
 		Name:  ToolSessionLogs,
 		Title: "Read a ChimeraX session's output",
 		Description: "Return the last lines of what a session's ChimeraX printed (its output log), oldest first, " +
@@ -189,11 +197,11 @@ func (s *Server) addTools() {
 			"Reading the log does not keep the session alive.",
 		Annotations: &gomcp.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: closed},
 		InputSchema: schemaFor[logsInput](func(p map[string]*jsonschema.Schema) {
-			bounds(p["lines"], 1, MaxLogLines, DefaultLogLines)
+			bounds(p["lines"], MaxLogLines, DefaultLogLines)
 		}),
-	}, handle(s, s.sessionLogs))
+	}, s.sessionLogs)
 
-	gomcp.AddTool(s.srv, &gomcp.Tool{
+	addTool(s, &gomcp.Tool{
 		Name:  ToolCheckpointSession,
 		Title: "Checkpoint a ChimeraX session",
 		Description: "Save a ready session's whole ChimeraX state as a checkpoint that outlives the session: " +
@@ -201,16 +209,16 @@ func (s *Server) addTools() {
 			"session's three newest checkpoints. A checkpoint keeps the session alive.",
 		Annotations: &gomcp.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: closed},
 		InputSchema: schemaFor[sessionInput](nil),
-	}, handle(s, s.checkpointSession))
+	}, s.checkpointSession)
 
-	gomcp.AddTool(s.srv, &gomcp.Tool{
+	addTool(s, &gomcp.Tool{
 		Name:  ToolEndSession,
 		Title: "End a ChimeraX session",
 		Description: "End a session: its ChimeraX stops and its files go (checkpoints stay). Ending an ended " +
 			"session just returns its final record.",
 		Annotations: &gomcp.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: closed},
 		InputSchema: schemaFor[sessionInput](nil),
-	}, handle(s, s.endSession))
+	}, s.endSession)
 }
 
 // handle adapts a tool's handler: an error it returns that is not an
@@ -319,7 +327,7 @@ func (s *Server) snapshot(ctx context.Context, req *gomcp.CallToolRequest, in sn
 	if h == 0 {
 		h = min(defaultHeight, s.cfg.MaxSnapshotSide)
 	}
-	if w > s.cfg.MaxSnapshotSide || h > s.cfg.MaxSnapshotSide || w < 0 || h < 0 {
+	if w > s.cfg.MaxSnapshotSide || h > s.cfg.MaxSnapshotSide || w < 1 || h < 1 {
 		return nil, nil, invalid("a snapshot is 1 to %d pixels a side (mcp.max_snapshot_side), not %d×%d", s.cfg.MaxSnapshotSide, w, h)
 	}
 	png, err := s.backend(req.Extra).Snapshot(ctx, in.SessionID, w, h)
