@@ -39,7 +39,8 @@ type MCPConfig struct {
 	Allow []string
 }
 
-// DefaultMCPConfig returns MCP's defaults: on.
+// DefaultMCPConfig returns MCP's defaults: on, with the supervisor's
+// default allow-list.
 func DefaultMCPConfig() MCPConfig {
 	d := mcp.DefaultConfig()
 	return MCPConfig{
@@ -47,6 +48,7 @@ func DefaultMCPConfig() MCPConfig {
 		MaxStructureBytes: d.MaxStructureBytes,
 		MaxSnapshotSide:   d.MaxSnapshotSide,
 		SessionTimeout:    d.SessionTimeout,
+		Allow:             chimerax.DefaultConfig("").Allow,
 	}
 }
 
