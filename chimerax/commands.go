@@ -132,20 +132,22 @@ func (sv *Supervisor) owner(id string) string {
 func (sv *Supervisor) readyChild(ctx context.Context, id string) (*child, error) {
 	sv.mu.Lock()
 	c := sv.children[id]
-	ready := false
+	ready, restarting := false, false
 	if c != nil {
 		select {
 		case <-c.started:
 			ready = c.proc != nil && !c.ending && !c.restarting
 		default:
 		}
+		restarting = c.restarting
 	}
 	sv.mu.Unlock()
 	if !ready {
-		if _, err := sv.current(ctx, id); err != nil {
+		rec, err := sv.current(ctx, id)
+		if err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: session %s is not ready", ErrNotLive, id)
+		return nil, notLive(rec, restarting)
 	}
 	return c, nil
 }
@@ -256,7 +258,7 @@ func (sv *Supervisor) AddFile(ctx context.Context, id string, u *structure.Uploa
 		return store.Structure{}, nil, fmt.Errorf("add file to session %s: %w", id, err)
 	}
 	st := store.Structure{Source: store.SourceUpload, Filename: u.Filename, Format: string(u.Format), SizeBytes: u.Size}
-	res, err := sv.run(ctx, id, "open "+quote(path), true)
+	res, err := sv.run(ctx, id, sv.openNamed(id, path, u.Filename), true)
 	if err != nil {
 		os.Remove(path)
 		return st, nil, err
@@ -314,13 +316,14 @@ func (sv *Supervisor) run(ctx context.Context, id, command string, activity bool
 	now := sv.now()
 	sv.mu.Lock()
 	c := sv.children[id]
-	var ready bool
+	var ready, restarting bool
 	if c != nil {
 		select {
 		case <-c.started:
 			ready = c.proc != nil && !c.ending && !c.restarting
 		default:
 		}
+		restarting = c.restarting
 	}
 	var client *Client
 	wentBusy := false
@@ -336,10 +339,11 @@ func (sv *Supervisor) run(ctx context.Context, id, command string, activity bool
 	}
 	sv.mu.Unlock()
 	if !ready {
-		if _, err := sv.current(ctx, id); err != nil {
+		rec, err := sv.current(ctx, id)
+		if err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: session %s is not ready", ErrNotLive, id)
+		return nil, notLive(rec, restarting)
 	}
 	if wentBusy {
 		sv.publishExecution(c, now)

@@ -226,8 +226,8 @@ func TestIdleWarningOncePerStretch(t *testing.T) {
 		c.IdleWarning = 2 * time.Minute
 		c.SweepInterval = time.Hour // the test sweeps by hand
 	})
-	now := time.Now()
-	sv.Now = func() time.Time { return now }
+	clk := chimeraxtest.NewClock()
+	sv.SetClock(clk.Now)
 	rec := mustCreate(t, sv, "")
 	events, cancel, err := sv.Events(ctx, rec.ID)
 	if err != nil {
@@ -240,8 +240,8 @@ func TestIdleWarningOncePerStretch(t *testing.T) {
 			case ev := <-events:
 				if ev.Type == chimerax.EventIdleWarning {
 					n++
-					if !ev.IdleExpiresAt.After(now) || ev.IdleExpiresAt.After(now.Add(2*time.Minute)) {
-						t.Errorf("idle_warning expires %v, want within 2m after %v", ev.IdleExpiresAt, now)
+					if now := clk.Now(); !ev.IdleExpiresAt.After(now) || ev.IdleExpiresAt.After(now.Add(2*time.Minute)) {
+						t.Errorf("idle_warning expires %v, want within 2m after %v", ev.IdleExpiresAt, clk.Now())
 					}
 				}
 			default:
@@ -250,12 +250,12 @@ func TestIdleWarningOncePerStretch(t *testing.T) {
 		}
 	}
 
-	now = now.Add(7 * time.Minute)
+	clk.Advance(7 * time.Minute)
 	sv.Sweep()
 	if n := warnings(); n != 0 {
 		t.Errorf("3 minutes before the end: %d warnings, want 0", n)
 	}
-	now = now.Add(90 * time.Second)
+	clk.Advance(90 * time.Second)
 	sv.Sweep()
 	sv.Sweep()
 	if n := warnings(); n != 1 {
@@ -264,7 +264,7 @@ func TestIdleWarningOncePerStretch(t *testing.T) {
 	if _, err := sv.Touch(ctx, rec.ID); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(9 * time.Minute)
+	clk.Advance(9 * time.Minute)
 	sv.Sweep()
 	if n := warnings(); n != 1 {
 		t.Errorf("a new idle stretch: %d warnings, want 1", n)
@@ -277,11 +277,11 @@ func TestCheckpointIdleEndResume(t *testing.T) {
 		c.IdleTimeout = time.Hour
 		c.SweepInterval = time.Hour // the test sweeps by hand
 	})
-	now := time.Now()
-	sv.Now = func() time.Time { return now }
+	clk := chimeraxtest.NewClock()
+	sv.SetClock(clk.Now)
 	rec := mustCreate(t, sv, "1hpv.pdb")
 
-	now = now.Add(61 * time.Minute)
+	clk.Advance(61 * time.Minute)
 	if swept := sv.Sweep(); len(swept) != 1 {
 		t.Fatalf("Sweep = %v, want %s", swept, rec.ID)
 	}
@@ -310,8 +310,8 @@ func TestCheckpointIdleEndResume(t *testing.T) {
 		t.Errorf("resumed = %+v", resumed)
 	}
 	res, err := sv.Command(ctx, resumed.ID, "info models")
-	if err != nil || !strings.Contains(notes(res), "model id #1 type AtomicStructure name structure.pdb") {
-		t.Errorf("resumed info models = %v, %v; want the uploaded model back as #1", res, err)
+	if err != nil || !strings.Contains(notes(res), "model id #1 type AtomicStructure name 1hpv.pdb") {
+		t.Errorf("resumed info models = %v, %v; want the uploaded model back as #1, named as the client named the file", res, err)
 	}
 
 	for _, tc := range []struct {
@@ -342,12 +342,12 @@ func TestCheckpointRetention(t *testing.T) {
 		c.CheckpointRetention = 24 * time.Hour
 		c.SweepInterval = time.Hour // the test sweeps by hand
 	})
-	now := time.Now()
-	sv.Now = func() time.Time { return now }
+	clk := chimeraxtest.NewClock()
+	sv.SetClock(clk.Now)
 	old, kept := mustCreate(t, sv, "1hpv.pdb"), mustCreate(t, sv, "1hpv.pdb")
 	var paths []string
 	for range 5 { // a session keeps its 3 newest
-		now = now.Add(time.Second)
+		clk.Advance(time.Second)
 		cp, err := sv.Checkpoint(ctx, kept.ID)
 		if err != nil {
 			t.Fatal(err)

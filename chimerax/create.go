@@ -57,11 +57,11 @@ func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Sess
 		Engine:    sv.engine.Name,
 		Structure: store.Structure{Source: store.SourceNone},
 	}
-	if len(req.Name) > maxNameBytes || strings.ContainsFunc(req.Name, isControl) {
-		return store.Session{}, fmt.Errorf("%w: name: at most %d bytes, no control characters", ErrInvalid, maxNameBytes)
+	if err := checkName(req.Name); err != nil {
+		return store.Session{}, err
 	}
-	if req.IdleTimeout < 0 || (sv.cfg.MaxIdleTimeout > 0 && req.IdleTimeout > sv.cfg.MaxIdleTimeout) {
-		return store.Session{}, fmt.Errorf("%w: idle timeout %v: want between 0 and %v", ErrInvalid, req.IdleTimeout, sv.cfg.MaxIdleTimeout)
+	if err := sv.checkIdleTimeout(req.IdleTimeout); err != nil {
+		return store.Session{}, err
 	}
 	rec.IdleTimeout = req.IdleTimeout
 	if req.PDBID != "" && req.Upload != nil {
@@ -177,3 +177,19 @@ func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Sess
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// checkName checks a session's name.
+func checkName(name string) error {
+	if len(name) > maxNameBytes || strings.ContainsFunc(name, isControl) {
+		return fmt.Errorf("%w: name: at most %d bytes, no control characters", ErrInvalid, maxNameBytes)
+	}
+	return nil
+}
+
+// checkIdleTimeout checks a session's own idle timeout (0: the default).
+func (sv *Supervisor) checkIdleTimeout(d time.Duration) error {
+	if d < 0 || (sv.cfg.MaxIdleTimeout > 0 && d > sv.cfg.MaxIdleTimeout) {
+		return fmt.Errorf("%w: idle timeout %v: want between 0 and %v", ErrInvalid, d, sv.cfg.MaxIdleTimeout)
+	}
+	return nil
+}

@@ -1,9 +1,12 @@
 package chimerax
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"time"
 )
 
 // RESTCommand is the startup command that makes ChimeraX listen for REST
@@ -94,4 +97,30 @@ func Simulator() (Engine, error) {
 func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}
+
+// versionLine is how ChimeraX says its version ("UCSF ChimeraX version: 1.11 (2025-12-16)").
+var versionLine = regexp.MustCompile(`ChimeraX version: (\S+)`)
+
+// Version runs the engine with --version and returns the version it
+// reports. Its HOME is a fresh temporary directory, so no user's start-up
+// files run.
+func (e Engine) Version(ctx context.Context) (string, error) {
+	home, err := os.MkdirTemp("", "chimerad-version-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(home)
+	cmd := exec.CommandContext(ctx, e.Path, append(append([]string(nil), e.Args...), "--nogui", "--version")...)
+	cmd.Env = append(append(os.Environ(), "HOME="+home), e.Env...)
+	cmd.Dir = home
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if m := versionLine.FindSubmatch(out); m != nil {
+		return string(m[1]), nil
+	}
+	if err == nil {
+		err = fmt.Errorf("no version in its output %q", truncate(string(out), 200))
+	}
+	return "", fmt.Errorf("%s --version: %w", e.Name, err)
 }

@@ -2,11 +2,13 @@ package chimerax
 
 import (
 	"errors"
+	"fmt"
 	"unicode/utf8"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/structure"
+	"github.com/chimerad/chimerad/store"
 )
 
 // Errors returned by the supervisor. Callers match them with errors.Is; the
@@ -40,6 +42,8 @@ var (
 	ErrCommandFailed = errors.New("chimerax: command failed")
 	// ErrNoCheckpoint: a resume named a session without a usable checkpoint.
 	ErrNoCheckpoint = errors.New("chimerax: no checkpoint")
+	// ErrFileNotFound: a session has no file of that name its owner may fetch.
+	ErrFileNotFound = errors.New("chimerax: file not found")
 	// ErrSessionLive: the operation needs an ended session, and it is live.
 	ErrSessionLive = errors.New("chimerax: session still live")
 )
@@ -92,4 +96,45 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// notLive is ErrNotLive for session rec, saying where it really is: still
+// starting, ending, restarting, or how it ended.
+func notLive(rec store.Session, restarting bool) error {
+	return fmt.Errorf("%w: session %s %s", ErrNotLive, rec.ID, whereIs(rec, restarting))
+}
+
+// whereIs says, for people, where a session that is not ready is.
+func whereIs(rec store.Session, restarting bool) string {
+	switch {
+	case restarting:
+		return "is restarting"
+	case rec.State == store.StateStarting:
+		return "is still starting"
+	case rec.State == store.StateStopping:
+		return "is ending"
+	case rec.State == store.StateReady:
+		return "is ready"
+	}
+	if why, ok := endedBecause[rec.TerminationReason]; ok {
+		return why
+	}
+	return "has ended (" + string(rec.TerminationReason) + ")"
+}
+
+// endedBecause says how a session ended, by its reason.
+var endedBecause = map[store.Reason]string{
+	store.ReasonDeleted:       "was ended by its owner",
+	store.ReasonAdminKill:     "was killed by an admin",
+	store.ReasonIdleTimeout:   "ended after its idle timeout",
+	store.ReasonMaxLifetime:   "ended at its maximum lifetime",
+	store.ReasonCrashed:       "ended: its ChimeraX crashed",
+	store.ReasonUnresponsive:  "ended: its ChimeraX stopped answering",
+	store.ReasonStartFailed:   "failed to start",
+	store.ReasonOpenFailed:    "ended: ChimeraX could not open its structure",
+	store.ReasonShutdown:      "ended when chimerad shut down",
+	store.ReasonDaemonRestart: "ended when chimerad restarted",
+	store.ReasonUserRemoved:   "ended when its user was removed",
+	store.ReasonOutOfMemory:   "ended: its ChimeraX ran out of memory",
+	store.ReasonClientGone:    "ended: the client that created it went away before it was ready",
 }

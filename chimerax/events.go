@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,10 @@ const (
 // see it. Only the fields of its Type are set. Events hold no paths, pids
 // or ports: they are shown to the session's owner.
 type Event struct {
+	// ID numbers the session's events from 1, in order; the event stream
+	// sends it as the SSE id, and a client that reconnects gives the last
+	// it saw to get what it missed (EventsAfter).
+	ID        uint64    `json:"-"`
 	Type      string    `json:"type"`
 	SessionID string    `json:"session_id"`
 	Time      time.Time `json:"time,omitzero"`
@@ -79,6 +84,10 @@ const maxEventLog = 16 << 10
 // is dropped.
 const eventBuffer = 64
 
+// eventHistory is how many of a session's last events are kept for
+// subscribers that reconnect (EventsAfter).
+const eventHistory = 256
+
 // StateEvent returns the state event for a session's record, timed by when
 // the record entered that state (zero if the record does not say).
 func StateEvent(rec store.Session) Event {
@@ -102,6 +111,9 @@ type sessionEvents struct {
 	closed bool // the session has ended: no more subscribers
 	// readers counts subs, for the sweeper (KeepConnected) without mu.
 	readers atomic.Int32
+	// seq is the last event's ID; history the last eventHistory events.
+	seq     uint64
+	history []Event
 
 	// idleWarned is the last activity of the idle stretch already warned
 	// about. Guarded by Supervisor.mu, not mu.
@@ -115,20 +127,56 @@ type sessionEvents struct {
 // the record and subscribe again). Call cancel when done. A session that
 // has ended (or is ending) gives ErrNotLive; a missing one ErrNotFound.
 func (sv *Supervisor) Events(ctx context.Context, id string) (<-chan Event, func(), error) {
+	sub, err := sv.EventsAfter(ctx, id, 0)
+	return sub.C, sub.Cancel, err
+}
+
+// Subscription is a subscriber's view of a session's events.
+type Subscription struct {
+	// Replay are the events after the ID the subscriber last saw, to send
+	// before those on C.
+	Replay []Event
+	// Reset: the events kept no longer reach back to that ID (or it is not
+	// one of this session's): the subscriber missed some, and should
+	// read the session's state afresh.
+	Reset bool
+	// C delivers the events from now on; Cancel ends the subscription.
+	C      <-chan Event
+	Cancel func()
+}
+
+// EventsAfter is Events for a subscriber that saw the session's events up
+// to ID after (0: none): it also returns those it missed since, from the
+// last eventHistory kept, or says it cannot (Reset).
+func (sv *Supervisor) EventsAfter(ctx context.Context, id string, after uint64) (Subscription, error) {
 	sv.mu.Lock()
 	c := sv.children[id]
 	sv.mu.Unlock()
 	if c == nil {
-		if _, err := sv.current(ctx, id); err != nil {
-			return nil, nil, err
+		rec, err := sv.current(ctx, id)
+		if err != nil {
+			return Subscription{}, err
 		}
-		return nil, nil, fmt.Errorf("%w: session %s has ended", ErrNotLive, id)
+		return Subscription{}, notLive(rec, false)
 	}
 	e := &c.events
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return nil, nil, fmt.Errorf("%w: session %s has ended", ErrNotLive, id)
+		return Subscription{}, fmt.Errorf("%w: session %s has ended", ErrNotLive, id)
+	}
+	var sub Subscription
+	if after > 0 {
+		oldest := e.seq + 1
+		if len(e.history) > 0 {
+			oldest = e.history[0].ID
+		}
+		switch {
+		case after > e.seq || after+1 < oldest:
+			sub.Reset = true
+		default:
+			sub.Replay = slices.Clone(e.history[len(e.history)-int(e.seq-after):])
+		}
 	}
 	ch := make(chan Event, eventBuffer)
 	if e.subs == nil {
@@ -136,7 +184,8 @@ func (sv *Supervisor) Events(ctx context.Context, id string) (<-chan Event, func
 	}
 	e.subs[ch] = struct{}{}
 	e.readers.Add(1)
-	cancel := func() {
+	sub.C = ch
+	sub.Cancel = func() {
 		e.mu.Lock()
 		_, ok := e.subs[ch]
 		last := false
@@ -150,7 +199,7 @@ func (sv *Supervisor) Events(ctx context.Context, id string) (<-chan Event, func
 			sv.lastReaderLeft(c)
 		}
 	}
-	return ch, cancel, nil
+	return sub, nil
 }
 
 // lastReaderLeft notes that the last subscriber of c's events has gone.
@@ -188,6 +237,13 @@ func (sv *Supervisor) sendLocked(c *child, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = sv.now()
 	}
+	e := &c.events
+	e.seq++
+	ev.ID = e.seq
+	if len(e.history) == eventHistory {
+		e.history = slices.Delete(e.history, 0, 1)
+	}
+	e.history = append(e.history, ev)
 	for ch := range c.events.subs {
 		select {
 		case ch <- ev:

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
@@ -40,7 +43,7 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 	var open string
 	switch {
 	case openPath != "": // an upload, or an entry chimerad downloaded
-		open = "open " + quote(openPath)
+		open = sv.openNamed(c.id, openPath, cmp.Or(rec.Structure.Filename, rec.Name))
 	case rec.Structure.Source == store.SourcePDB:
 		// ChimeraX fetches the extended form without its pdb_ prefix.
 		open = "open " + strings.TrimPrefix(rec.Structure.PDBID, "pdb_") + " from pdb"
@@ -373,6 +376,7 @@ func (sv *Supervisor) Restart(ctx context.Context, id string) (Info, error) {
 	sv.mu.Lock()
 	c := sv.children[id]
 	ok := c != nil && liveProc(c) != nil && !c.ending && !c.restarting
+	restarting := c != nil && c.restarting
 	var old *process.Process
 	if ok {
 		c.restarting, old = true, c.proc
@@ -384,7 +388,7 @@ func (sv *Supervisor) Restart(ctx context.Context, id string) (Info, error) {
 		if err != nil {
 			return sv.info(rec), err
 		}
-		return sv.info(rec), fmt.Errorf("%w: session %s is %s: only a ready session restarts", ErrNotLive, id, rec.State)
+		return sv.info(rec), fmt.Errorf("%w: only a ready session restarts", notLive(rec, restarting))
 	}
 	log := sv.Logger.With().Str("session_id", id).Str("user", c.owner).Logger()
 	rec, err := sv.db.UpdateSession(context.WithoutCancel(ctx), id, func(s *store.Session) error {
@@ -492,4 +496,26 @@ func (sv *Supervisor) launchAndOpen(c *child, open string) (*process.Process, *C
 		return p, nil, store.ReasonOpenFailed, fmt.Errorf("%w: %s", ErrOpenFailed, relativize(res.Message(), sv.sessionDir(c.id)))
 	}
 	return p, client, "", nil
+}
+
+// openNamed is the command that opens path in session id's ChimeraX with
+// the model named name (a client's file name or the session's name), not
+// chimerad's own file name. The name is cut to plain characters and the
+// command passes the command policy, as a client's would; a name that
+// would not (or none) leaves the model its file's name.
+func (sv *Supervisor) openNamed(id, path, name string) string {
+	plain := strings.Join(strings.FieldsFunc(name, func(r rune) bool {
+		return !(r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(" ._-()+", r)))
+	}), "_")
+	plain = strings.TrimSpace(truncate(plain, 64))
+	plain = strings.TrimSuffix(plain, "…")
+	open := "open " + quote(path)
+	if plain == "" || filepath.Ext(path) == ".cxs" { // a session file names its models
+		return open
+	}
+	cmds, err := policy.Policy{Allow: []string{"open"}}.Check(open+` name "`+plain+`"`, sv.sessionDir(id))
+	if err != nil || len(cmds) != 1 {
+		return open
+	}
+	return cmds[0]
 }

@@ -203,7 +203,7 @@ func TestReady(t *testing.T) {
 	cfg.SweepInterval = time.Hour // the test's clock decides when it is late
 	sv := chimerax.NewSupervisor(db, chimeraxtest.Engine(), cfg)
 	var skew atomic.Int64
-	sv.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	sv.SetClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()

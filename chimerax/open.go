@@ -3,7 +3,9 @@ package chimerax
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/store"
@@ -28,6 +30,7 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 	}
 	sv.markOpen()
 	sv.openPool()
+	sv.wg.Go(sv.probeVersion)
 	if sv.cfg.ActivityFlushInterval > 0 {
 		sv.wg.Add(1)
 		go func() {
@@ -119,5 +122,57 @@ func (sv *Supervisor) checkpointAtShutdown(id string) {
 	}
 	if err := sv.db.MarkResume(context.Background(), id); err != nil {
 		sv.Logger.Error().Err(err).Str("session_id", id).Msg("mark session for resume")
+	}
+}
+
+// probeVersion learns the engine's version once, in the background.
+func (sv *Supervisor) probeVersion() {
+	ctx, cancel := context.WithTimeout(sv.ctx, sv.cfg.StartTimeout)
+	defer cancel()
+	v, err := sv.engine.Version(ctx)
+	if err != nil {
+		sv.Logger.Warn().Err(err).Msg("cannot tell the engine's version")
+		return
+	}
+	sv.version.Store(&v)
+}
+
+// EngineVersion is the engine's version (ChimeraX's, or the one the
+// simulator reports); empty until it is known, a moment after Open.
+func (sv *Supervisor) EngineVersion() string {
+	if v := sv.version.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
+
+// Capabilities is what the supervisor lets clients do, for a client to
+// know before it tries.
+type Capabilities struct {
+	// Engine is EngineChimeraX or EngineSimulator; Version its version,
+	// empty until known.
+	Engine, EngineVersion string
+	// Commands are the command words the policy allows.
+	Commands []string
+	// MaxSnapshotSide caps a snapshot's width and height.
+	MaxSnapshotSide int
+	// IdleTimeout is the default idle timeout, MaxIdleTimeout the longest
+	// a session may ask for (0: none).
+	IdleTimeout, MaxIdleTimeout time.Duration
+	// MaxSessions and MaxSessionsPerUser are the caps (0: none).
+	MaxSessions, MaxSessionsPerUser int
+	// MaxUncompressedBytes caps what a gzip upload inflates to.
+	MaxUncompressedBytes int64
+}
+
+// Capabilities returns what the supervisor lets clients do.
+func (sv *Supervisor) Capabilities() Capabilities {
+	return Capabilities{
+		Engine: sv.engine.Name, EngineVersion: sv.EngineVersion(),
+		Commands:        slices.Clone(sv.cfg.Allow),
+		MaxSnapshotSide: MaxSnapshotSide,
+		IdleTimeout:     sv.cfg.IdleTimeout, MaxIdleTimeout: sv.cfg.MaxIdleTimeout,
+		MaxSessions: sv.cfg.MaxSessions, MaxSessionsPerUser: sv.cfg.MaxSessionsPerUser,
+		MaxUncompressedBytes: sv.cfg.MaxUncompressedBytes,
 	}
 }

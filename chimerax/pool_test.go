@@ -107,7 +107,7 @@ func TestActivityFlushedInBatches(t *testing.T) {
 		c.ActivityFlushInterval = time.Hour
 		c.SweepInterval = time.Hour
 	})
-	sv.Now = func() time.Time { return *clock.Load() }
+	sv.SetClock(func() time.Time { return *clock.Load() })
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if err != nil {
 		t.Fatal(err)

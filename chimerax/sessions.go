@@ -134,7 +134,7 @@ func (sv *Supervisor) TouchRecord(in Info) (Info, error) {
 	}
 	sv.mu.Unlock()
 	if c == nil {
-		return in, fmt.Errorf("%w: session %s is %s", ErrNotLive, in.ID, in.State)
+		return in, notLive(in.Session, false)
 	}
 	sv.wakeSweeper() // the next deadline may have moved
 	if in.State.Live() && now.After(in.LastActivityAt) {
@@ -169,4 +169,54 @@ func (sv *Supervisor) idleTimeout(own time.Duration) time.Duration {
 		return own
 	}
 	return sv.cfg.IdleTimeout
+}
+
+// SessionUpdate changes a live session's settings; nil fields stay.
+type SessionUpdate struct {
+	Name *string
+	// IdleTimeout is the session's own idle timeout; 0 takes the default.
+	IdleTimeout *time.Duration
+}
+
+// Update changes a live session's name or idle timeout (within
+// Config.MaxIdleTimeout) and returns it. It is not activity.
+func (sv *Supervisor) Update(ctx context.Context, id string, u SessionUpdate) (Info, error) {
+	if u.Name != nil {
+		if err := checkName(*u.Name); err != nil {
+			return Info{}, err
+		}
+	}
+	if u.IdleTimeout != nil {
+		if err := sv.checkIdleTimeout(*u.IdleTimeout); err != nil {
+			return Info{}, err
+		}
+	}
+	rec, err := sv.db.UpdateSession(ctx, id, func(s *store.Session) error {
+		if !s.State.Live() {
+			return notLive(*s, false)
+		}
+		if u.Name != nil {
+			s.Name = *u.Name
+		}
+		if u.IdleTimeout != nil {
+			s.IdleTimeout = *u.IdleTimeout
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Info{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case err != nil:
+		return sv.info(rec), err
+	}
+	if u.IdleTimeout != nil {
+		sv.mu.Lock()
+		if c := sv.children[id]; c != nil {
+			c.idleTimeout = *u.IdleTimeout
+		}
+		sv.mu.Unlock()
+		sv.wakeSweeper() // the idle deadline moved
+	}
+	sv.overlay(&rec)
+	return sv.info(rec), nil
 }

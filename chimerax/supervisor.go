@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -167,8 +168,10 @@ type Supervisor struct {
 
 	// Logger receives one line per lifecycle event.
 	Logger zerolog.Logger
-	// Now is the clock; tests replace it.
-	Now func() time.Time
+	// clock is the time source; SetClock replaces it (tests control time).
+	clock atomic.Pointer[func() time.Time]
+	// version is the engine's, once probeVersion has learnt it.
+	version atomic.Pointer[string]
 	// Observer, if set, is told of lifecycle events (observe.go).
 	Observer Observer
 
@@ -246,7 +249,6 @@ func NewSupervisor(db *store.DB, engine Engine, cfg Config) *Supervisor {
 		engine:   engine,
 		cfg:      cfg,
 		Logger:   zerolog.Nop(),
-		Now:      time.Now,
 		ctx:      ctx,
 		cancel:   cancel,
 		children: make(map[string]*child),
@@ -261,7 +263,16 @@ func (sv *Supervisor) Engine() Engine { return sv.engine }
 // Config returns the supervisor's settings.
 func (sv *Supervisor) Config() Config { return sv.cfg }
 
-func (sv *Supervisor) now() time.Time { return sv.Now().UTC() }
+func (sv *Supervisor) now() time.Time {
+	if f := sv.clock.Load(); f != nil {
+		return (*f)().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// SetClock makes now the supervisor's clock (time.Now by default): tests
+// control time with it. Safe while the supervisor runs.
+func (sv *Supervisor) SetClock(now func() time.Time) { sv.clock.Store(&now) }
 
 func (sv *Supervisor) sessionDir(id string) string {
 	return filepath.Join(sv.cfg.DataDir, "sessions", id)

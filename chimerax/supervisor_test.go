@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -319,19 +318,10 @@ func TestLimits(t *testing.T) {
 }
 
 // clock is a settable time source, safe for the supervisor's goroutines.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Now().UnixNano())
-	return c
-}
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func TestSweepRules(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock()
+	clk := chimeraxtest.NewClock()
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.IdleTimeout = time.Hour
 		c.BusyTimeout = 3 * time.Hour
@@ -339,7 +329,7 @@ func TestSweepRules(t *testing.T) {
 		c.HealthInterval = 0
 		c.MaxSessionsPerUser = 0
 	}, "CHIMERAX_SIM_HANG_ON=turn")
-	sv.Now = clk.Now
+	sv.SetClock(clk.Now)
 	create := func() chimerax.Info {
 		t.Helper()
 		rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
@@ -388,13 +378,13 @@ func TestSweepRules(t *testing.T) {
 
 func TestSweepMaxLifetime(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock()
+	clk := chimeraxtest.NewClock()
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.MaxLifetime = 2 * time.Hour
 		c.SweepInterval = time.Hour
 		c.HealthInterval = 0
 	})
-	sv.Now = clk.Now
+	sv.SetClock(clk.Now)
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,9 @@ type LogConfig struct {
 type HTTPConfig struct {
 	Listen       string   `mapstructure:"listen"`
 	AllowedHosts []string `mapstructure:"allowed_hosts"`
+	// SignedURLLifetime is how long the signed URLs for a browser's <img>
+	// and EventSource work (POST /api/sessions/{id}/urls).
+	SignedURLLifetime time.Duration `mapstructure:"signed_url_lifetime"`
 }
 
 // CORSConfig lists the browser origins allowed to call the API.
@@ -171,8 +174,9 @@ func DefaultConfig() Config {
 		DataDir: defaultDataDir(),
 		Log:     LogConfig{Level: "info", Format: "json"},
 		HTTP: HTTPConfig{
-			Listen:       DefaultListen,
-			AllowedHosts: slices.Clone(srv.AllowedHosts),
+			Listen:            DefaultListen,
+			AllowedHosts:      slices.Clone(srv.AllowedHosts),
+			SignedURLLifetime: srv.SignedURLLifetime,
 		},
 		CORS: CORSConfig{AllowedOrigins: append([]string{}, srv.AllowedOrigins...)},
 		ChimeraX: ChimeraXConfig{
@@ -264,6 +268,7 @@ func (c *Config) serverConfig() server.Config {
 	sc := server.DefaultConfig()
 	sc.AllowedHosts = c.HTTP.AllowedHosts
 	sc.AllowedOrigins = c.CORS.AllowedOrigins
+	sc.SignedURLLifetime = c.HTTP.SignedURLLifetime
 	sc.MaxUploadBytes = c.Limits.MaxUploadBytes
 	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes
 	sc.MetricsRequireAuth = c.MetricsRequireAuth()
@@ -324,6 +329,14 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains([]string{chimerax.OnRestartTerminate, chimerax.OnRestartAdopt, chimerax.OnRestartResume}, c.Session.OnRestart) {
 		bad("session.on_restart", c.Session.OnRestart, "want terminate, adopt or resume")
+	}
+	for i, o := range c.CORS.AllowedOrigins {
+		if why := originProblem(o); why != "" {
+			bad(fmt.Sprintf("cors.allowed_origins[%d]", i), strconv.Quote(o), why)
+		}
+	}
+	if d := c.HTTP.SignedURLLifetime; d < time.Second || d > 24*time.Hour {
+		bad("http.signed_url_lifetime", d, "want 1s to 24h")
 	}
 	if len(c.HTTP.AllowedHosts) == 0 {
 		bad("http.allowed_hosts", "[]", `must name at least one host ("*" allows any)`)
@@ -450,6 +463,10 @@ func loadConfig(cmd *cobra.Command) (Config, error) {
 			return cfg, fmt.Errorf("config: read %s: %w", path, err)
 		}
 	}
+	known := flatten("", defaults)
+	if err := checkKeys(v, known); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", orDefault(path, "(no file)"), err)
+	}
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
@@ -548,4 +565,103 @@ func isLoopbackListen(listen string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// originProblem says what is wrong with a CORS origin, or "": an origin is
+// scheme://host[:port], no path, no spaces. Lists in an environment
+// variable are comma-separated: "http://a http://b" is one bad origin.
+func originProblem(o string) string {
+	u, err := url.Parse(o)
+	switch {
+	case o == "*":
+		return `want scheme://host[:port]; "*" would let every web page drive the API`
+	case strings.ContainsAny(o, " \t"):
+		return "want one scheme://host[:port] per entry, without spaces (separate several with commas: CHIMERAD_CORS_ALLOWED_ORIGINS=http://a,http://b)"
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "want scheme://host[:port], e.g. http://localhost:3000"
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return "want scheme://host[:port] alone: a browser's Origin has no path, query or user"
+	}
+	return ""
+}
+
+// checkKeys reports, naming the key, the value and what is wanted, every
+// key of v that chimerad does not know (with the nearest it does) and
+// every value that is not of its key's type: viper's own errors name
+// neither the value nor the key (” has invalid keys: sesion).
+func checkKeys(v *viper.Viper, known map[string]any) error {
+	var errs []error
+	for _, key := range v.AllKeys() {
+		def, ok := known[key]
+		if !ok {
+			if near := nearest(key, known); near != "" {
+				errs = append(errs, fmt.Errorf("config: unknown key %s (did you mean %s?)", key, near))
+			} else {
+				errs = append(errs, fmt.Errorf("config: unknown key %s", key))
+			}
+			continue
+		}
+		raw := v.Get(key)
+		s, isString := raw.(string)
+		if !isString {
+			continue // YAML typed it; the decoder checks the rest
+		}
+		var why string
+		switch def.(type) {
+		case time.Duration:
+			if _, err := time.ParseDuration(s); err != nil {
+				why = "want a duration such as 30s, 5m or 1h30m"
+			}
+		case int, int64:
+			if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+				why = "want a whole number"
+			}
+		case float64:
+			if _, err := strconv.ParseFloat(s, 64); err != nil {
+				why = "want a number"
+			}
+		case bool:
+			if _, err := strconv.ParseBool(s); err != nil {
+				why = "want true or false"
+			}
+		}
+		if why != "" {
+			errs = append(errs, fmt.Errorf("config: %s = %q: %s", key, s, why))
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// nearest returns the known key closest to key (by edit distance, at most
+// a third of its length), or "".
+func nearest(key string, known map[string]any) string {
+	best, bestD := "", len(key)/3+1
+	for k := range known {
+		if d := editDistance(key, k); d < bestD || (d == bestD && k < best) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

@@ -112,7 +112,9 @@ func TestConfigRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, env, want string
 	}{
-		{name: "unknown key", yaml: "session:\n  idle_timout: 5m\n", want: "idle_timout"},
+		{name: "unknown key", yaml: "session:\n  idle_timout: 5m\n", want: "unknown key session.idle_timout (did you mean session.idle_timeout?)"},
+		{name: "misspelt section", yaml: "sesion:\n  idle_timeout: 5m\n", want: "unknown key sesion.idle_timeout (did you mean session.idle_timeout?)"},
+		{name: "not a duration value", yaml: "session:\n  idle_timeout: soon\n", want: `session.idle_timeout = "soon": want a duration such as 30s`},
 		{name: "negative duration", yaml: "session:\n  idle_timeout: -5m\n", want: "session.idle_timeout = -5m0s"},
 		{name: "zero sweep", yaml: "session:\n  sweep_interval: 0s\n", want: "session.sweep_interval"},
 		{name: "bad address", yaml: "http:\n  listen: nowhere\n", want: "http.listen = nowhere"},
@@ -121,6 +123,7 @@ func TestConfigRejects(t *testing.T) {
 		{name: "bad on_restart", yaml: "session:\n  on_restart: resurrect\n", want: "session.on_restart = resurrect"},
 		{name: "not a duration", yaml: "chimerax:\n  stop_grace: soon\n", want: "stop_grace"},
 		{name: "env negative", env: "-1", want: "limits.max_sessions = -1"},
+		{name: "env not a number", env: "lots", want: `limits.max_sessions = "lots": want a whole number`},
 		{name: "never-allowed command", yaml: "commands:\n  allow: [view, runscript]\n", want: "runscript is never allowed"},
 		{name: "abbreviation", yaml: "commands:\n  allow: [view, runs]\n", want: `"runs" abbreviates runscript`},
 		{name: "not a command name", yaml: "commands:\n  allow: [View]\n", want: "commands.allow"},
@@ -177,5 +180,30 @@ func TestDefaultsAreThePackages(t *testing.T) {
 	}
 	if f := structure.NewFetcher(t.TempDir(), nil); cfg.PDB.CacheMaxBytes != f.CacheMaxBytes {
 		t.Errorf("pdb.cache_max_bytes default %d, want the fetcher's %d", cfg.PDB.CacheMaxBytes, f.CacheMaxBytes)
+	}
+}
+
+// TestConfigCORSOrigins: each allowed origin is checked at start; in the
+// environment a list is comma-separated, and an origin with spaces (a
+// list written with spaces) stops the start naming it.
+func TestConfigCORSOrigins(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("CHIMERAD_CORS_ALLOWED_ORIGINS", "http://localhost:3000,https://lab.example.org:8443")
+	cfg, err := loadFor(t)
+	if err != nil || strings.Join(cfg.CORS.AllowedOrigins, " ") != "http://localhost:3000 https://lab.example.org:8443" {
+		t.Errorf("comma-separated origins = %q, %v", cfg.CORS.AllowedOrigins, err)
+	}
+	for value, want := range map[string]string{
+		"http://a http://b":            `cors.allowed_origins[0] = "http://a http://b": want one scheme://host[:port] per entry, without spaces`,
+		"http://localhost:3000/app":    "no path",
+		"localhost:3000":               "want scheme://host[:port]",
+		"*":                            "every web page",
+		"http://ok.example,ftp://nope": "cors.allowed_origins[1]",
+	} {
+		t.Setenv("CHIMERAD_CORS_ALLOWED_ORIGINS", value)
+		if _, err := loadFor(t); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("origins %q: %v, want an error with %q", value, err, want)
+		}
 	}
 }

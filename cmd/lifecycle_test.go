@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,5 +171,56 @@ func TestResumeOnRestart(t *testing.T) {
 		t.Errorf("children after the restarts = %v, want only session %s's", kids, a.ID)
 	}
 	d.command(t, token, a.ID, "info models")
+	d.stop(t, syscall.SIGTERM)
+}
+
+// TestCLIWithoutTraps: a store-writing command with no daemon on the data
+// dir says which store it wrote; session ids take unique prefixes, and an
+// ambiguous one lists the candidates.
+func TestCLIWithoutTraps(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, err := chimerad(t, dir, "users", "add", "alice")
+	if want := "wrote " + filepath.Join(dir, "chimerad.db") + "; no daemon is running on it"; err != nil || !strings.Contains(stderr, want) {
+		t.Errorf("users add without a daemon: stderr %q, %v; want %q", stderr, err, want)
+	}
+	if _, stderr, _ := chimerad(t, dir, "users", "list"); stderr != "" {
+		t.Errorf("users list (reads) said %q", stderr)
+	}
+	d := startDaemon(t, dir)
+	var tokens []string
+	for i := range 5 {
+		out, stderr, err := chimerad(t, dir, "users", "add", "u"+strconv.Itoa(i))
+		if err != nil || stderr != "" {
+			t.Fatalf("users add with a daemon: %v, stderr %q (want none)", err, stderr)
+		}
+		tokens = append(tokens, strings.TrimSpace(out))
+	}
+	var ids []string
+	for _, tok := range tokens {
+		for range 4 { // 20 ids: two share their first hex digit
+			ids = append(ids, d.create(t, tok, `{}`).ID)
+		}
+	}
+	out, stderr, err := chimerad(t, dir, "sessions", "show", ids[0][:8])
+	if err != nil || !strings.Contains(out, ids[0]) {
+		t.Errorf("sessions show %s = %q %q %v, want session %s", ids[0][:8], out, stderr, err, ids[0])
+	}
+	byFirst := map[byte][]string{}
+	for _, id := range ids {
+		byFirst[id[0]] = append(byFirst[id[0]], id)
+	}
+	for first, same := range byFirst {
+		if len(same) < 2 {
+			continue
+		}
+		_, stderr, err := chimerad(t, dir, "sessions", "kill", string(first))
+		if err == nil || !strings.Contains(stderr, same[0]) || !strings.Contains(stderr, same[1]) {
+			t.Errorf("sessions kill %c (ambiguous) = %v %q, want an error listing %v", first, err, stderr, same)
+		}
+		break
+	}
+	if _, stderr, err := chimerad(t, dir, "sessions", "kill", "zzz"); err == nil || !strings.Contains(stderr, "prefix") {
+		t.Errorf("sessions kill zzz = %v %q, want a clear error", err, stderr)
+	}
 	d.stop(t, syscall.SIGTERM)
 }

@@ -34,7 +34,11 @@ the last lines its record kept.`,
 				return fmt.Errorf("--lines %d: want a positive number", lines)
 			}
 			ctx, out, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
-			path := "/api/sessions/" + url.PathEscape(args[0]) + "/logs"
+			id, err := a.resolveID(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			path := "/api/sessions/" + id + "/logs"
 			var last string // the last line printed
 			print := func(l []string) {
 				for _, s := range l {
@@ -88,7 +92,7 @@ the last lines its record kept.`,
 				logs = next
 			}
 			var s server.SessionView
-			if err := a.do(ctx, "GET", "/api/sessions/"+url.PathEscape(args[0]), nil, &s); err == nil {
+			if err := a.do(ctx, "GET", "/api/sessions/"+id, nil, &s); err == nil {
 				fmt.Fprintf(stderr, "-- session %s ended: %s (%s)\n", s.ID, s.State, s.TerminationReason)
 			}
 			return nil

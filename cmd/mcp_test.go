@@ -20,9 +20,10 @@ import (
 )
 
 // mcpStdio starts `chimerad mcp` with args and env as a desktop client
-// would, and connects the SDK's client to it over its stdin and stdout.
-// Closing the client ends the process.
-func mcpStdio(t *testing.T, args []string, env []string, opts *gomcp.ClientOptions) (*gomcp.ClientSession, *lockedBuffer, error) {
+// would, and connects the SDK's client to it over its stdin and stdout,
+// asking for protocol version ("" for the SDK's latest). Closing the client
+// ends the process.
+func mcpStdio(t *testing.T, version string, args []string, env []string, opts *gomcp.ClientOptions) (*gomcp.ClientSession, *lockedBuffer, error) {
 	t.Helper()
 	c := exec.Command(binary, append([]string{"mcp"}, args...)...)
 	c.Env = append(testEnv(t), env...)
@@ -37,7 +38,7 @@ func mcpStdio(t *testing.T, args []string, env []string, opts *gomcp.ClientOptio
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := gomcp.NewClient(&gomcp.Implementation{Name: "chimerad-test", Version: "1"}, opts)
-	cs, err := client.Connect(ctx, &gomcp.CommandTransport{Command: c}, nil)
+	cs, err := client.Connect(ctx, &gomcp.CommandTransport{Command: c}, &gomcp.ClientSessionOptions{ProtocolVersion: version})
 	if err == nil {
 		t.Cleanup(func() {
 			if err := cs.Close(); err != nil {
@@ -102,8 +103,11 @@ func TestMCPStdio(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// 2025-11-25, as desktop clients speak it: resources/subscribe answers
+	// once the subscription holds. (Under 2026-07-28 go-sdk's Subscribe
+	// returns before the server has it.)
 	updated := make(chan string, 16)
-	cs, stderr, err := mcpStdio(t, []string{"--url", d.url, "--token-file", tokenFile}, nil, &gomcp.ClientOptions{
+	cs, stderr, err := mcpStdio(t, "2025-11-25", []string{"--url", d.url, "--token-file", tokenFile}, nil, &gomcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, req *gomcp.ResourceUpdatedNotificationRequest) {
 			updated <- req.Params.URI
 		},
@@ -147,7 +151,7 @@ func TestMCPStdio(t *testing.T) {
 			t.Errorf("updated %s", uri)
 		}
 	case <-time.After(10 * time.Second):
-		t.Error("no resource update after a command")
+		t.Errorf("no resource update after a command; chimerad mcp said:\n%s", stderr)
 	}
 	res := stdioCall(t, cs, mcp.ToolRunCommand, map[string]any{"session_id": s.ID, "command": "runscript x.py"})
 	if text := resultText(res); !res.IsError || !strings.Contains(text, "runscript is never allowed") || !strings.Contains(text, "command_refused") {
@@ -174,7 +178,7 @@ func TestMCPStdio(t *testing.T) {
 
 	// Bob, by $CHIMERAD_TOKEN and the configured http.listen, sees none of it.
 	listen := strings.TrimPrefix(d.url, "http://")
-	bcs, stderr, err := mcpStdio(t, nil, []string{"CHIMERAD_TOKEN=" + bob, "CHIMERAD_HTTP_LISTEN=" + listen}, nil)
+	bcs, stderr, err := mcpStdio(t, "", nil, []string{"CHIMERAD_TOKEN=" + bob, "CHIMERAD_HTTP_LISTEN=" + listen}, nil)
 	if err != nil {
 		t.Fatalf("connect as bob: %v\n%s", err, stderr)
 	}
@@ -197,14 +201,14 @@ func TestMCPStdio(t *testing.T) {
 func TestMCPStdioToken(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, dir)
-	if _, stderr, err := mcpStdio(t, []string{"--url", d.url}, []string{"CHIMERAD_TOKEN=chx_wrong"}, nil); err == nil ||
+	if _, stderr, err := mcpStdio(t, "", []string{"--url", d.url}, []string{"CHIMERAD_TOKEN=chx_wrong"}, nil); err == nil ||
 		!strings.Contains(stderr.String(), "refuses the token") {
 		t.Errorf("wrong token: connect %v, stderr %q; want a failure naming the token", err, stderr)
 	}
-	if _, stderr, err := mcpStdio(t, []string{"--url", d.url}, nil, nil); err == nil || !strings.Contains(stderr.String(), "--token-file") {
+	if _, stderr, err := mcpStdio(t, "", []string{"--url", d.url}, nil, nil); err == nil || !strings.Contains(stderr.String(), "--token-file") {
 		t.Errorf("no token: connect %v, stderr %q; want a failure naming --token-file", err, stderr)
 	}
-	if _, stderr, err := mcpStdio(t, []string{"--url", "http://127.0.0.1:1"}, []string{"CHIMERAD_TOKEN=chx_x"}, nil); err == nil ||
+	if _, stderr, err := mcpStdio(t, "", []string{"--url", "http://127.0.0.1:1"}, []string{"CHIMERAD_TOKEN=chx_x"}, nil); err == nil ||
 		!strings.Contains(stderr.String(), "does not answer at http://127.0.0.1:1") {
 		t.Errorf("no daemon: connect %v, stderr %q", err, stderr)
 	}

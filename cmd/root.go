@@ -24,14 +24,34 @@ import (
 // -ldflags "-X github.com/chimerad/chimerad/cmd.Version=v1.2.3".
 var Version = ""
 
+// version is chimerad's version: Version if set, else what the build
+// recorded: the module's version (go install …@v1.2.3), or the commit it
+// was built from ("dev+1a2b3c4d5e6f", "-dirty" with uncommitted changes),
+// else "dev" (go run records neither).
 func version() string {
 	if Version != "" {
 		return Version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
 	}
-	return "dev"
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return "dev+" + rev + dirty
 }
 
 // NewRootCommand returns the chimerad command with all its subcommands.

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -96,6 +97,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	scfg.Version = version()
 	scfg.SpoolDir = spool
 	scfg.Metrics = metrics
+	if scfg.URLKey, err = urlKey(cfg.DataDir); err != nil {
+		return err
+	}
 	if !scfg.MetricsRequireAuth && !isLoopbackListen(cfg.HTTP.Listen) {
 		log.Warn().Str("listen", cfg.HTTP.Listen).Msg("GET /metrics answers without a token on a non-loopback address (metrics.require_auth is false)")
 	}
@@ -145,4 +149,21 @@ func listenSocket(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
 	return ln, nil
+}
+
+// urlKey returns the key that signs this daemon's URLs (server's signed
+// URLs), from <data-dir>/url.key, made (32 random bytes, 0600) if absent.
+// Deleting the file ends every signed URL at the next start.
+func urlKey(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "url.key")
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) == 32 {
+		return key, nil
+	}
+	key = make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("write the URL signing key: %w", err)
+	}
+	return key, nil
 }

@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "chimerad")
-	build := exec.Command("go", "build", "-o", binary, "..")
+	// -buildvcs=true: the version names the commit (GOFLAGS may say false).
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", binary, "..")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build chimerad:", err)
@@ -529,6 +530,12 @@ func TestVersionAndHiddenSimulator(t *testing.T) {
 	out, _, err := chimerad(t, t.TempDir(), "version")
 	if err != nil || !strings.HasPrefix(out, "chimerad ") {
 		t.Errorf("version = %q, %v", out, err)
+	}
+	// Built from a git checkout: the version names its commit, not "dev".
+	if rev, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+		if commit := strings.TrimSpace(string(rev))[:12]; !strings.Contains(out, commit) {
+			t.Errorf("version = %q, want it to name commit %s", out, commit)
+		}
 	}
 	help, _, _ := chimerad(t, t.TempDir(), "--help")
 	if strings.Contains(help, "chimerax-sim") {

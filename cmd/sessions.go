@@ -1,11 +1,14 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/chimerad/chimerad/server"
@@ -94,6 +97,7 @@ func newSessionsListCommand() *cobra.Command {
 func newSessionsShowCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "show ID",
+		Long:  "Show one session as JSON. ID may be any unique prefix of the session's id.",
 		Short: "Show one session as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -101,8 +105,12 @@ func newSessionsShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			id, err := a.resolveID(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
 			var s server.SessionView
-			if err := a.do(cmd.Context(), "GET", "/api/sessions/"+url.PathEscape(args[0]), nil, &s); err != nil {
+			if err := a.do(cmd.Context(), "GET", "/api/sessions/"+id, nil, &s); err != nil {
 				return err
 			}
 			return writeJSON(cmd.OutOrStdout(), s)
@@ -113,6 +121,7 @@ func newSessionsShowCommand() *cobra.Command {
 func newSessionsKillCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "kill ID",
+		Long:  "End a session now (reason admin_kill). ID may be any unique prefix of the session's id.",
 		Short: "End a session now (reason admin_kill)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -120,8 +129,12 @@ func newSessionsKillCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			id, err := a.resolveID(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
 			var s server.SessionView
-			path := "/api/sessions/" + url.PathEscape(args[0]) + "?reason=admin_kill"
+			path := "/api/sessions/" + id + "?reason=admin_kill"
 			if err := a.do(cmd.Context(), "DELETE", path, nil, &s); err != nil {
 				return err
 			}
@@ -129,4 +142,45 @@ func newSessionsKillCommand() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// resolveID turns a prefix of a session id into the one session id it
+// starts (a whole id stands for itself); none, or several, is an error that
+// says which.
+func (a *adminClient) resolveID(ctx context.Context, prefix string) (string, error) {
+	if uuid.Validate(prefix) == nil {
+		return prefix, nil
+	}
+	if prefix == "" || strings.ContainsFunc(prefix, func(r rune) bool { return !strings.ContainsRune("0123456789abcdef-", r) }) {
+		return "", fmt.Errorf("session id %q: want a session id or a prefix of one (hex digits and -)", prefix)
+	}
+	q := url.Values{"limit": {"1000"}}
+	var matches []string
+	for {
+		var page struct {
+			Sessions []struct {
+				ID string `json:"id"`
+			} `json:"sessions"`
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := a.do(ctx, "GET", "/api/sessions?"+q.Encode(), nil, &page); err != nil {
+			return "", err
+		}
+		for _, s := range page.Sessions {
+			if strings.HasPrefix(s.ID, prefix) {
+				matches = append(matches, s.ID)
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Set("cursor", page.NextCursor)
+	}
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("no session's id starts with %s", prefix)
+	case 1:
+		return matches[0], nil
+	}
+	return "", fmt.Errorf("%d sessions' ids start with %s: %s; give more of the id", len(matches), prefix, strings.Join(matches, ", "))
 }

@@ -25,8 +25,10 @@ socket, or directly on the store when no daemon runs on the data dir.`,
 }
 
 // withUsers runs viaDaemon against the running daemon, or direct on the
-// store when no daemon runs.
-func withUsers(cmd *cobra.Command, viaDaemon func(*adminClient) error, direct func(*store.DB) error) error {
+// store when no daemon runs; then a command that writes says on stderr
+// which store it wrote, so that a token for another store than the
+// daemon's is never a silent surprise.
+func withUsers(cmd *cobra.Command, writes bool, viaDaemon func(*adminClient) error, direct func(*store.DB) error) error {
 	dir, err := adminDataDir(cmd)
 	if err != nil {
 		return err
@@ -41,7 +43,12 @@ func withUsers(cmd *cobra.Command, viaDaemon func(*adminClient) error, direct fu
 	} else if err != nil {
 		return err
 	}
-	return errors.Join(direct(db), db.Close())
+	path := db.Path()
+	err = errors.Join(direct(db), db.Close())
+	if err == nil && writes {
+		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s; no daemon is running on it\n", path)
+	}
+	return err
 }
 
 func newUsersAddCommand() *cobra.Command {
@@ -54,7 +61,7 @@ func newUsersAddCommand() *cobra.Command {
 			var out struct {
 				Token string `json:"token"`
 			}
-			err := withUsers(cmd,
+			err := withUsers(cmd, true,
 				func(a *adminClient) error {
 					return a.do(cmd.Context(), "POST", "/api/users", map[string]any{"name": args[0], "admin": admin}, &out)
 				},
@@ -82,7 +89,7 @@ func newUsersListCommand() *cobra.Command {
 			var out struct {
 				Users []store.User `json:"users"`
 			}
-			err := withUsers(cmd,
+			err := withUsers(cmd, false,
 				func(a *adminClient) error { return a.do(cmd.Context(), "GET", "/api/users", nil, &out) },
 				func(db *store.DB) (err error) {
 					out.Users, err = db.Users(cmd.Context())
@@ -107,7 +114,7 @@ func newUsersRemoveCommand() *cobra.Command {
 		Short: "Remove a user: revoke its tokens and end its live sessions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withUsers(cmd,
+			return withUsers(cmd, true,
 				func(a *adminClient) error {
 					return a.do(cmd.Context(), "DELETE", "/api/users/"+url.PathEscape(args[0]), nil, nil)
 				},
@@ -129,7 +136,7 @@ func newUsersTokenCommand() *cobra.Command {
 			var out struct {
 				Token string `json:"token"`
 			}
-			err := withUsers(cmd,
+			err := withUsers(cmd, true,
 				func(a *adminClient) error {
 					return a.do(cmd.Context(), "POST", "/api/users/"+url.PathEscape(args[0])+"/token", nil, &out)
 				},

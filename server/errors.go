@@ -4,7 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -19,10 +22,12 @@ var (
 	errNoRoute      = errors.New("no such endpoint")
 	errMethod       = errors.New("method not allowed on this endpoint")
 	errBadHost      = errors.New("Host header not allowed; see http.allowed_hosts")
-	errBadOrigin    = errors.New("Origin not allowed; see cors.allowed_origins")
 	errBadRequest   = errors.New("bad request")
 	errMediaType    = errors.New("unsupported content type")
 	errTooLarge     = errors.New("request body too large")
+	// errOriginNotAllowed: a browser preflight from an origin CORS does
+	// not allow, or any browser request to /mcp from one (mcp.go).
+	errOriginNotAllowed = errors.New("origin not allowed")
 )
 
 // problemKinds is the one table from errors to HTTP status and machine code.
@@ -36,10 +41,10 @@ var problemKinds = []struct {
 }{
 	{errUnauthorized, http.StatusUnauthorized, "unauthorized"},
 	{errForbidden, http.StatusForbidden, "forbidden"},
+	{errOriginNotAllowed, http.StatusForbidden, "origin_not_allowed"},
 	{errNoRoute, http.StatusNotFound, "no_route"},
 	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{errBadHost, http.StatusMisdirectedRequest, "host_not_allowed"},
-	{errBadOrigin, http.StatusForbidden, "origin_not_allowed"},
 	{errBadRequest, http.StatusBadRequest, "invalid_request"},
 	{errMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
@@ -62,6 +67,7 @@ var problemKinds = []struct {
 	{chimerax.ErrRefused, http.StatusForbidden, "command_refused"},
 	{chimerax.ErrCommandFailed, http.StatusBadGateway, "command_failed"},
 	{chimerax.ErrNoCheckpoint, http.StatusConflict, "no_checkpoint"},
+	{chimerax.ErrFileNotFound, http.StatusNotFound, "file_not_found"},
 	{chimerax.ErrSessionLive, http.StatusConflict, "session_live"},
 	{store.ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrExists, http.StatusConflict, "exists"},
@@ -95,16 +101,39 @@ func problemFor(err error) Problem {
 	} else {
 		for _, k := range problemKinds {
 			if errors.Is(err, k.err) {
-				p.Status, p.Code, p.Detail = k.status, k.code, err.Error()
+				p.Status, p.Code, p.Detail = k.status, k.code, sentence(err.Error())
 				break
 			}
 		}
 	}
 	if se, ok := errors.AsType[*chimerax.StartError](err); ok {
-		p.Detail = se.Err.Error() // the child's output is for the log and admins
+		p.Detail = sentence(se.Err.Error()) // the child's output is for the log and admins
 	}
 	p.Title = http.StatusText(p.Status)
 	return p
+}
+
+// sentence makes an error's text a sentence for people: the sentinels'
+// Go-style "package: " prefixes go ("chimerax: session not live: session
+// … was killed by an admin" reads "Session not live: session … was killed
+// by an admin."), the first letter is a capital, and it ends in a period.
+func sentence(msg string) string {
+	for _, k := range problemKinds {
+		text := k.err.Error()
+		if pkg, phrase, ok := strings.Cut(text, ": "); ok && !strings.Contains(pkg, " ") {
+			msg = strings.ReplaceAll(msg, text, phrase)
+		}
+	}
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return msg
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!") {
+		msg += "."
+	}
+	return msg
 }
 
 // fail writes err as a problem answer and logs 5xx answers with the whole

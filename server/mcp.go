@@ -132,7 +132,7 @@ func (s *Server) checkOrigin(c *gin.Context) error {
 		slices.ContainsFunc(s.cfg.AllowedHosts, func(h string) bool { return strings.EqualFold(strings.Trim(h, "[]"), u.Hostname()) }) {
 		return nil
 	}
-	return fmt.Errorf("%w: %q", errBadOrigin, truncate(origin, 100))
+	return fmt.Errorf("%w: origin %q is neither in cors.allowed_origins nor this daemon's own", errOriginNotAllowed, truncate(origin, 100))
 }
 
 // streamWriter gives each write to an MCP response its own deadline, so
@@ -420,17 +420,17 @@ func (b mcpBackend) Events(ctx context.Context, id string) (<-chan mcp.Event, er
 	if _, err := b.own(ctx, id); err != nil {
 		return nil, b.problem(err)
 	}
-	sub, cancel, err := b.s.sv.Events(ctx, id)
+	sub, err := b.s.sv.EventsAfter(ctx, id, 0)
 	if err != nil {
 		return nil, b.problem(err)
 	}
 	out := make(chan mcp.Event, 16)
 	go func() {
 		defer close(out)
-		defer cancel()
+		defer sub.Cancel()
 		for {
 			select {
-			case ev, ok := <-sub:
+			case ev, ok := <-sub.C:
 				if !ok {
 					return
 				}

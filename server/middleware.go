@@ -30,6 +30,8 @@ type principal struct {
 	Admin bool
 	// Socket is true for requests on the admin Unix socket.
 	Socket bool
+	// Signed is true for requests by a signed URL (browser.go).
+	Signed bool
 }
 
 // socketAdmin is the principal of requests on the admin socket.
@@ -118,20 +120,27 @@ func (s *Server) checkHost(c *gin.Context) {
 	s.fail(c, fmt.Errorf("%w: %q", errBadHost, truncate(c.Request.Host, 100)))
 }
 
-// cors answers browsers from cors.allowed_origins, and only those.
+// cors answers browsers from cors.allowed_origins, and only those. A
+// preflight from any other origin answers 403 origin_not_allowed, naming
+// the setting, rather than the 405 that the route table would give.
 func (s *Server) cors(c *gin.Context) {
 	origin := c.GetHeader("Origin")
+	preflight := c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != ""
 	if origin == "" || !slices.Contains(s.cfg.AllowedOrigins, origin) {
+		if preflight && origin != "" {
+			s.fail(c, fmt.Errorf("%w: origin %q is not in cors.allowed_origins (CHIMERAD_CORS_ALLOWED_ORIGINS, comma-separated; none by default)", errOriginNotAllowed, truncate(origin, 100)))
+			return
+		}
 		c.Next()
 		return
 	}
 	h := c.Writer.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	h.Set("Access-Control-Expose-Headers", "Location, X-Request-ID, Retry-After, Mcp-Session-Id")
-	if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
-		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
+	h.Set("Access-Control-Expose-Headers", "Location, X-Request-ID, Retry-After, Content-Disposition, Mcp-Session-Id")
+	if preflight {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, Last-Event-ID, Accept, Mcp-Session-Id, Mcp-Protocol-Version")
 		h.Set("Access-Control-Max-Age", "600")
 		c.AbortWithStatus(http.StatusNoContent)
 		return
@@ -152,7 +161,23 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Next()
 		return
 	}
-	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	q := c.Request.URL.Query()
+	if q.Has("access_token") || q.Has("token") {
+		s.fail(c, errTokenInURL)
+		return
+	}
+	auth := c.GetHeader("Authorization")
+	if auth == "" && q.Has("sig") {
+		p, err := s.verifySigned(c)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Set(principalKey, p)
+		c.Next()
+		return
+	}
+	scheme, token, ok := strings.Cut(auth, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		s.fail(c, errUnauthorized)
 		return

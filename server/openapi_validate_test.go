@@ -89,6 +89,13 @@ func (t validatingTransport) RoundTrip(req *http.Request) (*http.Response, error
 	return resp, nil
 }
 
+// Files a session saved are served as what they are: structures as text.
+func init() {
+	for _, ct := range []string{"chemical/x-pdb", "chemical/x-mmcif"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
+	}
+}
+
 // validateResponse checks resp against the operation of req's method and
 // path. Paths and methods not in the document must answer the problems
 // for them (404 no_route, 405 method_not_allowed, 421 host_not_allowed),
@@ -100,8 +107,11 @@ func validateResponse(req *http.Request, resp *http.Response, body []byte) error
 		if req.Method == http.MethodOptions && resp.StatusCode == http.StatusNoContent && len(body) == 0 {
 			return nil
 		}
-		switch resp.StatusCode {
-		case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusMisdirectedRequest:
+		switch {
+		case resp.StatusCode == http.StatusNotFound, resp.StatusCode == http.StatusMethodNotAllowed,
+			resp.StatusCode == http.StatusMisdirectedRequest,
+			// A preflight from an origin CORS does not allow.
+			req.Method == http.MethodOptions && resp.StatusCode == http.StatusForbidden:
 			return validateProblem(resp, body)
 		}
 		return fmt.Errorf("no operation for it (%v) and not a no_route or method_not_allowed problem", err)

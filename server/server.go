@@ -37,6 +37,8 @@ type Supervisor interface {
 	Sandboxed() bool
 	Limits() chimerax.Limits
 	Status(user string) chimerax.Status
+	Capabilities() chimerax.Capabilities
+	Update(ctx context.Context, id string, u chimerax.SessionUpdate) (chimerax.Info, error)
 	Workspace
 	Monitor // monitoring.go
 }
@@ -44,6 +46,7 @@ type Supervisor interface {
 // Users is what the server needs of the user store; *store.DB provides it.
 type Users interface {
 	UserByToken(ctx context.Context, token string) (store.User, error)
+	User(ctx context.Context, name string) (store.User, error)
 	Users(ctx context.Context) ([]store.User, error)
 	CreateUser(ctx context.Context, name string, admin bool) (store.User, string, error)
 	DeleteUser(ctx context.Context, name string) error
@@ -71,6 +74,11 @@ type Config struct {
 	Metrics *Metrics
 	// MetricsRequireAuth makes /metrics take an admin token.
 	MetricsRequireAuth bool
+	// URLKey signs the short-lived URLs a browser uses for snapshots,
+	// events and files (browser.go); without one, none are made.
+	URLKey []byte
+	// SignedURLLifetime is how long a signed URL works.
+	SignedURLLifetime time.Duration
 	// MCP configures the MCP server at /mcp (mcp.go).
 	MCP MCPConfig
 }
@@ -84,6 +92,7 @@ func DefaultConfig() Config {
 		MaxUncompressedBytes: chimerax.DefaultConfig("").MaxUncompressedBytes,
 		SpoolDir:             os.TempDir(),
 		EventsHeartbeat:      15 * time.Second,
+		SignedURLLifetime:    10 * time.Minute,
 		MCP:                  DefaultMCPConfig(),
 	}
 }

@@ -75,6 +75,7 @@ func MustServe(tb testing.TB, opts options) *daemon {
 	}
 	scfg := server.DefaultConfig()
 	scfg.SpoolDir = filepath.Join(dir, "spool")
+	scfg.URLKey = []byte("a test key for the signed URLs..")
 	os.MkdirAll(scfg.SpoolDir, 0o700)
 	if scfg.Metrics, err = server.NewMetrics(prometheus.NewRegistry(), sv); err != nil {
 		tb.Fatal(err)

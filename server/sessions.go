@@ -21,7 +21,9 @@ import (
 	"github.com/chimerad/chimerad/store"
 )
 
-// SessionView is a session as the API shows it.
+// SessionView is a session as the API shows it. Its JSON (MarshalJSON)
+// has every field, null when empty, and every time in UTC with
+// milliseconds.
 type SessionView struct {
 	ID                 string          `json:"id"`
 	Owner              string          `json:"owner"`
@@ -32,29 +34,70 @@ type SessionView struct {
 	CreatedAt          time.Time       `json:"created_at"`
 	ReadyAt            *time.Time      `json:"ready_at"`
 	LastActivityAt     *time.Time      `json:"last_activity_at"`
-	IdleTimeoutSeconds int64           `json:"idle_timeout_seconds,omitempty"`
+	IdleTimeoutSeconds int64           `json:"idle_timeout_seconds"`
 	IdleExpiresAt      *time.Time      `json:"idle_expires_at"`
 	// MaxLifetimeExpiresAt is when session.max_lifetime ends the session.
 	MaxLifetimeExpiresAt *time.Time   `json:"max_lifetime_expires_at"`
 	TerminatedAt         *time.Time   `json:"terminated_at"`
-	TerminationReason    store.Reason `json:"termination_reason,omitempty"`
-	Error                string       `json:"error,omitempty"`
+	TerminationReason    store.Reason `json:"termination_reason"`
+	Error                string       `json:"error"`
 	// CheckpointAt is when the latest checkpoint was saved, if any.
-	CheckpointAt *time.Time `json:"checkpoint_at,omitempty"`
+	CheckpointAt *time.Time `json:"checkpoint_at"`
 	// ResumedFrom is the session whose checkpoint this one opened.
-	ResumedFrom string `json:"resumed_from,omitempty"`
+	ResumedFrom string `json:"resumed_from"`
 	// Process is shown to admins only: pid, port and paths stay private.
-	Process *store.Process `json:"process,omitempty"`
+	Process *store.Process `json:"process"`
 	// Stats: commands run, and CPU and memory of the child while it lives.
-	Stats *store.SessionStats `json:"stats,omitempty"`
+	Stats *store.SessionStats `json:"stats"`
 	// FromPool: the session took an already started child from the warm pool.
 	FromPool bool `json:"from_pool"`
 	// ExecutionState is idle or busy while the session is ready, else
-	// absent; BusySince is when the command in flight started.
-	ExecutionState string     `json:"execution_state,omitempty"`
-	BusySince      *time.Time `json:"busy_since,omitempty"`
+	// empty; BusySince is when the command in flight started.
+	ExecutionState string     `json:"execution_state"`
+	BusySince      *time.Time `json:"busy_since"`
 	// Restarts counts the times its ChimeraX was replaced (POST .../restart).
 	Restarts int `json:"restarts"`
+}
+
+// MarshalJSON writes every field of the view: empty strings and missing
+// times as null, times in UTC with milliseconds (timeLayout).
+func (v SessionView) MarshalJSON() ([]byte, error) {
+	var idle *int64
+	if v.IdleTimeoutSeconds > 0 {
+		idle = &v.IdleTimeoutSeconds
+	}
+	return json.Marshal(struct {
+		ID                   string              `json:"id"`
+		Owner                string              `json:"owner"`
+		Name                 string              `json:"name"`
+		State                store.State         `json:"state"`
+		Engine               string              `json:"engine"`
+		Structure            store.Structure     `json:"structure"`
+		CreatedAt            apiTime             `json:"created_at"`
+		ReadyAt              apiTime             `json:"ready_at"`
+		LastActivityAt       apiTime             `json:"last_activity_at"`
+		IdleTimeoutSeconds   *int64              `json:"idle_timeout_seconds"`
+		IdleExpiresAt        apiTime             `json:"idle_expires_at"`
+		MaxLifetimeExpiresAt apiTime             `json:"max_lifetime_expires_at"`
+		TerminatedAt         apiTime             `json:"terminated_at"`
+		TerminationReason    *string             `json:"termination_reason"`
+		Error                *string             `json:"error"`
+		CheckpointAt         apiTime             `json:"checkpoint_at"`
+		ResumedFrom          *string             `json:"resumed_from"`
+		Process              *store.Process      `json:"process"`
+		Stats                *store.SessionStats `json:"stats"`
+		FromPool             bool                `json:"from_pool"`
+		ExecutionState       *string             `json:"execution_state"`
+		BusySince            apiTime             `json:"busy_since"`
+		Restarts             int                 `json:"restarts"`
+	}{
+		v.ID, v.Owner, v.Name, v.State, v.Engine, v.Structure,
+		apiTime(v.CreatedAt), optTime(v.ReadyAt), optTime(v.LastActivityAt), idle,
+		optTime(v.IdleExpiresAt), optTime(v.MaxLifetimeExpiresAt), optTime(v.TerminatedAt),
+		optString(string(v.TerminationReason)), optString(v.Error), optTime(v.CheckpointAt),
+		optString(v.ResumedFrom), v.Process, v.Stats, v.FromPool,
+		optString(v.ExecutionState), optTime(v.BusySince), v.Restarts,
+	})
 }
 
 func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
@@ -271,10 +314,12 @@ func (s *Server) listSessions(c *gin.Context) error {
 	} else if u := c.Query("user"); u != "" && u != who.Name {
 		return fmt.Errorf("%w: only admins may list other users' sessions", errForbidden)
 	}
-	if st := c.Query("state"); st != "" {
-		if !store.State(st).Valid() {
-			return fmt.Errorf("%w: state=%q: want starting, ready, stopping, terminated or failed", errBadRequest, truncate(st, 20))
-		}
+	switch st := c.Query("state"); {
+	case st == "live":
+		f.Live = true
+	case st != "" && !store.State(st).Valid():
+		return fmt.Errorf("%w: state=%q: want live, starting, ready, stopping, terminated or failed", errBadRequest, truncate(st, 20))
+	case st != "":
 		f.State = store.State(st)
 	}
 	if l := c.Query("limit"); l != "" {
@@ -328,18 +373,15 @@ func (s *Server) heartbeat(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if rec.State.Live() { // the owner's or an admin's: it keeps the session alive
-		if rec, err = s.sv.TouchRecord(rec); err != nil {
-			return err
-		}
-	}
-	if !rec.State.Live() {
-		return fmt.Errorf("%w: session %s is %s", chimerax.ErrNotLive, rec.ID, rec.State)
+	// The owner's or an admin's: it keeps the session alive. An ended
+	// session answers where it is.
+	if rec, err = s.sv.TouchRecord(rec); err != nil {
+		return err
 	}
 	c.JSON(http.StatusOK, gin.H{
 		"id":               rec.ID,
-		"last_activity_at": timePtr(rec.LastActivityAt),
-		"idle_expires_at":  timePtr(rec.IdleExpiresAt),
+		"last_activity_at": apiTime(rec.LastActivityAt),
+		"idle_expires_at":  apiTime(rec.IdleExpiresAt),
 	})
 	return nil
 }

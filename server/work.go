@@ -27,7 +27,10 @@ type Workspace interface {
 	Snapshot(ctx context.Context, id string, width, height int) (*os.File, error)
 	AddFile(ctx context.Context, id string, u *structure.Upload) (store.Structure, *chimerax.Result, error)
 	Checkpoint(ctx context.Context, id string) (store.Checkpoint, error)
-	Events(ctx context.Context, id string) (<-chan chimerax.Event, func(), error)
+	EventsAfter(ctx context.Context, id string, after uint64) (chimerax.Subscription, error)
+	Files(ctx context.Context, id string) ([]chimerax.File, error)
+	OpenFile(ctx context.Context, id, name string) (*os.File, chimerax.File, error)
+	OpenCheckpoint(ctx context.Context, id string) (*os.File, store.Checkpoint, error)
 }
 
 // CommandResult is ChimeraX's answer to a command as the API shows it.
@@ -198,7 +201,7 @@ func (s *Server) checkpoint(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusCreated, CheckpointView{SessionID: rec.ID, At: cp.At.UTC().Truncate(time.Millisecond), SizeBytes: cp.SizeBytes})
+	c.JSON(http.StatusCreated, gin.H{"session_id": rec.ID, "at": apiTime(cp.At), "size_bytes": cp.SizeBytes})
 	return nil
 }
 
@@ -206,24 +209,33 @@ func (s *Server) checkpoint(c *gin.Context) error {
 const eventWriteTimeout = 30 * time.Second
 
 // events streams a session's events as Server-Sent Events: first its
-// current state, then each event as it happens, a comment line every
-// Config.EventsHeartbeat, and at the end the final state. The stream ends
-// when the session ends, when the client goes away, when the server shuts
-// down, or when the client falls too far behind (it then reconnects).
+// current state, then each event as it happens with its id, a comment line
+// every Config.EventsHeartbeat, and at the end the final state. A client
+// that reconnects with Last-Event-ID gets what it missed instead of the
+// state, or a reset event and the state when the events kept no longer
+// reach back. The stream ends when the session ends, when the client goes
+// away, when the server shuts down, or when the client falls too far
+// behind (it then reconnects).
 func (s *Server) events(c *gin.Context) error {
 	rec, err := s.session(c)
 	if err != nil {
 		return err
 	}
+	var after uint64
+	if last := c.GetHeader("Last-Event-ID"); last != "" {
+		if after, err = strconv.ParseUint(last, 10, 64); err != nil {
+			return fmt.Errorf("%w: Last-Event-ID %q: want an event id", errBadRequest, truncate(last, 20))
+		}
+	}
 	ctx := c.Request.Context()
-	sub, cancel, err := s.sv.Events(ctx, rec.ID)
+	sub, err := s.sv.EventsAfter(ctx, rec.ID, after)
 	switch {
 	case errors.Is(err, chimerax.ErrNotLive):
-		sub = nil // ended: the state alone
+		sub.Reset = after > 0 // ended: the state alone
 	case err != nil:
 		return err
 	default:
-		defer cancel()
+		defer sub.Cancel()
 	}
 	// Read the state after subscribing, so no change falls in between.
 	if rec, err = s.sv.Session(ctx, rec.ID); err != nil {
@@ -239,18 +251,43 @@ func (s *Server) events(c *gin.Context) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
-	send := func(ev chimerax.Event) error {
-		data, err := json.Marshal(ev)
-		if err != nil {
-			return err
-		}
+	write := func(text string) error {
 		rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
-		if _, err := fmt.Fprintf(c.Writer, "event: %s\ndata: %s\n\n", ev.Type, data); err != nil {
+		if _, err := io.WriteString(c.Writer, text); err != nil {
 			return err
 		}
 		return rc.Flush()
 	}
-	if err := send(chimerax.StateEvent(rec.Session)); err != nil || sub == nil {
+	send := func(ev chimerax.Event) error {
+		data, err := json.Marshal(eventView(ev))
+		if err != nil {
+			return err
+		}
+		id := ""
+		if ev.ID > 0 {
+			id = "id: " + strconv.FormatUint(ev.ID, 10) + "\n"
+		}
+		return write(id + "event: " + ev.Type + "\ndata: " + string(data) + "\n\n")
+	}
+	// A browser's EventSource reconnects after a second, not its default 3.
+	if write("retry: 1000\n\n") != nil {
+		return nil
+	}
+	var first []chimerax.Event
+	switch {
+	case sub.Reset:
+		first = []chimerax.Event{{Type: EventReset, SessionID: rec.ID, Time: time.Now()}, chimerax.StateEvent(rec.Session)}
+	case after > 0:
+		first = sub.Replay
+	default:
+		first = []chimerax.Event{chimerax.StateEvent(rec.Session)}
+	}
+	for _, ev := range first {
+		if err := send(ev); err != nil {
+			return nil
+		}
+	}
+	if sub.C == nil {
 		return nil
 	}
 
@@ -258,7 +295,7 @@ func (s *Server) events(c *gin.Context) error {
 	defer heartbeat.Stop()
 	for {
 		select {
-		case ev, ok := <-sub:
+		case ev, ok := <-sub.C:
 			if !ok {
 				// Ended (without a final event we saw) or fell behind:
 				// say where the session is, and end.
@@ -274,11 +311,7 @@ func (s *Server) events(c *gin.Context) error {
 				return nil
 			}
 		case <-heartbeat.C:
-			rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
-			if _, err := io.WriteString(c.Writer, ": keep-alive\n\n"); err != nil {
-				return nil
-			}
-			if rc.Flush() != nil {
+			if write(": keepalive\n\n") != nil {
 				return nil
 			}
 		case <-ctx.Done():
@@ -287,4 +320,47 @@ func (s *Server) events(c *gin.Context) error {
 			return nil
 		}
 	}
+}
+
+// EventReset is the event a reconnecting stream gets when the events kept
+// no longer reach back to its Last-Event-ID: it missed some, and the state
+// event that follows says where the session is.
+const EventReset = "reset"
+
+// eventView is an event as the stream writes it: times in UTC with
+// milliseconds, like every time of the API.
+func eventView(ev chimerax.Event) any {
+	type checkpoint struct {
+		At        apiTime `json:"at"`
+		SizeBytes int64   `json:"size_bytes"`
+	}
+	v := struct {
+		Type           string                 `json:"type"`
+		SessionID      string                 `json:"session_id"`
+		Time           apiTime                `json:"time"`
+		State          store.State            `json:"state,omitempty"`
+		Reason         store.Reason           `json:"reason,omitempty"`
+		Error          string                 `json:"error,omitempty"`
+		Command        *chimerax.CommandEvent `json:"command,omitempty"`
+		IdleExpiresAt  *apiTime               `json:"idle_expires_at,omitempty"`
+		Checkpoint     *checkpoint            `json:"checkpoint,omitempty"`
+		ExecutionState string                 `json:"execution_state,omitempty"`
+		BusySince      *apiTime               `json:"busy_since,omitempty"`
+	}{
+		Type: ev.Type, SessionID: ev.SessionID, Time: apiTime(ev.Time),
+		State: ev.State, Reason: ev.Reason, Error: ev.Error, Command: ev.Command,
+		ExecutionState: ev.ExecutionState,
+	}
+	if !ev.IdleExpiresAt.IsZero() {
+		t := apiTime(ev.IdleExpiresAt)
+		v.IdleExpiresAt = &t
+	}
+	if !ev.BusySince.IsZero() {
+		t := apiTime(ev.BusySince)
+		v.BusySince = &t
+	}
+	if ev.Checkpoint != nil {
+		v.Checkpoint = &checkpoint{apiTime(ev.Checkpoint.At), ev.Checkpoint.SizeBytes}
+	}
+	return v
 }

@@ -20,6 +20,9 @@ type User struct {
 	Name      string    `json:"name"`
 	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"created_at"`
+	// TokenIssuedAt is when the user's current token was made: what was
+	// signed with it (server's signed URLs) dies with it.
+	TokenIssuedAt time.Time `json:"token_issued_at,omitzero"`
 }
 
 // Token is the stored half of an API token: whose it is. The token itself
@@ -90,7 +93,8 @@ func (db *DB) CreateUser(ctx context.Context, name string, admin bool) (User, st
 	if err := ValidateUserName(name); err != nil {
 		return User{}, "", err
 	}
-	u := User{Name: name, Admin: admin, CreatedAt: db.now()}
+	now := db.now()
+	u := User{Name: name, Admin: admin, CreatedAt: now, TokenIssuedAt: now}
 	token, hash := NewToken()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
@@ -129,13 +133,24 @@ func (db *DB) RotateToken(ctx context.Context, name string) (string, error) {
 	token, hash := NewToken()
 	defer db.auth.reset()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketUsers).Get([]byte(name)) == nil {
+		users := tx.Bucket(bucketUsers)
+		v := users.Get([]byte(name))
+		if v == nil {
 			return fmt.Errorf("user %s: %w", name, ErrNotFound)
+		}
+		var user User
+		if err := json.Unmarshal(v, &user); err != nil {
+			return err
 		}
 		if err := revokeTokens(tx, name); err != nil {
 			return err
 		}
-		return putJSON(tx.Bucket(bucketTokens), hash[:], Token{User: name, CreatedAt: db.now()})
+		now := db.now()
+		user.TokenIssuedAt = now
+		if err := putJSON(users, []byte(name), user); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bucketTokens), hash[:], Token{User: name, CreatedAt: now})
 	})
 	if err != nil {
 		return "", err

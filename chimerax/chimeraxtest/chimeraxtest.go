@@ -168,3 +168,20 @@ func StartPDBMirror(dir string) *PDBMirror {
 // Template is the mirror's URL template for pdb.mirrors and
 // structure.NewFetcher.
 func (m *PDBMirror) Template() string { return m.URL + "/{mid}/{id}.cif.gz" }
+
+// Clock is a clock a test moves by hand, safe to read from the
+// supervisor's goroutines: pass its Now to Supervisor.SetClock.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock returns a Clock at the current time.
+func NewClock() *Clock {
+	c := &Clock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }

@@ -34,7 +34,7 @@ var DefaultAllow = []string{
 	"surface", "lighting", "material", "graphics", "camera", "turn", "move",
 	"zoom", "clip", "measure", "info", "close", "open", "save",
 	"transparency", "set", "distance", "hbonds", "contacts", "align",
-	"matchmaker",
+	"matchmaker", "roll",
 }
 
 // maxCommandLine bounds a command line, as ChimeraX's REST request line is

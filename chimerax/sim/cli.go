@@ -3,8 +3,6 @@ package sim
 import (
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 )
 
@@ -85,61 +83,6 @@ func (c *command) find(word string) *command {
 		}
 	}
 	return nil
-}
-
-// argSpec describes a command's arguments.
-type argSpec struct {
-	any      bool     // take every token as a positional argument, unchecked
-	names    []string // positional arguments, required ones first
-	required int      // how many of names are required
-	repeat   bool     // the last positional argument takes all following non-keyword tokens
-	join     bool     // the positional argument is the non-keyword tokens joined by spaces (an atom spec)
-	keywords []keyword
-}
-
-// keyword is a keyword argument and the type of its value.
-type keyword struct {
-	name string
-	kind argKind
-}
-
-type argKind int
-
-const (
-	stringArg argKind = iota
-	intArg
-	floatArg
-	boolArg
-)
-
-// call is a parsed command, ready to run.
-type call struct {
-	name string         // the full command name, e.g. "remotecontrol rest start"
-	pos  []string       // positional arguments
-	kw   map[string]any // keyword arguments by canonical name: string, int, float64 or bool
-	json bool           // run with return_json: the REST server wants JSON values
-	src  source
-}
-
-func (c *call) str(name, def string) string {
-	if v, ok := c.kw[name].(string); ok {
-		return v
-	}
-	return def
-}
-
-func (c *call) int(name string, def int) int {
-	if v, ok := c.kw[name].(int); ok {
-		return v
-	}
-	return def
-}
-
-func (c *call) bool(name string, def bool) bool {
-	if v, ok := c.kw[name].(bool); ok {
-		return v
-	}
-	return def
 }
 
 // result is what a command returns: its JSON value (an encoded string) if it
@@ -290,134 +233,6 @@ type token struct {
 	quoted bool
 }
 
-// parse checks tokens against the spec and fills in c.pos and c.kw.
-func (spec *argSpec) parse(tokens []token, c *call) error {
-	c.kw = map[string]any{}
-	if spec.any {
-		for _, t := range tokens {
-			c.pos = append(c.pos, t.value)
-		}
-		return nil
-	}
-	// Positional arguments end early at a word that abbreviates a keyword.
-	isKeyword := func(t token) bool {
-		if t.quoted || t.value == "" || !isLetter(t.value[0]) {
-			return false
-		}
-		w := strings.ToLower(t.value)
-		for _, k := range spec.keywords {
-			if strings.HasPrefix(strings.ToLower(k.name), w) {
-				return true
-			}
-		}
-		return false
-	}
-	i := 0
-	for n := range spec.names {
-		if i == len(tokens) || (n >= spec.required && isKeyword(tokens[i])) {
-			break
-		}
-		switch {
-		case spec.join:
-			var parts []string
-			for ; i < len(tokens) && !isKeyword(tokens[i]); i++ {
-				parts = append(parts, tokens[i].value)
-			}
-			c.pos = append(c.pos, strings.Join(parts, " "))
-		case spec.repeat && n == len(spec.names)-1:
-			c.pos = append(c.pos, tokens[i].value)
-			for i++; i < len(tokens) && !isKeyword(tokens[i]); i++ {
-				c.pos = append(c.pos, tokens[i].value)
-			}
-		default:
-			c.pos = append(c.pos, tokens[i].value)
-			i++
-		}
-	}
-	if len(c.pos) < spec.required {
-		return userErrorf("Missing required %q positional argument", spec.names[len(c.pos)])
-	}
-	for i < len(tokens) {
-		t := tokens[i]
-		k, err := spec.keyword(t)
-		if err != nil {
-			return err
-		}
-		if i+1 == len(tokens) {
-			return userErrorf("Missing %q keyword's argument", k.name)
-		}
-		if _, dup := c.kw[k.name]; dup {
-			return userErrorf("Repeated keyword argument %q", k.name)
-		}
-		v, err := k.value(tokens[i+1].value)
-		if err != nil {
-			return userErrorf("Invalid %q argument: %v", k.name, err)
-		}
-		c.kw[k.name] = v
-		i += 2
-	}
-	return nil
-}
-
-// keyword finds the keyword t names or abbreviates, case-insensitively. An
-// abbreviation must be unambiguous unless it equals the first match.
-func (spec *argSpec) keyword(t token) (keyword, error) {
-	if len(spec.keywords) == 0 {
-		return keyword{}, userErrorf("Expected fewer arguments")
-	}
-	if t.quoted {
-		return keyword{}, userErrorf("Expected a keyword")
-	}
-	w := strings.ToLower(t.value)
-	var matches []keyword
-	for _, k := range spec.keywords {
-		if strings.ToLower(k.name) == w {
-			return k, nil
-		}
-		if strings.HasPrefix(strings.ToLower(k.name), w) {
-			matches = append(matches, k)
-		}
-	}
-	switch len(matches) {
-	case 0:
-		return keyword{}, userErrorf("Expected a keyword")
-	case 1:
-		return matches[0], nil
-	}
-	names := make([]string, len(matches))
-	for i, k := range matches {
-		names[i] = strconv.Quote(k.name)
-	}
-	return keyword{}, userErrorf("Expected keyword %s", commas(names, "or"))
-}
-
-// value converts a keyword's argument to its type.
-func (k keyword) value(s string) (any, error) {
-	switch k.kind {
-	case intArg:
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return nil, errors.New("Expected an integer")
-		}
-		return n, nil
-	case floatArg:
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, errors.New("Expected a number")
-		}
-		return f, nil
-	case boolArg:
-		switch strings.ToLower(s) {
-		case "true", "t", "1", "on", "yes":
-			return true, nil
-		case "false", "f", "0", "off", "no":
-			return false, nil
-		}
-		return nil, errors.New("Expected true or false (or 1 or 0)")
-	}
-	return s, nil
-}
-
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // commas joins words as ChimeraX's commas() does: "a", "a or b",
@@ -436,9 +251,10 @@ func commas(words []string, conjunction string) string {
 
 // runText parses and runs the commands in text one after another, as
 // ChimeraX's run() does, and returns one result per command. The first error
-// stops it. With logCmds, each command is echoed ("Executing: ...") and parse
-// errors are logged; a UserError raised by a running command is always
-// logged. The caller holds s.exec.
+// stops it; its caller reports it (nogui logs it as an error, the REST
+// server as a note). With logCmds, each command is echoed ("Executing: ...")
+// and a command that does not parse is logged as an error. The caller holds
+// s.exec.
 func (s *simulator) runText(text string, src source, logCmds, json bool) ([]result, error) {
 	var results []result
 	rest := text
@@ -455,9 +271,8 @@ func (s *simulator) runText(text string, src source, logCmds, json bool) ([]resu
 		}
 		inv, after, err := parseCommand(s.commands, rest)
 		if err != nil {
-			if logCmds {
+			if logCmds { // ChimeraX's log_parse_error shows the command
 				s.log(levelError, rest)
-				s.log(levelError, err.(*commandError).msg)
 			}
 			return nil, err
 		}
@@ -467,10 +282,6 @@ func (s *simulator) runText(text string, src source, logCmds, json bool) ([]resu
 		}
 		res, err := s.invoke(inv)
 		if err != nil {
-			var ce *commandError
-			if errors.As(err, &ce) && ce.class == "UserError" {
-				s.log(levelError, ce.msg)
-			}
 			return nil, err
 		}
 		results = append(results, res)

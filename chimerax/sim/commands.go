@@ -5,52 +5,90 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"time"
 )
 
-// commandTable returns the commands the simulator knows, in registration
-// order, which decides what an abbreviation means ("c" is camera, "cl" clip,
-// "clo" close).
-func commandTable() *command {
+// commandTable returns the commands the simulator knows as release r has
+// them, in registration order, which decides what an abbreviation means ("c"
+// is camera, "cl" clip, "clo" close).
+func commandTable(r release) *command {
+	restStart := []param{{name: "port", typ: intArg{}}, {name: "ssl", typ: boolArg{}}, {name: "json", typ: boolArg{}}}
+	if r.restLog {
+		restStart = append(restStart, param{name: "log", typ: boolArg{}})
+	}
 	noop := func(name string) *command {
 		return &command{name: name, args: argSpec{any: true}, run: (*simulator).cmdNoop}
 	}
 	unsupported := func(name string) *command {
 		return &command{name: name, args: argSpec{any: true}, run: (*simulator).cmdUnsupported}
 	}
+	// Arguments: p(name, type) is a parameter; opt(...) a list of them.
+	p := func(name string, t argType) param { return param{name: name, typ: t} }
+	opt := func(ps ...param) []param { return ps }
+	var (
+		str, integer, number, boolean = stringArg{}, intArg{}, floatArg{}, boolArg{}
+		positive                      = floatArg{positive: true}
+		one                           = 1
+		count                         = intArg{min: &one}
+		motion                        = opt(p("center", str), p("coordinateSystem", str), p("rock", count),
+			p("wobble", count), p("wobbleAspect", number), p("models", modelsArg), p("atoms", atomsArg))
+	)
 	return &command{subs: []*command{
 		noop("2dlabels"),
 		unsupported("alias"),
 		noop("align"),
 		noop("camera"),
-		noop("cartoon"),
+		{
+			name: "cartoon", run: (*simulator).cmdCartoon,
+			args: argSpec{pos: opt(p("atoms", atomsArg)), keywords: opt(p("smooth", str), p("suppressBackboneDisplay", boolean))},
+			subs: []*command{
+				{name: "hide", run: (*simulator).cmdCartoonHide, args: argSpec{pos: opt(p("atoms", atomsArg))}},
+				noop("style"),
+				noop("tether"),
+			},
+		},
 		unsupported("cd"),
 		noop("clip"),
 		{
-			name: "close", args: argSpec{names: []string{"models"}, join: true}, run: (*simulator).cmdClose,
+			name: "close", args: argSpec{pos: opt(p("models", modelsArg))}, run: (*simulator).cmdClose,
 			subs: []*command{{name: "session", run: (*simulator).cmdCloseSession}},
 		},
 		noop("cofr"),
-		noop("color"),
+		{
+			name: "color", run: (*simulator).cmdColor,
+			args: argSpec{
+				pos:      opt(p("objects", objectsArg), p("color", colorArg{schemes: true}), p("what", listArg{colorWhat})),
+				required: 1,
+				keywords: opt(p("target", str), p("transparency", number), p("halfbond", boolean)),
+			},
+		},
 		noop("contacts"),
 		unsupported("devel"),
 		noop("distance"),
 		{name: "exit", run: (*simulator).cmdExit},
 		noop("graphics"),
 		noop("hbonds"),
-		noop("hide"),
 		{
-			name: "info", args: argSpec{names: []string{"models"}, join: true}, run: (*simulator).cmdInfo,
-			subs: []*command{{
-				name: "models",
-				args: argSpec{names: []string{"atoms"}, join: true, keywords: []keyword{
-					{"type", stringArg}, {"attribute", stringArg},
-				}},
-				run: (*simulator).cmdInfoModels,
-			}},
+			name: "hide", run: (*simulator).cmdHide,
+			args: argSpec{pos: opt(p("objects", objectsArg), p("what", listArg{showWhat})), keywords: opt(p("target", str))},
+		},
+		{
+			name: "info", args: argSpec{pos: opt(p("models", modelsArg))}, run: (*simulator).cmdInfo,
+			subs: []*command{
+				{
+					name: "models", run: (*simulator).cmdInfoModels,
+					args: argSpec{pos: opt(p("atoms", atomsArg)), keywords: opt(p("type", str), p("attribute", str))},
+				},
+				{
+					name: "chains", run: (*simulator).cmdInfoChains,
+					args: argSpec{pos: opt(p("atoms", atomsArg)), keywords: opt(p("attribute", str))},
+				},
+				{
+					name: "residues", run: (*simulator).cmdInfoResidues,
+					args: argSpec{pos: opt(p("atoms", atomsArg)), keywords: opt(p("attribute", str))},
+				},
+			},
 		},
 		noop("label"),
 		noop("lighting"),
@@ -65,17 +103,31 @@ func commandTable() *command {
 		},
 		noop("matchmaker"),
 		noop("material"),
-		noop("measure"),
+		{
+			name: "measure", args: argSpec{any: true}, run: (*simulator).cmdNoop,
+			subs: []*command{{
+				name: "center", run: (*simulator).cmdMeasureCenter,
+				args: argSpec{
+					pos: opt(p("objects", specArg{what: "an objects specifier"})), required: 1,
+					keywords: opt(p("level", number), p("mark", boolean), p("color", colorArg{}), p("radius", number),
+						p("name", str), p("modelId", str)),
+				},
+			}},
+		},
 		unsupported("meeting"),
-		noop("move"),
+		{
+			name: "move", run: (*simulator).cmdMove,
+			args: argSpec{pos: opt(p("axis", axisArg{}), p("distance", number), p("frames", count)), required: 1, keywords: motion},
+		},
 		{
 			name: "open",
-			args: argSpec{names: []string{"names"}, required: 1, repeat: true, keywords: []keyword{
-				{"format", stringArg}, {"fromDatabase", stringArg}, {"name", stringArg},
-				{"combine", boolArg}, {"ignoreCache", boolArg}, {"coordsets", boolArg},
-				{"maxModels", intArg}, {"autoStyle", boolArg},
-				{"dataFormat", stringArg}, {"newTab", boolArg}, // web fetch's own keywords
-			}},
+			args: argSpec{
+				pos: []param{{name: "names", typ: str, repeat: true}}, required: 1,
+				keywords: opt(p("format", str), p("fromDatabase", str), p("name", str),
+					p("combine", boolean), p("ignoreCache", boolean), p("coordsets", boolean),
+					p("maxModels", integer), p("autoStyle", boolean),
+					p("dataFormat", str), p("newTab", boolean)), // web fetch's own keywords
+			},
 			run: (*simulator).cmdOpen,
 		},
 		unsupported("pip"),
@@ -83,109 +135,84 @@ func commandTable() *command {
 		noop("rainbow"),
 		{name: "remotecontrol", subs: []*command{
 			{name: "rest", subs: []*command{
-				{
-					name: "start",
-					args: argSpec{keywords: []keyword{
-						{"port", intArg}, {"ssl", boolArg}, {"json", boolArg}, {"log", boolArg}, {"cors", boolArg},
-					}},
-					run: (*simulator).cmdRESTStart,
-				},
-				{name: "stop", args: argSpec{keywords: []keyword{{"quiet", boolArg}}}, run: (*simulator).cmdRESTStop},
+				{name: "start", args: argSpec{keywords: restStart}, run: (*simulator).cmdRESTStart},
+				{name: "stop", args: argSpec{keywords: opt(p("quiet", boolean))}, run: (*simulator).cmdRESTStop},
 				{name: "port", run: (*simulator).cmdRESTPort},
 			}},
 			unsupported("xmlrpc"),
 		}},
+		{
+			name: "roll", run: (*simulator).cmdRoll,
+			args: argSpec{pos: opt(p("axis", axisArg{}), p("angle", number), p("frames", framesArg{})), keywords: motion},
+		},
 		unsupported("runscript"),
 		{
 			name: "save",
-			args: argSpec{names: []string{"fileName"}, required: 1, keywords: []keyword{
-				{"format", stringArg}, {"width", intArg}, {"height", intArg}, {"supersample", intArg},
-				{"pixelSize", floatArg}, {"transparentBackground", boolArg}, {"quality", intArg},
-				{"models", stringArg}, {"relModel", stringArg}, {"includeMaps", boolArg},
-				{"compress", stringArg}, {"allCoordsets", boolArg}, {"displayedOnly", boolArg},
-			}},
+			args: argSpec{
+				pos: opt(p("fileName", str)), required: 1,
+				keywords: opt(p("format", str), p("width", integer), p("height", integer), p("supersample", integer),
+					p("pixelSize", number), p("transparentBackground", boolean), p("quality", integer),
+					p("models", modelsArg), p("relModel", str), p("includeMaps", boolean),
+					p("compress", str), p("allCoordsets", boolean), p("displayedOnly", boolean)),
+			},
 			run: (*simulator).cmdSave,
 		},
 		noop("select"),
-		noop("set"),
+		{
+			name: "set", run: (*simulator).cmdSet,
+			args: argSpec{keywords: opt(p("bgColor", colorArg{}), p("silhouettes", boolean), p("silhouetteWidth", number),
+				p("silhouetteColor", colorArg{}), p("silhouetteDepthJump", number), p("selectionColor", colorArg{}),
+				p("selectionWidth", number), p("subdivision", number), p("maxFrameRate", number))},
+		},
 		unsupported("shell"),
-		noop("show"),
+		{
+			name: "show", run: (*simulator).cmdShow,
+			args: argSpec{pos: opt(p("objects", objectsArg), p("what", listArg{showWhat})),
+				keywords: opt(p("target", str), p("only", noArg{}))},
+		},
 		noop("size"),
-		noop("style"),
-		noop("surface"),
+		{
+			name: "style", run: (*simulator).cmdStyle,
+			args: argSpec{pos: opt(p("objects", objectsArg), p("atomStyle", enumArg{"sphere", "ball", "stick"})), required: 1,
+				keywords: opt(p("dashes", integer), p("ringFill", enumArg{"on", "off", "thick", "thin"}))},
+		},
+		{
+			name: "surface", run: (*simulator).cmdSurface,
+			args: argSpec{pos: opt(p("atoms", atomsArg)), keywords: opt(p("enclose", atomsArg),
+				p("include", atomsArg), p("probeRadius", positive), p("gridSpacing", positive), p("resolution", number),
+				p("level", number), p("color", colorArg{}), p("transparency", number), p("visiblePatches", count),
+				p("sharpBoundaries", boolean), p("nthread", count), p("replace", boolean), p("update", boolean))},
+			subs: []*command{
+				{name: "hide", run: (*simulator).cmdSurfaceHide, args: argSpec{pos: opt(p("atoms", atomsArg))}},
+				{name: "close", run: (*simulator).cmdSurfaceHide, args: argSpec{pos: opt(p("atoms", atomsArg))}},
+			},
+		},
 		unsupported("toolshed"),
-		noop("transparency"),
-		noop("turn"),
-		{name: "version", args: argSpec{names: []string{"format"}}, run: (*simulator).cmdVersion},
-		noop("view"),
+		{
+			name: "transparency", run: (*simulator).cmdTransparency,
+			args: argSpec{
+				pos:      opt(p("objects", objectsArg), p("percent", number), p("what", listArg{colorWhat})),
+				required: 2, keywords: opt(p("target", str)),
+			},
+		},
+		{
+			name: "turn", run: (*simulator).cmdTurn,
+			args: argSpec{pos: opt(p("axis", axisArg{}), p("angle", number), p("frames", framesArg{})), keywords: motion},
+		},
+		{name: "version", args: argSpec{pos: opt(p("format", str))}, run: (*simulator).cmdVersion},
+		{
+			name: "view", run: (*simulator).cmdView,
+			args: argSpec{pos: opt(p("objects", specArg{what: "an objects specifier"}), p("frames", count)),
+				keywords: opt(p("clip", boolean), p("cofr", boolean), p("orient", noArg{}), p("pad", number),
+					p("zalign", objectsArg), p("inFrontOf", atomsArg))},
+		},
 		noop("wait"),
 		noop("windowsize"),
-		noop("zoom"),
+		{
+			name: "zoom", run: (*simulator).cmdZoom,
+			args: argSpec{pos: opt(p("factor", positive), p("frames", count)), keywords: opt(p("pixelSize", positive))},
+		},
 	}}
-}
-
-// invoke runs a parsed command, applying the fault knobs first. The caller
-// holds s.exec.
-func (s *simulator) invoke(inv *invocation) (result, error) {
-	if inv.call.src == fromREST && s.knobs.crashAfter >= 0 {
-		if s.restCommands >= s.knobs.crashAfter {
-			s.crash(fmt.Errorf("chimerad simulator crashed after %d commands (CHIMERAX_SIM_CRASH_AFTER)", s.restCommands))
-		}
-		s.restCommands++
-	}
-	if s.knobs.slow > 0 {
-		time.Sleep(s.knobs.slow)
-	}
-	first, _, _ := strings.Cut(inv.call.name, " ")
-	on := func(w string) bool { return w != "" && (inv.typed == w || first == w) }
-	if on(s.knobs.hangOn) {
-		for { // never returns; the timer keeps Go's deadlock detector quiet
-			time.Sleep(time.Hour)
-		}
-	}
-	if on(s.knobs.hogOn) {
-		hogMemory()
-	}
-	if on(s.knobs.burnOn) {
-		burnCPU(time.Second)
-	}
-	return inv.cmd.run(s, &inv.call)
-}
-
-// burnCPU keeps one CPU busy for d of wall time, as a ChimeraX computing a
-// surface would, so that a CPU limit on the child shows.
-func burnCPU(d time.Duration) {
-	n := 0
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		for range 1000 {
-			n++
-		}
-	}
-	runtime.KeepAlive(n)
-}
-
-// hogMemory allocates and touches memory, as a ChimeraX loading a huge
-// structure would, up to 4 GiB. Under an address-space limit the Go runtime
-// dies of it ("fatal error: runtime: out of memory"), as Python would raise
-// MemoryError.
-func hogMemory() {
-	var hog [][]byte
-	for len(hog) < 64 {
-		b := make([]byte, 64<<20)
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 1
-		}
-		hog = append(hog, b)
-	}
-	runtime.KeepAlive(hog)
-}
-
-// firstPos is a command's first positional argument (a model spec), or "".
-func (c *call) firstPos() string {
-	if len(c.pos) > 0 {
-		return c.pos[0]
-	}
-	return ""
 }
 
 func (s *simulator) cmdNoop(*call) (result, error) { return result{}, nil }
@@ -201,9 +228,9 @@ func (s *simulator) cmdExit(*call) (result, error) {
 
 func (s *simulator) cmdVersion(c *call) (result, error) {
 	format := ""
-	if len(c.pos) > 0 {
+	if arg, ok := c.args["format"].(string); ok {
 		for _, f := range []string{"verbose", "bundles", "packages"} {
-			if strings.HasPrefix(f, strings.ToLower(c.pos[0])) {
+			if strings.HasPrefix(f, strings.ToLower(arg)) {
 				format = f
 				break
 			}
@@ -229,7 +256,8 @@ func (s *simulator) cmdLogShow(*call) (result, error) {
 
 func (s *simulator) cmdOpen(c *call) (result, error) {
 	var web, files bool // whether the names include URLs, and other names
-	for _, arg := range c.pos {
+	names := c.strings("names")
+	for _, arg := range names {
 		_, _, ok := webName(arg, c.str("fromDatabase", ""))
 		web, files = web || ok, files || !ok
 	}
@@ -237,7 +265,7 @@ func (s *simulator) cmdOpen(c *call) (result, error) {
 		// Without a URL these keywords are not open's: ChimeraX takes them
 		// for more file names, and finds no such file.
 		for _, kw := range []string{"dataFormat", "newTab"} {
-			if _, ok := c.kw[kw]; ok {
+			if c.has(kw) {
 				return result{}, userErrorf("No such file/path: %s", kw)
 			}
 		}
@@ -249,7 +277,7 @@ func (s *simulator) cmdOpen(c *call) (result, error) {
 		}
 	}
 	var opened []*model
-	for _, arg := range c.pos {
+	for _, arg := range names {
 		var ms []*model
 		var err error
 		if db, ident, ok := webName(arg, c.str("fromDatabase", "")); ok {
@@ -262,6 +290,7 @@ func (s *simulator) cmdOpen(c *call) (result, error) {
 		}
 		opened = append(opened, ms...)
 	}
+	s.placeCamera()
 	specs := make([]string, len(opened))
 	python := make([]any, len(opened))
 	for i, m := range opened {
@@ -446,143 +475,21 @@ func (s *simulator) fetch(db, id string, format *dataFormat, c *call) ([]*model,
 	return []*model{s.addOpened(id, structures, warnings, c)}, nil
 }
 
+// cmdClose closes the models named, and their submodels.
 func (s *simulator) cmdClose(c *call) (result, error) {
-	models, err := s.selectModels(c.firstPos())
+	sel, err := s.evaluate(c.spec("models"))
 	if err != nil {
 		return result{}, err
 	}
-	s.closeModels(models)
+	s.closeModels(sel.modelList(s.models))
 	return result{}, nil
 }
 
+// cmdCloseSession closes every model and resets the scene.
 func (s *simulator) cmdCloseSession(*call) (result, error) {
 	s.models = nil
+	s.scene = newScene()
 	return result{}, nil
-}
-
-// cmdInfo reports models as ChimeraX's "info" does: as JSON when the REST
-// server asks for it, and otherwise as one note.
-func (s *simulator) cmdInfo(c *call) (result, error) {
-	models, err := s.selectModels(c.firstPos())
-	if err != nil {
-		return result{}, err
-	}
-	if c.json {
-		infos := make([]any, len(models))
-		for i, m := range models {
-			info := pyObject{
-				{"spec", m.spec()}, {"name", m.name}, {"shown", true},
-				{"num triangles", 0}, {"num instances", 1}, {"num selected instances", 0},
-			}
-			if st := m.structure; st != nil {
-				info = append(info,
-					pyField{"num atoms", len(st.Atoms)}, pyField{"num_bonds", len(st.Bonds)},
-					pyField{"num residues", st.numResidues()}, pyField{"chains", st.chains()},
-					pyField{"num coordsets", 1}, pyField{"pseudobond groups", []any{}})
-			}
-			infos[i] = info
-		}
-		return result{json: pyJSON(infos)}, nil
-	}
-	lines := []string{fmt.Sprintf("%d models", len(models))}
-	for _, m := range models {
-		line := fmt.Sprintf("#%s, %s, shown", m.idString(), m.name)
-		if m.structure != nil {
-			line += "\n" + m.structure.summary()
-		}
-		lines = append(lines, line)
-	}
-	s.log(levelNote, strings.Join(lines, "\n"))
-	return result{}, nil
-}
-
-// cmdInfoModels reports one attribute of each model, a note per model, and
-// as JSON when the REST server asks for it.
-func (s *simulator) cmdInfoModels(c *call) (result, error) {
-	models, err := s.selectModels(c.firstPos())
-	if err != nil {
-		return result{}, err
-	}
-	typ := c.str("type", "")
-	attr := c.str("attribute", "name")
-	var infos []any
-	for _, m := range models {
-		if typ != "" && !strings.EqualFold(typ, m.class()) {
-			continue
-		}
-		value, present := modelAttribute(m, attr)
-		text := "[undefined]"
-		if present {
-			text = attributeString(value)
-		}
-		s.log(levelNote, fmt.Sprintf("model id %s type %s %s %s", m.spec(), m.class(), attr, text))
-		infos = append(infos, pyObject{
-			{"spec", m.spec()}, {"class", m.class()}, {"attribute", attr},
-			{"present", present}, {"value", value},
-		})
-	}
-	if !c.json {
-		return result{}, nil
-	}
-	if infos == nil {
-		infos = []any{}
-	}
-	return result{json: pyJSON(infos)}, nil
-}
-
-// modelAttribute returns a model's Python attribute, for the few the
-// simulator knows.
-func modelAttribute(m *model, attr string) (any, bool) {
-	switch attr {
-	case "name":
-		return m.name, true
-	case "id":
-		id := make([]any, len(m.id))
-		for i, n := range m.id {
-			id[i] = n
-		}
-		return id, true
-	case "id_string":
-		return m.idString(), true
-	case "atomspec":
-		return m.spec(), true
-	case "display", "visible":
-		return true, true
-	case "num_atoms", "num_bonds", "num_residues", "num_chains":
-		st := m.structure
-		if st == nil {
-			return nil, false
-		}
-		return map[string]int{
-			"num_atoms": len(st.Atoms), "num_bonds": len(st.Bonds),
-			"num_residues": st.numResidues(), "num_chains": len(st.chains()),
-		}[attr], true
-	}
-	return nil, false
-}
-
-// attributeString formats an attribute value as "info" does: sequences
-// comma-separated, strings with spaces in double quotes.
-func attributeString(v any) string {
-	var s string
-	switch v := v.(type) {
-	case string:
-		s = v
-	case bool:
-		s = map[bool]string{true: "True", false: "False"}[v]
-	case []any:
-		parts := make([]string, len(v))
-		for i, e := range v {
-			parts[i] = fmt.Sprint(e)
-		}
-		s = strings.Join(parts, ",")
-	default:
-		s = fmt.Sprint(v)
-	}
-	if !strings.ContainsAny(s, " \t") {
-		return s
-	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // saveFormats are the suffixes save writes, by format name.
@@ -593,7 +500,7 @@ var saveFormats = map[string]string{
 // cmdSave saves an image (.png, .jpg), a PDB file or a session (.cxs), by
 // the format keyword or else the file's suffix.
 func (s *simulator) cmdSave(c *call) (result, error) {
-	arg := c.pos[0]
+	arg := c.str("fileName", "")
 	path := expandPath(arg)
 	suffix := strings.ToLower(filepath.Ext(path))
 	if name := c.str("format", ""); name != "" {

@@ -174,46 +174,6 @@ func TestFetchCache(t *testing.T) {
 	}
 }
 
-func TestSelectModels(t *testing.T) {
-	s, _ := newTestSimulator(t)
-	run(t, s, "open "+abs(t, "pept.pdb"))
-	run(t, s, "open "+abs(t, "ligs3d.sdf"))
-	run(t, s, "open "+abs(t, "pept.pdb"))
-	tests := []struct {
-		spec    string
-		want    []string
-		wantErr string
-	}{
-		{"", []string{"#1", "#2", "#2.1", "#2.2", "#2.3", "#2.4", "#2.5", "#2.6", "#2.7", "#2.8", "#2.9", "#2.10", "#3"}, ""},
-		{"#1", []string{"#1"}, ""},
-		{"#1,3", []string{"#1", "#3"}, ""},
-		{"#1-2", []string{"#1", "#2", "#2.1", "#2.2", "#2.3", "#2.4", "#2.5", "#2.6", "#2.7", "#2.8", "#2.9", "#2.10"}, ""},
-		{"#2.2,5-6", []string{"#2.2", "#2.5", "#2.6"}, ""},
-		{"#!2", []string{"#2"}, ""},
-		{"#3 #1/A:1-5@CA", []string{"#1", "#3"}, ""},
-		{"#9", nil, ""},
-		{"sel", nil, ""},
-		{"#x", nil, `Invalid atom specifier "#x"`},
-		{"protein", nil, `Invalid atom specifier "protein": the chimerad simulator understands model specs such as #1 and #1.2`},
-	}
-	for _, tt := range tests {
-		models, err := s.selectModels(tt.spec)
-		if tt.wantErr != "" {
-			if err == nil || err.(*commandError).msg != tt.wantErr {
-				t.Errorf("selectModels(%q) error = %v, want %s", tt.spec, err, tt.wantErr)
-			}
-			continue
-		}
-		var got []string
-		for _, m := range models {
-			got = append(got, m.spec())
-		}
-		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("selectModels(%q) = %v, %v, want %v", tt.spec, got, err, tt.want)
-		}
-	}
-}
-
 func TestInfo(t *testing.T) {
 	s, out := newTestSimulator(t)
 	run(t, s, "open "+abs(t, "pept.pdb"))
@@ -225,7 +185,8 @@ func TestInfo(t *testing.T) {
 	want := "INFO:\nOpened pept.pdb as #1: 107 atoms, 112 bonds, 13 residues, 1 chains (E)\n" +
 		"INFO:\n1 models\n#1, pept.pdb, shown\n107 atoms, 112 bonds, 13 residues, 1 chains (E)\n" +
 		"INFO:\nmodel id #1 type AtomicStructure name pept.pdb\n" +
-		"INFO:\nmodel id #1 type AtomicStructure id 1\n"
+		"INFO:\nmodel id #1 type AtomicStructure id 1\n" +
+		"INFO:\n\n" // no model of type Model: ChimeraX logs an empty message
 	if out.String() != want {
 		t.Errorf("info output:\n%s\nwant:\n%s", out, want)
 	}
@@ -277,9 +238,16 @@ func TestSaveImage(t *testing.T) {
 			t.Errorf("%s: image %dx%d, want %dx%d", tt.command, b.Dx(), b.Dy(), tt.width, tt.height)
 		}
 		_, _, _, cornerAlpha := img.At(0, 0).RGBA()
-		_, _, _, centreAlpha := img.At(tt.width/2, tt.height/2).RGBA()
-		if (cornerAlpha == 0) != tt.transparent || centreAlpha != 0xffff {
-			t.Errorf("%s: alpha %#x at the corner, %#x in the centre; want a transparent corner: %v and an opaque atom", tt.command, cornerAlpha, centreAlpha, tt.transparent)
+		drawn := 0 // pixels that are not the black background
+		for y := range tt.height {
+			for x := range tt.width {
+				if r, g, b, a := img.At(x, y).RGBA(); a == 0xffff && r+g+b > 0x3000 {
+					drawn++
+				}
+			}
+		}
+		if (cornerAlpha == 0) != tt.transparent || drawn < tt.width*tt.height/50 {
+			t.Errorf("%s: alpha %#x at the corner, %d pixels drawn; want a transparent corner: %v and the molecule drawn", tt.command, cornerAlpha, drawn, tt.transparent)
 		}
 	}
 

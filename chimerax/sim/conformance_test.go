@@ -3,16 +3,19 @@ package sim_test
 // The protocol conformance tests launch a real process and talk to it over
 // real HTTP on loopback, as chimerad does. They run against the simulator,
 // which this test binary impersonates when CHIMERAD_SIM_SELF=1 (as Go's
-// os/exec tests do), or, unchanged, against a real ChimeraX when
-// CHIMERAX_CONFORMANCE_PATH names its binary:
+// os/exec tests do), or, unchanged, against a real ChimeraX when the
+// -chimerax flag (or CHIMERAX_CONFORMANCE_PATH) names its binary:
 //
-//	CHIMERAX_CONFORMANCE_PATH=/usr/bin/chimerax go test -run Conformance ./chimerax/sim
+//	go test -run Conformance ./chimerax/sim -chimerax /usr/bin/chimerax
 //
-// Tests of the simulator's fault knobs are skipped then.
+// Tests of the simulator's fault knobs are skipped then, and so are checks
+// of where the simulator knowingly differs (the wording of errors, errors
+// for models that are not open).
 
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"image/png"
 	"io"
@@ -23,7 +26,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,11 +45,16 @@ func TestMain(m *testing.M) {
 	// The simulator is this test binary: under -race it would sleep a
 	// second at exit waiting for late race reports.
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	flag.Parse()
+	chimeraxPath = *chimeraxFlag
 	os.Exit(m.Run())
 }
 
+var chimeraxFlag = flag.String("chimerax", os.Getenv("CHIMERAX_CONFORMANCE_PATH"),
+	"run the conformance tests against this ChimeraX instead of the simulator")
+
 // chimeraxPath names a real ChimeraX to test instead of the simulator.
-var chimeraxPath = os.Getenv("CHIMERAX_CONFORMANCE_PATH")
+var chimeraxPath string
 
 // headless is how chimerad starts ChimeraX.
 var headless = []string{"--nogui", "--offscreen", "--nocolor", "--cmd", "remotecontrol rest start port 0 json true"}
@@ -406,8 +416,9 @@ func TestConformanceOpenInfoClose(t *testing.T) {
 		t.Errorf("info models JSON value %+v, want #1 an AtomicStructure first", infos)
 	}
 	p.run(t, "close")
-	if r = p.run(t, "info models"); len(r.Log.Note) != 0 {
-		t.Errorf("info models after close: notes %q, want none", r.Log.Note)
+	// With no models ChimeraX logs an empty message.
+	if r = p.run(t, "info models"); strings.TrimSpace(strings.Join(r.Log.Note, "")) != "" {
+		t.Errorf("info models after close: notes %q, want none but blank ones", r.Log.Note)
 	}
 }
 
@@ -669,6 +680,25 @@ func TestSimulatorCrashAfter(t *testing.T) {
 	}
 }
 
+func TestSimulatorCrashOn(t *testing.T) {
+	simulatorOnly(t)
+	t.Parallel()
+	p := start(t, "CHIMERAX_SIM_CRASH_ON=color")
+	if r := p.run(t, "version"); r.Error != nil {
+		t.Fatalf("version: %s", r.errorMessage())
+	}
+	if resp, err := client.Get(p.base + "/run?command=color%20red"); err == nil {
+		resp.Body.Close()
+		t.Errorf("color answered %s, want no reply", resp.Status)
+	}
+	if code := p.wait(t); code != 70 {
+		t.Errorf("exit status %d, want 70", code)
+	}
+	if errs := p.stderr.String(); !strings.Contains(errs, "Traceback (most recent call last):\n") {
+		t.Errorf("stderr lacks a traceback:\n%s", errs)
+	}
+}
+
 func TestSimulatorHangOn(t *testing.T) {
 	simulatorOnly(t)
 	t.Parallel()
@@ -694,6 +724,63 @@ func TestSimulatorSlow(t *testing.T) {
 	p.run(t, "version")
 	if elapsed := time.Since(begin); elapsed < slow {
 		t.Errorf("version took %v, want at least %v", elapsed, slow)
+	}
+}
+
+func TestSimulatorSlowOn(t *testing.T) {
+	simulatorOnly(t)
+	t.Parallel()
+	const slow = 500 * time.Millisecond
+	p := start(t, "CHIMERAX_SIM_SLOW="+slow.String(), "CHIMERAX_SIM_SLOW_ON=info")
+	timed := func(command string) time.Duration {
+		begin := time.Now()
+		if r := p.run(t, command); r.Error != nil {
+			t.Fatalf("%s: %s", command, r.errorMessage())
+		}
+		return time.Since(begin)
+	}
+	if d := timed("info models"); d < slow {
+		t.Errorf("info models took %v, want at least %v", d, slow)
+	}
+	if d := timed("version"); d >= slow {
+		t.Errorf("version took %v, want less than %v: only info is slow", d, slow)
+	}
+}
+
+func TestSimulatorLeakOn(t *testing.T) {
+	simulatorOnly(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	t.Parallel()
+	const leak = 32 << 20
+	p := start(t, fmt.Sprintf("CHIMERAX_SIM_LEAK=%d", leak), "CHIMERAX_SIM_LEAK_ON=info")
+	rss := func() int64 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("no VmRSS in /proc/%d/status", p.cmd.Process.Pid)
+		}
+		kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+		return kb << 10
+	}
+	p.run(t, "version")
+	before := rss()
+	for range 4 {
+		p.run(t, "version")
+	}
+	if grown := rss() - before; grown >= leak {
+		t.Errorf("resident memory grew by %d MiB over 4 version commands, want less than %d: only info leaks", grown>>20, leak>>20)
+	}
+	before = rss()
+	for range 4 {
+		p.run(t, "info")
+	}
+	if grown := rss() - before; grown < 4*leak*9/10 {
+		t.Errorf("resident memory grew by %d MiB over 4 info commands, want at least %d", grown>>20, 4*leak*9/10>>20)
 	}
 }
 
@@ -744,23 +831,66 @@ func TestSimulatorFlood(t *testing.T) {
 func TestSimulatorVersion(t *testing.T) {
 	simulatorOnly(t)
 	t.Parallel()
-	tests := []struct{ version, contentType string }{
-		{"1.10", "text/plain"},
-		{"1.11", "application/json"},
+	tests := []struct {
+		version, contentType string
+		pythonModel          string // "open"'s Python value
+	}{
+		{"1.8", "text/plain", `[null]`},
+		{"1.9", "text/plain", `[null]`},
+		{"1.10", "text/plain", `[null]`},
+		{"1.11", "application/json", `["pept.pdb #1"]`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.version, func(t *testing.T) {
+		for _, how := range []string{"flag", "env"} {
+			t.Run(tt.version+"/"+how, func(t *testing.T) {
+				t.Parallel()
+				var p *process
+				if how == "flag" {
+					p = launch(t, nil, append([]string{"--chimerax-version", tt.version}, headless...)...)
+				} else {
+					p = launch(t, []string{"CHIMERAX_SIM_VERSION=" + tt.version}, headless...)
+				}
+				p.waitPort(t)
+				r := p.run(t, "version")
+				if r.contentType != tt.contentType || !strings.HasPrefix(r.Log.Note[0], "UCSF ChimeraX version: "+tt.version+" (") {
+					t.Errorf("version %s: Content-Type %q, note %q, want %q and that version", tt.version, r.contentType, r.Log.Note[0], tt.contentType)
+				}
+				r = p.run(t, "open "+testdataFile(t, "pept.pdb"))
+				if got, _ := json.Marshal(r.PythonValues); string(got) != "["+tt.pythonModel+"]" || r.Error != nil {
+					t.Errorf("version %s: open's python values %s, error %s, want [%s]", tt.version, got, r.errorMessage(), tt.pythonModel)
+				}
+			})
+		}
+	}
+	// The log option of "remotecontrol rest start" came in 1.9: in 1.8 it
+	// is a UserError, which in --cmd ends ChimeraX with status 70.
+	for _, version := range []string{"1.8", "1.9"} {
+		t.Run("log option/"+version, func(t *testing.T) {
 			t.Parallel()
-			p := start(t, "CHIMERAX_SIM_VERSION="+tt.version)
-			r := p.run(t, "version")
-			if r.contentType != tt.contentType || !strings.HasPrefix(r.Log.Note[0], "UCSF ChimeraX version: "+tt.version+" (") {
-				t.Errorf("version %s: Content-Type %q, note %q, want %q and that version", tt.version, r.contentType, r.Log.Note[0], tt.contentType)
+			p := launch(t, nil, "--chimerax-version", version, "--nogui", "--offscreen", "--nocolor",
+				"--cmd", "remotecontrol rest start port 0 json true log true")
+			if version == "1.9" {
+				p.waitPort(t)
+				return
+			}
+			if code := p.wait(t); code != 70 || !strings.Contains(p.stderr.String(), "UserError: Expected a keyword") {
+				t.Errorf("1.8 with rest start log true: exit status %d, stderr %q, want 70 and the UserError", code, p.stderr.tail())
 			}
 		})
 	}
-	p := launch(t, []string{"CHIMERAX_SIM_VERSION=2.0"}, headless...)
-	if code := p.wait(t); code != 78 || !strings.Contains(p.stderr.String(), `CHIMERAX_SIM_VERSION="2.0"`) {
-		t.Errorf("CHIMERAX_SIM_VERSION=2.0: exit status %d, stderr %q, want 78 and the knob named", code, p.stderr.String())
+	for _, bad := range [][]string{{"CHIMERAX_SIM_VERSION=2.0"}, nil} {
+		args := headless
+		if bad == nil {
+			args = append([]string{"--chimerax-version", "2.0"}, headless...)
+		}
+		p := launch(t, bad, args...)
+		code := p.wait(t)
+		if bad != nil && (code != 78 || !strings.Contains(p.stderr.String(), `CHIMERAX_SIM_VERSION="2.0"`)) {
+			t.Errorf("CHIMERAX_SIM_VERSION=2.0: exit status %d, stderr %q, want 78 and the knob named", code, p.stderr.String())
+		}
+		if bad == nil && (code != 64 || !strings.Contains(p.stderr.String(), "--chimerax-version 2.0")) {
+			t.Errorf("--chimerax-version 2.0: exit status %d, stderr %q, want 64 and the option named", code, p.stderr.String())
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -21,6 +22,10 @@ var chimeraxOptions = []string{
 	"nosilent", "nousedefaults", "nooffscreen", "status", "tools",
 	"nousedefaults",
 }
+
+// simulatorOptions are the simulator's own long options, parsed with
+// ChimeraX's: --chimerax-version picks the release to emulate.
+var simulatorOptions = []string{"chimerax-version="}
 
 // usage is ChimeraX's usage text, after "usage: ChimeraX ".
 var usage = "[--debug] [--devel] [--exit] [--nogui] [--nocolor] [--help] " +
@@ -43,6 +48,8 @@ type options struct {
 	scripts   []string
 	version   int // -1, or how many times --version was given minus one
 	files     []string
+
+	chimeraxVersion string // the release to emulate; "" for the environment's or the newest
 }
 
 // usageError is a command-line error; ChimeraX prints usage and exits 64.
@@ -110,6 +117,11 @@ func parseOptions(args []string) (options, error) {
 			opts.scripts = append(opts.scripts, value)
 		case "version":
 			opts.version++
+		case "chimerax-version":
+			if _, ok := findRelease(value); !ok {
+				return opts, &usageError{msg: fmt.Sprintf("option --chimerax-version %s: want %s", value, releaseNames())}
+			}
+			opts.chimeraxVersion = value
 		}
 	}
 	if i < len(args) {
@@ -128,7 +140,7 @@ func parseOptions(args []string) (options, error) {
 // long_has_args does.
 func matchLongOption(name string) (long string, takesArg bool, err error) {
 	var matches []string
-	for _, o := range chimeraxOptions {
+	for _, o := range append(slices.Clip(chimeraxOptions), simulatorOptions...) {
 		if strings.HasPrefix(o, name) {
 			matches = append(matches, o)
 		}

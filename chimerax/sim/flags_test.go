@@ -40,6 +40,12 @@ func TestParseOptions(t *testing.T) {
 		{args: []string{"--nogui=1"}, wantErr: "option --nogui must not have an argument"},
 		{args: []string{"--help"}, wantErr: "help"},
 		{args: []string{"-m", "pip"}, wantErr: "Python command line arguments are not supported by the chimerad simulator"},
+		{
+			args: []string{"--chimerax-version", "1.8", "--nogui"},
+			want: options{eventLoop: true, version: -1, chimeraxVersion: "1.8"},
+		},
+		{args: []string{"--chimerax-version=1.9"}, want: options{eventLoop: true, version: -1, chimeraxVersion: "1.9"}},
+		{args: []string{"--chimerax-version", "2.0"}, wantErr: "option --chimerax-version 2.0: want 1.8, 1.9, 1.10 or 1.11"},
 	}
 	for _, tt := range tests {
 		got, err := parseOptions(tt.args)
@@ -79,7 +85,17 @@ func TestKnobsFromEnv(t *testing.T) {
 		{env: map[string]string{"CHIMERAX_SIM_NO_PORT": "yes"}, wantErr: `CHIMERAX_SIM_NO_PORT="yes": want 1 or 0`},
 		{env: map[string]string{"CHIMERAX_SIM_CRASH_AFTER": "-1"}, wantErr: `CHIMERAX_SIM_CRASH_AFTER="-1": want a number of commands`},
 		{env: map[string]string{"CHIMERAX_SIM_FLOOD": "1MB"}, wantErr: `CHIMERAX_SIM_FLOOD="1MB": want a number of bytes`},
-		{env: map[string]string{"CHIMERAX_SIM_VERSION": "1.9"}, wantErr: `CHIMERAX_SIM_VERSION="1.9": want 1.10 or 1.11`},
+		{env: map[string]string{"CHIMERAX_SIM_VERSION": "1.7"}, wantErr: `CHIMERAX_SIM_VERSION="1.7": want 1.8, 1.9, 1.10 or 1.11`},
+		{
+			env: map[string]string{
+				"CHIMERAX_SIM_CRASH_ON": "color", "CHIMERAX_SIM_SLOW": "1s", "CHIMERAX_SIM_SLOW_ON": "save",
+				"CHIMERAX_SIM_LEAK": "1024", "CHIMERAX_SIM_LEAK_ON": "open",
+			},
+			want: knobs{crashAfter: -1, crashOn: "color", slow: time.Second, slowOn: "save", leak: 1024, leakOn: "open", version: "1.11"},
+		},
+		{env: map[string]string{"CHIMERAX_SIM_SLOW_ON": "save"}, wantErr: `CHIMERAX_SIM_SLOW_ON="save" needs CHIMERAX_SIM_SLOW=d`},
+		{env: map[string]string{"CHIMERAX_SIM_LEAK_ON": "open"}, wantErr: `CHIMERAX_SIM_LEAK_ON="open" needs CHIMERAX_SIM_LEAK=n`},
+		{env: map[string]string{"CHIMERAX_SIM_LEAK": "64MiB"}, wantErr: `CHIMERAX_SIM_LEAK="64MiB": want a number of bytes`},
 	}
 	for _, tt := range tests {
 		got, err := knobsFromEnv(func(k string) string { return tt.env[k] })

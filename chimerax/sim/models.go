@@ -13,6 +13,8 @@ type model struct {
 	id        []int
 	name      string
 	structure *structure // nil for a grouping model
+	look      *look      // how the structure is shown; nil for a grouping model
+	hidden    bool       // "hide models"
 }
 
 // idString is the model's id without "#", e.g. "1.2".
@@ -63,14 +65,14 @@ func (s *simulator) nextModelID() int {
 func (s *simulator) addStructures(groupName string, structures []*structure, names []string) *model {
 	id := s.nextModelID()
 	if len(structures) == 1 {
-		m := &model{id: []int{id}, name: names[0], structure: structures[0]}
+		m := &model{id: []int{id}, name: names[0], structure: structures[0], look: newLook(structures[0], id, s.scene.background)}
 		s.addModels(m)
 		return m
 	}
 	group := &model{id: []int{id}, name: groupName}
 	s.addModels(group)
 	for i, st := range structures {
-		s.addModels(&model{id: []int{id, i + 1}, name: names[i], structure: st})
+		s.addModels(&model{id: []int{id, i + 1}, name: names[i], structure: st, look: newLook(st, id, s.scene.background)})
 	}
 	return group
 }
@@ -102,85 +104,7 @@ func (s *simulator) closeModels(closing []*model) {
 		}
 		return false
 	})
-}
-
-// selectModels returns the open models an atom spec names, sorted by id. An
-// empty spec or "all" names every model. The simulator understands model
-// specs ("#1", "#1.2", "#1-3,5", "#1.1-4", "#!1" for the model without its
-// submodels, several separated by spaces); any chain, residue or atom part
-// after them ("/A:12@CA") is ignored. "sel" names nothing, as nothing is ever
-// selected.
-func (s *simulator) selectModels(spec string) ([]*model, error) {
-	spec = strings.TrimSpace(spec)
-	if spec == "" || spec == "all" {
-		return slices.Clone(s.models), nil
-	}
-	if spec == "sel" {
-		return nil, nil
-	}
-	var out []*model
-	for _, part := range strings.Fields(spec) {
-		matches, err := s.matchModelSpec(part)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range matches {
-			if !slices.Contains(out, m) {
-				out = append(out, m)
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b *model) int { return slices.Compare(a.id, b.id) })
-	return out, nil
-}
-
-// matchModelSpec returns the models one "#..." part of a spec names.
-func (s *simulator) matchModelSpec(part string) ([]*model, error) {
-	hier, ok := strings.CutPrefix(part, "#")
-	if !ok {
-		return nil, userErrorf("Invalid atom specifier %q: the chimerad simulator understands model specs such as #1 and #1.2", part)
-	}
-	exact := false
-	if h, ok := strings.CutPrefix(hier, "!"); ok {
-		hier, exact = h, true
-	}
-	if i := strings.IndexAny(hier, "/:@&|~"); i >= 0 {
-		hier = hier[:i]
-	}
-	var levels [][][2]int // per level, the id ranges
-	for _, level := range strings.Split(hier, ".") {
-		var ranges [][2]int
-		for _, r := range strings.Split(level, ",") {
-			lo, hi, isRange := strings.Cut(r, "-")
-			a, err1 := strconv.Atoi(lo)
-			b, err2 := a, error(nil)
-			if isRange {
-				b, err2 = strconv.Atoi(hi)
-			}
-			if err1 != nil || err2 != nil || a < 0 || b < a {
-				return nil, userErrorf("Invalid atom specifier %q", part)
-			}
-			ranges = append(ranges, [2]int{a, b})
-		}
-		levels = append(levels, ranges)
-	}
-	var out []*model
-	for _, m := range s.models {
-		if len(m.id) < len(levels) || (exact && len(m.id) != len(levels)) {
-			continue
-		}
-		match := true
-		for i, ranges := range levels {
-			if !slices.ContainsFunc(ranges, func(r [2]int) bool { return m.id[i] >= r[0] && m.id[i] <= r[1] }) {
-				match = false
-				break
-			}
-		}
-		if match {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+	s.resetSceneIfEmpty()
 }
 
 // modelNames gives the structures of a file their model names: the file's

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -127,15 +126,15 @@ func elementFromAtomName(name string) string {
 // savePDB writes the open structures, or those the "models" keyword names,
 // as a PDB file with a MODEL block for each.
 func (s *simulator) savePDB(path string, c *call) error {
-	models := s.structureModels()
-	if spec := c.str("models", ""); spec != "" {
-		chosen, err := s.selectModels(spec)
+	var models []*model
+	if c.has("models") {
+		sel, err := s.evaluate(c.spec("models"))
 		if err != nil {
 			return err
 		}
-		models = slices.DeleteFunc(slices.Clone(models), func(m *model) bool {
-			return !slices.ContainsFunc(chosen, func(c *model) bool { return m.within(c.id) })
-		})
+		models = s.structuresIn(sel)
+	} else {
+		models = s.structureModels()
 	}
 	f, err := os.Create(path)
 	if err != nil {

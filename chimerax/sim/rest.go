@@ -43,8 +43,12 @@ func (s *simulator) cmdRESTStart(c *call) (result, error) {
 		return result{}, &commandError{class: "LimitationError", msg: "SSL is not supported by the chimerad simulator"}
 	}
 	if s.rest != nil {
-		// ChimeraX logs this and ignores the new settings; it is no exception.
+		// ChimeraX logs this and ignores the new settings, except (from
+		// 1.9 on) log; it is no exception.
 		s.log(levelError, "REST server is already running")
+		if c.has("log") {
+			s.rest.log = c.bool("log", false)
+		}
 		return result{}, nil
 	}
 	s.restServerSeq++

@@ -114,11 +114,18 @@ func TestRunRESTModes(t *testing.T) {
 			name: "open in 1.10", release: "1.10", rs: restServer{json: true}, commands: []string{"open " + pept},
 			body: fmt.Sprintf(opened, `[null]`), contentType: "text/plain",
 		},
+		{
+			name: "open in 1.8", release: "1.8", rs: restServer{json: true}, commands: []string{"open " + pept},
+			body: fmt.Sprintf(opened, `[null]`), contentType: "text/plain",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, out := newTestSimulator(t)
-			s.release = releases[tt.release]
+			var ok bool
+			if s.release, ok = findRelease(tt.release); !ok {
+				t.Fatalf("no release %s", tt.release)
+			}
 			body, contentType := s.runREST(&tt.rs, tt.commands, tt.commands != nil)
 			if string(body) != tt.body || contentType != tt.contentType || out.String() != tt.stdout {
 				t.Errorf("runREST(%q) = %q, %q, stdout %q; want %q, %q, stdout %q",

@@ -27,19 +27,25 @@ type sessionFile struct {
 	Version  int            `json:"version"`
 	ChimeraX string         `json:"chimerax_version"`
 	Models   []sessionModel `json:"models"`
+	// The view; absent from version 1 files.
+	Camera     *camera `json:"camera,omitempty"`
+	Background *rgba   `json:"background,omitempty"`
 }
 
 type sessionModel struct {
 	ID        []int      `json:"id"`
 	Name      string     `json:"name"`
 	Structure *structure `json:"structure,omitempty"`
+	Hidden    bool       `json:"hidden,omitempty"`
+	Look      *look      `json:"look,omitempty"`
 }
 
 // saveSession writes the open models to path.
 func (s *simulator) saveSession(path string, compress bool) error {
-	sf := sessionFile{Format: sessionFormat, Version: 1, ChimeraX: s.release.version, Models: []sessionModel{}}
+	sf := sessionFile{Format: sessionFormat, Version: 2, ChimeraX: s.release.version, Models: []sessionModel{},
+		Camera: &s.scene.cam, Background: &s.scene.background}
 	for _, m := range s.models {
-		sf.Models = append(sf.Models, sessionModel{ID: m.id, Name: m.name, Structure: m.structure})
+		sf.Models = append(sf.Models, sessionModel{ID: m.id, Name: m.name, Structure: m.structure, Hidden: m.hidden, Look: m.look})
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -78,7 +84,13 @@ func (s *simulator) openSession(r io.Reader, name string, combine bool) ([]*mode
 	}
 	models := make([]*model, len(sf.Models))
 	for i, sm := range sf.Models {
-		models[i] = &model{id: slices.Clone(sm.ID), name: sm.Name, structure: sm.Structure}
+		models[i] = &model{id: slices.Clone(sm.ID), name: sm.Name, structure: sm.Structure, hidden: sm.Hidden}
+		switch {
+		case sm.Structure != nil && sm.Look != nil:
+			models[i].look = sm.Look
+		case sm.Structure != nil: // a version 1 file
+			models[i].look = newLook(sm.Structure, sm.ID[0], s.scene.background)
+		}
 	}
 	if combine {
 		renumber := map[int]int{}
@@ -95,8 +107,13 @@ func (s *simulator) openSession(r io.Reader, name string, combine bool) ([]*mode
 		}
 	} else {
 		s.models = nil
+		s.scene = newScene()
+		if sf.Camera != nil {
+			s.scene.cam, s.scene.background, s.scene.placed = *sf.Camera, *sf.Background, true
+		}
 	}
 	s.addModels(models...)
+	s.placeCamera()
 	var top []*model
 	for _, m := range models {
 		if len(m.id) == 1 {
@@ -142,7 +159,16 @@ func readSession(r io.Reader) (*sessionFile, error) {
 			if err := sm.Structure.validate(); err != nil {
 				return nil, err
 			}
+			if sm.Look != nil && !sm.Look.fits(sm.Structure) {
+				return nil, fmt.Errorf("model %v: its look does not fit its atoms", sm.ID)
+			}
 		}
+	}
+	if sf.Camera != nil && sf.Background == nil || sf.Camera == nil && sf.Background != nil {
+		return nil, errors.New("a view without its background, or the reverse")
+	}
+	if sf.Camera != nil && !(sf.Camera.Distance > 0) {
+		return nil, errors.New("a camera at a distance that is not positive")
 	}
 	return &sf, nil
 }

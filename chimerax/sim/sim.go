@@ -1,95 +1,3 @@
-// Package sim is chimerad's ChimeraX simulator: a real program that a client
-// cannot tell from a headless UCSF ChimeraX started as
-//
-//	ChimeraX --nogui --offscreen --nocolor --cmd "remotecontrol rest start port 0 json true"
-//
-// It exists so that chimerad, and its tests, run where ChimeraX is not
-// installed. Main is the whole program; chimerad's hidden "chimerax-sim"
-// command runs it, and test binaries impersonate it. The behaviour it copies is
-// described in /work/shared/chimerax/PROTOCOL.md: the command-line options and
-// exit codes, the nogui stdout format (INFO: lines, "Executing: <cmd>", the
-// "cmd> " prompt, "EOF" and exit 0 when stdin ends), the raw
-// "REST server started on host 127.0.0.1 port N" line, and the REST server
-// (one request at a time on 127.0.0.1, /run always 200, the JSON envelope
-// byte for byte, static /cmdline.html, 404, 501, 405).
-//
-// The commands a session daemon needs are real: version, open (PDB, mmCIF,
-// SDF and MOL2 files, gzipped or not, parsed for real; PDB fetches from a
-// local cache; http: and https: URLs fetched for real, as below), close,
-// info, info models, save (PNG and JPEG images rendered from the atoms, PDB
-// files, .cxs sessions in the simulator's own format), log, exit/quit and
-// remotecontrol rest start|stop|port. Command words and keywords are
-// prefix-completed as in ChimeraX. The usual display commands (view, color,
-// style, cartoon, show, hide, ...) succeed and do nothing. Commands that
-// would run code or touch the host (runscript, pip, toolshed, devel, cd,
-// alias, meeting, shell, open of scripts or ftp: URLs) fail with a
-// UserError; the simulator never runs anything.
-//
-// Like ChimeraX, "open http://host/x.pdb" really fetches the URL (a GET,
-// for at most 5 s and 64 MiB), saves it in ~/Downloads, which it does not
-// create, and opens the file by its suffix, or as the dataFormat keyword
-// says. A URL without a structure suffix goes to ChimeraX's help viewer,
-// which in nogui has no browser to show it: nothing is fetched. A fetch
-// reaches whatever the URL names, another session's REST port included,
-// unless the process's network namespace stops it.
-//
-// A file holding several structures (a multi-MODEL PDB or mmCIF file, an SDF
-// or MOL2 file with several molecules) opens as one grouping model named after
-// the file, with a submodel per structure: ligs3d.sdf opens as #1 with
-// children #1.1 to #1.10, and the open command reports the model spec "#1".
-//
-// # Fault knobs
-//
-// The environment can make the simulator misbehave the way a real ChimeraX
-// can, so that a supervisor's error paths can be tested:
-//
-//	CHIMERAX_SIM_FETCH_CACHE=dir  "open 1abc", "open 1abc from pdb" and
-//	                              "open pdb:1abc" read dir/1abc.cif, or else
-//	                              dir/1abc.pdb (the id in lower case), instead
-//	                              of the network; with "format pdb" the .pdb
-//	                              file is tried first. No file, or the variable
-//	                              unset, gives ChimeraX's HTTP 404 failure.
-//	CHIMERAX_SIM_START_DELAY=d    startup takes d (a Go duration) longer:
-//	                              the simulator sleeps before it runs the --cmd
-//	                              commands, so the REST server starts, and the
-//	                              port line appears, d later.
-//	CHIMERAX_SIM_NO_PORT=1        "remotecontrol rest start" succeeds but no
-//	                              server ever listens (as when the port is in
-//	                              use); the process keeps reading stdin.
-//	CHIMERAX_SIM_CRASH_AFTER=N    the first N commands run through /run work;
-//	                              the next one kills the process as an uncaught
-//	                              exception would: a traceback on stderr, exit
-//	                              status 70, no reply. Every command counts,
-//	                              including each part of "a; b"; commands from
-//	                              --cmd and stdin do not count.
-//	CHIMERAX_SIM_HANG_ON=word     a command whose first word, as typed or as
-//	                              completed, is word never returns; its HTTP
-//	                              request never completes and, as in ChimeraX,
-//	                              every later request waits behind it.
-//	CHIMERAX_SIM_HOG_ON=word      a command whose first word is word first
-//	                              allocates memory (up to 4 GiB), so that a
-//	                              memory limit on the child ends it.
-//	CHIMERAX_SIM_BURN_ON=word     a command whose first word is word first
-//	                              keeps a CPU busy for a second, so that a CPU
-//	                              limit on the child shows.
-//	CHIMERAX_SIM_SLOW=d           every command takes d longer.
-//	CHIMERAX_SIM_IGNORE_SIGTERM=1 SIGTERM is ignored; only SIGKILL ends it.
-//	CHIMERAX_SIM_ESCAPE=1         at startup, a helper process ("sleep 3600")
-//	                              is started in a session of its own and left
-//	                              running, as a tool that daemonizes a helper
-//	                              would: it escapes the process group.
-//	CHIMERAX_SIM_FLOOD=n          at least n bytes of INFO lines are written to
-//	                              stdout before the --cmd commands run, so a
-//	                              supervisor that does not drain stdout never
-//	                              sees the port line.
-//	CHIMERAX_SIM_VERSION=v        1.11 (the default) or 1.10: the version
-//	                              reported, the Content-Type of JSON replies
-//	                              (application/json from 1.11 on, text/plain
-//	                              before), and models in "python values"
-//	                              ("1abc #1" from 1.11 on, null before).
-//
-// A knob with a malformed value makes Main report it on stderr and return 78
-// (EX_CONFIG) before doing anything else.
 package sim
 
 import (
@@ -103,7 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -174,24 +81,35 @@ type simulator struct {
 	exec          sync.Mutex
 	capture       *capture    // where a REST request collects log messages; nil otherwise
 	models        []*model    // open models, sorted by id
+	scene         scene       // the view of the models
 	rest          *restServer // nil when no REST server was started
 	restCommands  int         // commands run for /run, for the crash knob
 	restServerSeq int         // REST servers started, to number "Thread-N" in tracebacks
+	leaked        [][]byte    // memory the leak knob keeps
 }
 
 // newSimulator returns a simulator that has not started. Until Main sets
 // its exit, ending the process panics, so that tests can run commands in
 // their own process.
 func newSimulator(opts options, k knobs, stdin io.Reader, stdout, stderr io.Writer) *simulator {
+	version := k.version
+	if opts.chimeraxVersion != "" {
+		version = opts.chimeraxVersion
+	}
+	r, ok := findRelease(version)
+	if !ok {
+		r = newestRelease // parseOptions and knobsFromEnv have checked it
+	}
 	s := &simulator{
 		opts:     opts,
 		knobs:    k,
-		release:  releases[k.version],
-		commands: commandTable(),
+		release:  r,
+		commands: commandTable(r),
 		stdin:    stdin,
 		out:      &syncWriter{w: stdout},
 		errOut:   &syncWriter{w: stderr},
 		exit:     func(code int) { panic(fmt.Sprintf("sim: exit %d", code)) },
+		scene:    newScene(),
 	}
 	s.web, s.webLimit = &http.Client{Timeout: webFetchTimeout}, maxWebFetch
 	s.color = isTerminal(stdout)
@@ -382,7 +300,7 @@ func (s *simulator) flood() {
 // logVersion logs what the version command reports.
 func (s *simulator) logVersion(format string) {
 	s.log(levelNote, fmt.Sprintf("UCSF ChimeraX version: %s (%s)", s.release.version, s.release.date))
-	s.log(levelNote, "© 2016-2025 Regents of the University of California.  All rights reserved.")
+	s.log(levelNote, "© 2016-"+s.release.date[:4]+" Regents of the University of California.  All rights reserved.")
 	if format != "" {
 		s.log(levelNote, "Python: 3.11.4\nRunning in the chimerad ChimeraX simulator")
 	}
@@ -437,87 +355,6 @@ func pythonStrerror(err error) string {
 		return strings.ToUpper(s[:1]) + s[1:]
 	}
 	return err.Error()
-}
-
-// knobs are the fault knobs read from the environment; see the package
-// comment.
-type knobs struct {
-	fetchCache    string
-	startDelay    time.Duration
-	noPort        bool
-	crashAfter    int // -1: never
-	hangOn        string
-	hogOn         string
-	burnOn        string
-	slow          time.Duration
-	ignoreSIGTERM bool
-	escape        bool
-	flood         int64
-	version       string
-}
-
-// knobsFromEnv reads the fault knobs through getenv.
-func knobsFromEnv(getenv func(string) string) (knobs, error) {
-	k := knobs{crashAfter: -1, version: "1.11"}
-	var errs []error
-	duration := func(name string, d *time.Duration) {
-		if v := getenv(name); v != "" {
-			var err error
-			if *d, err = time.ParseDuration(v); err != nil || *d < 0 {
-				errs = append(errs, fmt.Errorf("%s=%q: want a duration such as 500ms", name, v))
-			}
-		}
-	}
-	boolean := func(name string, b *bool) {
-		if v := getenv(name); v != "" {
-			var err error
-			if *b, err = strconv.ParseBool(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: want 1 or 0", name, v))
-			}
-		}
-	}
-	k.fetchCache = getenv("CHIMERAX_SIM_FETCH_CACHE")
-	duration("CHIMERAX_SIM_START_DELAY", &k.startDelay)
-	boolean("CHIMERAX_SIM_NO_PORT", &k.noPort)
-	if v := getenv("CHIMERAX_SIM_CRASH_AFTER"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("CHIMERAX_SIM_CRASH_AFTER=%q: want a number of commands", v))
-		}
-		k.crashAfter = n
-	}
-	k.hangOn = getenv("CHIMERAX_SIM_HANG_ON")
-	k.hogOn = getenv("CHIMERAX_SIM_HOG_ON")
-	k.burnOn = getenv("CHIMERAX_SIM_BURN_ON")
-	duration("CHIMERAX_SIM_SLOW", &k.slow)
-	boolean("CHIMERAX_SIM_IGNORE_SIGTERM", &k.ignoreSIGTERM)
-	boolean("CHIMERAX_SIM_ESCAPE", &k.escape)
-	if v := getenv("CHIMERAX_SIM_FLOOD"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("CHIMERAX_SIM_FLOOD=%q: want a number of bytes", v))
-		}
-		k.flood = n
-	}
-	if v := getenv("CHIMERAX_SIM_VERSION"); v != "" {
-		if _, ok := releases[v]; !ok {
-			errs = append(errs, fmt.Errorf("CHIMERAX_SIM_VERSION=%q: want 1.10 or 1.11", v))
-		}
-		k.version = v
-	}
-	return k, errors.Join(errs...)
-}
-
-// release is a ChimeraX release the simulator can pretend to be.
-type release struct {
-	version, date string
-	jsonType      string // Content-Type of JSON replies
-	modelStrings  bool   // models in Python values are strings, not null
-}
-
-var releases = map[string]release{
-	"1.10": {"1.10", "2025-06-26", "text/plain", false},
-	"1.11": {"1.11", "2025-12-16", "application/json", true},
 }
 
 // syncWriter serializes writes to stdout or stderr, so that lines from the

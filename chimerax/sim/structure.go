@@ -33,6 +33,36 @@ type structure struct {
 	Title string   `json:"title,omitempty"`
 	Atoms []atom   `json:"atoms"`
 	Bonds [][2]int `json:"bonds"` // atom indices, i < j
+
+	index *residueIndex // built on first use
+}
+
+// residue is one residue of a structure.
+type residue struct {
+	chain, name, icode string
+	seq                int
+	atoms              []int // indices into Atoms, in file order
+	kind               residueKind
+	trace              int // the atom a backbone trace runs through (CA, or P), or -1
+}
+
+// residueKind is what a residue is, for selectors and styling.
+type residueKind uint8
+
+const (
+	otherResidue residueKind = iota
+	aminoAcid
+	nucleotide
+	water
+	ion
+	ligand
+)
+
+// residueIndex groups a structure's atoms into residues.
+type residueIndex struct {
+	residues []residue // in the order of their first atoms
+	atomRes  []int     // residue of each atom
+	chainIDs []string  // every chain id, in file order
 }
 
 type residueKey struct {
@@ -40,14 +70,105 @@ type residueKey struct {
 	seq                int
 }
 
-// numResidues counts the structure's residues.
-func (st *structure) numResidues() int {
-	seen := map[residueKey]bool{}
-	for _, a := range st.Atoms {
-		seen[residueKey{a.Chain, a.ResName, a.ICode, a.ResSeq}] = true
+var (
+	waterNames      = []string{"HOH", "WAT", "DOD", "H2O", "TIP", "TIP3", "SOL"}
+	nucleotideNames = []string{"A", "C", "G", "U", "T", "I", "DA", "DC", "DG", "DT", "DU", "DI", "N"}
+	proteinBackbone = []string{"N", "CA", "C", "O", "OXT"}
+	nucleicBackbone = []string{"P", "OP1", "OP2", "O1P", "O2P", "O5'", "C5'", "C4'", "C3'", "O3'"}
+)
+
+// residues returns the structure's residues.
+func (st *structure) residues() []residue { return st.residueIndex().residues }
+
+// residueOf returns the index of atom i's residue.
+func (st *structure) residueOf(i int) int { return st.residueIndex().atomRes[i] }
+
+// chainIDs returns every chain id of the structure, polymer or not.
+func (st *structure) chainIDs() []string { return st.residueIndex().chainIDs }
+
+func (st *structure) residueIndex() *residueIndex {
+	if st.index != nil {
+		return st.index
 	}
-	return len(seen)
+	ix := &residueIndex{atomRes: make([]int, len(st.Atoms))}
+	byKey := map[residueKey]int{}
+	for i, a := range st.Atoms {
+		k := residueKey{a.Chain, a.ResName, a.ICode, a.ResSeq}
+		r, ok := byKey[k]
+		if !ok {
+			r = len(ix.residues)
+			byKey[k] = r
+			ix.residues = append(ix.residues, residue{chain: a.Chain, name: a.ResName, icode: a.ICode, seq: a.ResSeq, trace: -1})
+			if !slices.Contains(ix.chainIDs, a.Chain) {
+				ix.chainIDs = append(ix.chainIDs, a.Chain)
+			}
+		}
+		ix.residues[r].atoms = append(ix.residues[r].atoms, i)
+		ix.atomRes[i] = r
+	}
+	for i := range ix.residues {
+		st.classify(&ix.residues[i])
+	}
+	st.index = ix
+	return ix
 }
+
+// classify sets a residue's kind and trace atom from its name and atoms.
+func (st *structure) classify(r *residue) {
+	named := func(name, element string) int {
+		for _, i := range r.atoms {
+			if a := st.Atoms[i]; a.Name == name && (element == "" || a.Element == element) {
+				return i
+			}
+		}
+		return -1
+	}
+	het := st.Atoms[r.atoms[0]].Het
+	switch ca := named("CA", "C"); {
+	case slices.Contains(waterNames, r.name):
+		r.kind = water
+	case ca >= 0 && named("N", "") >= 0 && named("C", "") >= 0:
+		r.kind, r.trace = aminoAcid, ca
+	case named("C1'", "") >= 0 && (named("P", "") >= 0 || slices.Contains(nucleotideNames, r.name)):
+		r.kind, r.trace = nucleotide, named("P", "")
+		if r.trace < 0 {
+			r.trace = named("C4'", "")
+		}
+	case len(r.atoms) == 1 && het:
+		r.kind = ion
+	case het:
+		r.kind = ligand
+	}
+}
+
+// oneLetter are the one-letter codes of residues in sequences.
+var oneLetter = map[string]byte{
+	"ALA": 'A', "ARG": 'R', "ASN": 'N', "ASP": 'D', "CYS": 'C', "GLN": 'Q', "GLU": 'E', "GLY": 'G',
+	"HIS": 'H', "ILE": 'I', "LEU": 'L', "LYS": 'K', "MET": 'M', "PHE": 'F', "PRO": 'P', "SER": 'S',
+	"THR": 'T', "TRP": 'W', "TYR": 'Y', "VAL": 'V', "MSE": 'M', "SEC": 'U', "PYL": 'O',
+	"A": 'A', "C": 'C', "G": 'G', "U": 'U', "T": 'T', "I": 'I',
+	"DA": 'A', "DC": 'C', "DG": 'G', "DT": 'T', "DU": 'U', "DI": 'I',
+}
+
+// sequence is the one-letter sequence of a chain's polymer residues, X
+// for those without a code.
+func (st *structure) sequence(chain string) string {
+	var b strings.Builder
+	for _, r := range st.residues() {
+		if r.chain != chain || r.kind != aminoAcid && r.kind != nucleotide {
+			continue
+		}
+		if c, ok := oneLetter[r.name]; ok {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('X')
+		}
+	}
+	return b.String()
+}
+
+// numResidues counts the structure's residues.
+func (st *structure) numResidues() int { return len(st.residues()) }
 
 // chains returns the ids of the structure's polymer chains, in file order.
 func (st *structure) chains() []string {
@@ -90,43 +211,96 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // for. A grid keeps it linear in the number of atoms.
 func (st *structure) connect() {
 	const maxBond = 2*1.5 + 0.4
-	type cell struct{ x, y, z int }
-	key := func(a atom) cell {
-		return cell{int(math.Floor(a.X / maxBond)), int(math.Floor(a.Y / maxBond)), int(math.Floor(a.Z / maxBond))}
-	}
-	grid := map[cell][]int{}
+	points := make([]vec, len(st.Atoms))
 	for i, a := range st.Atoms {
-		k := key(a)
-		grid[k] = append(grid[k], i)
+		points[i] = a.position()
 	}
 	st.Bonds = nil
-	for i, a := range st.Atoms {
-		k := key(a)
-		ra := covalentRadius(a.Element)
-		for dx := -1; dx <= 1; dx++ {
-			for dy := -1; dy <= 1; dy++ {
-				for dz := -1; dz <= 1; dz++ {
-					for _, j := range grid[cell{k.x + dx, k.y + dy, k.z + dz}] {
-						if j <= i {
-							continue
-						}
-						b := st.Atoms[j]
-						d2 := sq(a.X-b.X) + sq(a.Y-b.Y) + sq(a.Z-b.Z)
-						limit := ra + covalentRadius(b.Element) + 0.4
-						if d2 > 0.16 && d2 < limit*limit {
-							st.Bonds = append(st.Bonds, [2]int{i, j})
-						}
-					}
-				}
-			}
+	newPointGrid(points, maxBond).pairs(func(i, j int) {
+		a, b := st.Atoms[i], st.Atoms[j]
+		d2 := sq(a.X-b.X) + sq(a.Y-b.Y) + sq(a.Z-b.Z)
+		limit := covalentRadius(a.Element) + covalentRadius(b.Element) + 0.4
+		if d2 > 0.16 && d2 < limit*limit {
+			st.Bonds = append(st.Bonds, [2]int{min(i, j), max(i, j)})
 		}
-	}
+	})
 	slices.SortFunc(st.Bonds, func(p, q [2]int) int {
 		if p[0] != q[0] {
 			return p[0] - q[0]
 		}
 		return p[1] - q[1]
 	})
+}
+
+// pointGrid sorts points into cubic cells, so that the points near one are
+// found without looking at them all.
+type pointGrid struct {
+	size  float64
+	cells map[[3]int][]int
+}
+
+// newPointGrid puts points into cells of the given size.
+func newPointGrid(points []vec, size float64) *pointGrid {
+	g := &pointGrid{size: size, cells: map[[3]int][]int{}}
+	for i, p := range points {
+		k := g.cell(p)
+		g.cells[k] = append(g.cells[k], i)
+	}
+	return g
+}
+
+func (g *pointGrid) cell(p vec) [3]int {
+	return [3]int{int(math.Floor(p[0] / g.size)), int(math.Floor(p[1] / g.size)), int(math.Floor(p[2] / g.size))}
+}
+
+// forward are the offsets of half the cells around a cell: with the cell
+// itself, each pair of neighbouring cells once.
+var forward = func() [][3]int {
+	var out [][3]int
+	for dx := -1; dx <= 1; dx++ {
+		for dy := -1; dy <= 1; dy++ {
+			for dz := -1; dz <= 1; dz++ {
+				if d := [3]int{dx, dy, dz}; d[0] > 0 || d[0] == 0 && (d[1] > 0 || d[1] == 0 && d[2] > 0) {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return out
+}()
+
+// pairs calls f once for each pair of points in the same or neighbouring
+// cells, in no particular order.
+func (g *pointGrid) pairs(f func(i, j int)) {
+	for k, in := range g.cells {
+		for a, i := range in {
+			for _, j := range in[a+1:] {
+				f(i, j)
+			}
+		}
+		for _, d := range forward {
+			for _, j := range g.cells[[3]int{k[0] + d[0], k[1] + d[1], k[2] + d[2]}] {
+				for _, i := range in {
+					f(i, j)
+				}
+			}
+		}
+	}
+}
+
+// near calls f with the index of every point within the cell size of p
+// (and some a little farther), in a fixed order.
+func (g *pointGrid) near(p vec, f func(i int)) {
+	k := g.cell(p)
+	for dx := -1; dx <= 1; dx++ {
+		for dy := -1; dy <= 1; dy++ {
+			for dz := -1; dz <= 1; dz++ {
+				for _, i := range g.cells[[3]int{k[0] + dx, k[1] + dy, k[2] + dz}] {
+					f(i)
+				}
+			}
+		}
+	}
 }
 
 func sq(f float64) float64 { return f * f }

@@ -285,5 +285,8 @@ func checkParse(t *testing.T, parse func(io.Reader) ([]*structure, []string, err
 		st.numResidues()
 		st.chains()
 	}
-	render([]*model{{id: []int{1}, structure: structures[0]}}, 8, 8, 2, false)
+	s, _ := newTestSimulator(t)
+	s.addStructures("fuzz", structures, modelNames("fuzz", structures))
+	s.placeCamera()
+	s.render(8, 8, 2, false)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -30,6 +31,19 @@ var formatByExt = map[string]Format{
 	".cif": FormatMMCIF, ".mmcif": FormatMMCIF,
 	".sdf": FormatSDF, ".mol": FormatSDF,
 	".mol2": FormatMOL2,
+}
+
+// Suffixes lists the file suffixes uploads may have, by format; each may
+// also end in .gz.
+func Suffixes() map[Format][]string {
+	out := make(map[Format][]string)
+	for ext, f := range formatByExt {
+		out[f] = append(out[f], ext)
+	}
+	for _, exts := range out {
+		slices.Sort(exts)
+	}
+	return out
 }
 
 // Ext is the file suffix chimerad gives a stored structure of format f.
