@@ -3,7 +3,6 @@ package chimerax
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -99,7 +98,7 @@ func (sv *Supervisor) commandTimedOut(c *child, id string) error {
 		state = "ChimeraX has exited"
 	default:
 		ctx, cancel := context.WithTimeout(sv.ctx, probeTimeout)
-		err := client.ping(ctx)
+		err := client.Ping(ctx)
 		cancel()
 		if err == nil {
 			state = "ChimeraX answers again"
@@ -159,35 +158,10 @@ func relativize(s, dir string) string {
 }
 
 // relativizeResult returns res with session paths made relative in its
-// messages and values.
+// messages and values. A session directory holds no character JSON
+// escapes (see policy.DirReason), so it appears in JSON text as it is.
 func relativizeResult(res *Result, dir string) *Result {
-	out := *res
-	fix := func(in []string) []string {
-		o := make([]string, len(in))
-		for i, s := range in {
-			o[i] = relativize(s, dir)
-		}
-		return o
-	}
-	out.Log = Log{Note: fix(res.Log.Note), Warning: fix(res.Log.Warning), Error: fix(res.Log.Error), Bug: fix(res.Log.Bug)}
-	if res.Error != nil {
-		out.Error = &CommandError{Type: res.Error.Type, Message: relativize(res.Error.Message, dir)}
-	}
-	// A session directory holds no character JSON escapes (see
-	// sessionDirReason), so it appears in JSON text as it is.
-	fixRaw := func(in []json.RawMessage) []json.RawMessage {
-		o := make([]json.RawMessage, len(in))
-		for i, v := range in {
-			o[i] = json.RawMessage(relativize(string(v), dir))
-			if !json.Valid(o[i]) {
-				o[i] = v
-			}
-		}
-		return o
-	}
-	out.JSONValues = fixRaw(res.JSONValues)
-	out.PythonValues = fixRaw(res.PythonValues)
-	return &out
+	return res.Map(func(s string) string { return relativize(s, dir) })
 }
 
 // MaxSnapshotSide caps a snapshot's width and height, in pixels.

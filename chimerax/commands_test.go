@@ -224,7 +224,7 @@ func TestIdleWarningOncePerStretch(t *testing.T) {
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.IdleTimeout = 10 * time.Minute
 		c.IdleWarning = 2 * time.Minute
-		c.SweepInterval = time.Hour // the test sweeps by hand
+		c.SweepInterval = 0 // no sweeper: the test sweeps by hand, on its own clock
 	})
 	clk := chimeraxtest.NewClock()
 	sv.SetClock(clk.Now)
@@ -275,7 +275,7 @@ func TestCheckpointIdleEndResume(t *testing.T) {
 	ctx := context.Background()
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.IdleTimeout = time.Hour
-		c.SweepInterval = time.Hour // the test sweeps by hand
+		c.SweepInterval = 0 // no sweeper: the test sweeps by hand, on its own clock
 	})
 	clk := chimeraxtest.NewClock()
 	sv.SetClock(clk.Now)
@@ -340,7 +340,7 @@ func TestCheckpointRetention(t *testing.T) {
 	ctx := context.Background()
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.CheckpointRetention = 24 * time.Hour
-		c.SweepInterval = time.Hour // the test sweeps by hand
+		c.SweepInterval = 0 // no sweeper: the test sweeps by hand, on its own clock
 	})
 	clk := chimeraxtest.NewClock()
 	sv.SetClock(clk.Now)

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/chimerad/chimerad/chimerax/engine"
 	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/chimerax/process"
+	"github.com/chimerad/chimerad/chimerax/rest"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
@@ -20,21 +22,13 @@ var (
 	ErrNotFound = errors.New("chimerax: session not found")
 	// ErrLimit: a session limit (total or per user) is reached.
 	ErrLimit = errors.New("chimerax: session limit reached")
-	// ErrEngineNotFound: the configured ChimeraX is missing or not executable.
-	ErrEngineNotFound = errors.New("chimerax: engine not found")
 	// ErrOpenFailed: ChimeraX refused to open the session's structure.
 	ErrOpenFailed = errors.New("chimerax: open failed")
 	// ErrOutOfMemory: the child went over chimerax.memory_max opening the
 	// session's structure.
 	ErrOutOfMemory = errors.New("chimerax: ChimeraX ran out of memory")
-	// ErrCommandTimeout: a command did not finish within its timeout.
-	ErrCommandTimeout = errors.New("chimerax: command timed out")
-	// ErrUnavailable: the child is not running or does not answer.
-	ErrUnavailable = errors.New("chimerax: child unavailable")
 	// ErrNotLive: the session has ended or is not ready for the operation.
 	ErrNotLive = errors.New("chimerax: session not live")
-	// ErrProtocol: the child answered, but not as ChimeraX's REST server does.
-	ErrProtocol = errors.New("chimerax: protocol error")
 	// ErrShuttingDown: the supervisor is closing and starts nothing new.
 	ErrShuttingDown = errors.New("chimerax: shutting down")
 	// ErrCommandFailed: ChimeraX refused a command chimerad built itself
@@ -53,6 +47,14 @@ var (
 var (
 	// ErrRefused: the command policy refused a command line.
 	ErrRefused = policy.ErrRefused
+	// ErrEngineNotFound: the configured ChimeraX is missing or not executable.
+	ErrEngineNotFound = engine.ErrNotFound
+	// ErrCommandTimeout: a command did not finish within its timeout.
+	ErrCommandTimeout = rest.ErrCommandTimeout
+	// ErrUnavailable: the child is not running or does not answer.
+	ErrUnavailable = rest.ErrUnavailable
+	// ErrProtocol: the child answered, but not as ChimeraX's REST server does.
+	ErrProtocol = rest.ErrProtocol
 	// ErrStartFailed: the child exited or could not be run before it was ready.
 	ErrStartFailed = process.ErrStartFailed
 	// ErrStartTimeout: the child did not announce its REST port in time.

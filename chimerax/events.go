@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/chimerad/chimerad/chimerax/fanout"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -103,21 +101,13 @@ func StateEvent(rec store.Session) Event {
 	return ev
 }
 
-// sessionEvents are the subscribers to one session's events. The zero
-// value is ready to use.
-type sessionEvents struct {
-	mu     sync.Mutex
-	subs   map[chan Event]struct{}
-	closed bool // the session has ended: no more subscribers
-	// readers counts subs, for the sweeper (KeepConnected) without mu.
-	readers atomic.Int32
-	// seq is the last event's ID; history the last eventHistory events.
-	seq     uint64
-	history []Event
-
-	// idleWarned is the last activity of the idle stretch already warned
-	// about. Guarded by Supervisor.mu, not mu.
-	idleWarned time.Time
+// newTopic is a session's event stream: subscribers fall at most
+// eventBuffer events behind, the last eventHistory are kept for those that
+// reconnect, and the last one leaving may restart the idle clock.
+func (sv *Supervisor) newTopic(c *child) *fanout.Topic[Event] {
+	return fanout.New(eventBuffer, eventHistory,
+		func(ev *Event, id uint64) { ev.ID = id },
+		func() { sv.lastReaderLeft(c) })
 }
 
 // Events subscribes to a live session's events: state changes, command
@@ -131,19 +121,11 @@ func (sv *Supervisor) Events(ctx context.Context, id string) (<-chan Event, func
 	return sub.C, sub.Cancel, err
 }
 
-// Subscription is a subscriber's view of a session's events.
-type Subscription struct {
-	// Replay are the events after the ID the subscriber last saw, to send
-	// before those on C.
-	Replay []Event
-	// Reset: the events kept no longer reach back to that ID (or it is not
-	// one of this session's): the subscriber missed some, and should
-	// read the session's state afresh.
-	Reset bool
-	// C delivers the events from now on; Cancel ends the subscription.
-	C      <-chan Event
-	Cancel func()
-}
+// Subscription is a subscriber's view of a session's events: Replay the
+// events it missed since the id it gave, Reset if the events kept no
+// longer reach back to it (it should read the session afresh), C the
+// events from now on, Cancel to end it.
+type Subscription = fanout.Subscription[Event]
 
 // EventsAfter is Events for a subscriber that saw the session's events up
 // to ID after (0: none): it also returns those it missed since, from the
@@ -159,50 +141,15 @@ func (sv *Supervisor) EventsAfter(ctx context.Context, id string, after uint64) 
 		}
 		return Subscription{}, notLive(rec, false)
 	}
-	e := &c.events
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	sub, ok := c.events.Subscribe(after)
+	if !ok {
 		return Subscription{}, fmt.Errorf("%w: session %s has ended", ErrNotLive, id)
-	}
-	var sub Subscription
-	if after > 0 {
-		oldest := e.seq + 1
-		if len(e.history) > 0 {
-			oldest = e.history[0].ID
-		}
-		switch {
-		case after > e.seq || after+1 < oldest:
-			sub.Reset = true
-		default:
-			sub.Replay = slices.Clone(e.history[len(e.history)-int(e.seq-after):])
-		}
-	}
-	ch := make(chan Event, eventBuffer)
-	if e.subs == nil {
-		e.subs = make(map[chan Event]struct{})
-	}
-	e.subs[ch] = struct{}{}
-	e.readers.Add(1)
-	sub.C = ch
-	sub.Cancel = func() {
-		e.mu.Lock()
-		_, ok := e.subs[ch]
-		last := false
-		if ok {
-			delete(e.subs, ch)
-			close(ch)
-			last = e.readers.Add(-1) == 0
-		}
-		e.mu.Unlock()
-		if last {
-			sv.lastReaderLeft(c)
-		}
 	}
 	return sub, nil
 }
 
 // lastReaderLeft notes that the last subscriber of c's events has gone.
+// (fanout calls it on a goroutine of its own.)
 // With KeepConnected, that restarts the idle clock: the session was not
 // idle while it was watched.
 func (sv *Supervisor) lastReaderLeft(c *child) {
@@ -220,43 +167,17 @@ func (sv *Supervisor) lastReaderLeft(c *child) {
 // connected reports whether c has a subscriber that keeps it from being
 // idle (Config.KeepConnected).
 func (sv *Supervisor) connected(c *child) bool {
-	return sv.cfg.KeepConnected && c.events.readers.Load() > 0
+	return sv.cfg.KeepConnected && c.events.Readers() > 0
 }
 
 // publish sends ev to c's subscribers without waiting: one whose buffer is
 // full is dropped (its channel closed).
 func (sv *Supervisor) publish(c *child, ev Event) {
-	c.events.mu.Lock()
-	defer c.events.mu.Unlock()
-	sv.sendLocked(c, ev)
-}
-
-// sendLocked is publish with c.events.mu held.
-func (sv *Supervisor) sendLocked(c *child, ev Event) {
 	ev.SessionID = c.id
 	if ev.Time.IsZero() {
 		ev.Time = sv.now()
 	}
-	e := &c.events
-	e.seq++
-	ev.ID = e.seq
-	if len(e.history) == eventHistory {
-		e.history = slices.Delete(e.history, 0, 1)
-	}
-	e.history = append(e.history, ev)
-	for ch := range c.events.subs {
-		select {
-		case ch <- ev:
-		default:
-			delete(c.events.subs, ch)
-			close(ch)
-			sv.Logger.Debug().Str("session_id", c.id).Msg("events subscriber fell behind; dropped")
-			if c.events.readers.Add(-1) == 0 {
-				// Not here, with e.mu held: it takes sv.mu.
-				sv.wg.Go(func() { sv.lastReaderLeft(c) })
-			}
-		}
-	}
+	c.events.Publish(ev)
 }
 
 // publishState tells c's subscribers that the session entered state.
@@ -267,17 +188,13 @@ func (sv *Supervisor) publishState(c *child, state store.State) {
 // endEvents sends the final state event of an ended session (rec, if it
 // was recorded) and closes every subscription; later ones are refused.
 func (sv *Supervisor) endEvents(c *child, rec store.Session) {
-	e := &c.events
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	var final *Event
 	if rec.ID != "" && !rec.State.Live() {
-		sv.sendLocked(c, StateEvent(rec))
+		ev := StateEvent(rec)
+		ev.SessionID = c.id
+		final = &ev
 	}
-	for ch := range e.subs {
-		close(ch)
-	}
-	e.subs, e.closed = nil, true
-	e.readers.Store(0)
+	c.events.Close(final)
 }
 
 // publishExecution tells c's subscribers that it went busy (since) or

@@ -19,11 +19,8 @@ func (sv *Supervisor) AddIdleChildren(n int) {
 	defer sv.mu.Unlock()
 	now := sv.now()
 	for i := range n {
-		c := &child{
-			id: "bench-" + strconv.Itoa(i), owner: "bench",
-			started: make(chan struct{}), ended: make(chan struct{}),
-			created: now, lastActivity: now, lastHealthy: now,
-		}
+		c := sv.newChild("bench-"+strconv.Itoa(i), "bench", 0, now, now)
+		c.lastHealthy = now
 		close(c.started)
 		sv.children[c.id] = c
 	}

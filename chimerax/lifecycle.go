@@ -346,7 +346,7 @@ func processRecord(p *process.Process) *store.Process {
 func (sv *Supervisor) launchSpec(id string) process.Spec {
 	return process.Spec{
 		Path:        sv.engine.Path,
-		Args:        sv.engine.args(),
+		Args:        sv.engine.ChildArgs(),
 		Env:         sv.engine.Env,
 		SessionID:   id,
 		Dir:         sv.sessionDir(id),

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
@@ -107,31 +104,14 @@ func (sv *Supervisor) Logs(ctx context.Context, id string, q LogQuery) (Logs, er
 	return out, nil
 }
 
-// loopbackPort is a loopback address with a port, as ChimeraX prints its
-// REST server's ("Visit http://127.0.0.1:N/cmdline.html").
-var loopbackPort = regexp.MustCompile(`(127\.0\.0\.1|localhost|\[::1\]):\d+`)
-
-// redact rewrites lines of session rec's output for its owner: the REST
-// port line loses its port, and so does every loopback address; the port,
-// once recorded, is hidden wherever it appears; paths under the session's
-// directory and the data directory lose their prefix.
+// redact rewrites lines of session rec's output for its owner
+// (process.Redact): no port, no path of the data directory.
 func (sv *Supervisor) redact(rec store.Session, lines []string) {
-	dir := sv.sessionDir(rec.ID)
-	var port *regexp.Regexp
-	if rec.Process != nil && rec.Process.Port > 0 {
-		port = regexp.MustCompile(`\b` + strconv.Itoa(rec.Process.Port) + `\b`)
+	port := 0
+	if rec.Process != nil {
+		port = rec.Process.Port
 	}
-	for i, l := range lines {
-		if m := process.PortLine.FindStringSubmatch(l); m != nil {
-			l = "REST server started on host " + m[1] + " port (hidden)"
-		}
-		l = loopbackPort.ReplaceAllString(l, "$1:(hidden)")
-		if port != nil {
-			l = port.ReplaceAllString(l, "(hidden)")
-		}
-		l = strings.ReplaceAll(l, dir, "<session>")
-		lines[i] = strings.ReplaceAll(l, sv.cfg.DataDir, "<data_dir>")
-	}
+	process.Redact(lines, port, map[string]string{sv.sessionDir(rec.ID): "<session>", sv.cfg.DataDir: "<data_dir>"})
 }
 
 func lastN(lines []string, n int) []string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chimerad/chimerad/chimerax/engine"
 	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
@@ -260,7 +261,7 @@ func (sv *Supervisor) Ready(ctx context.Context) []Check {
 		add("store", nil, "writable")
 	}
 
-	if !isExecutable(sv.engine.Path) {
+	if !engine.IsExecutable(sv.engine.Path) {
 		add("engine", errors.New("not found or not executable"), "")
 	} else {
 		add("engine", nil, sv.engine.Name+" found")

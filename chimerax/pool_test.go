@@ -105,7 +105,7 @@ func TestActivityFlushedInBatches(t *testing.T) {
 	clock.Store(&t0)
 	sv, db := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.ActivityFlushInterval = time.Hour
-		c.SweepInterval = time.Hour
+		c.SweepInterval = 0 // no sweeper: the test sweeps by hand, on its own clock
 	})
 	sv.SetClock(func() time.Time { return *clock.Load() })
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/chimerad/chimerad/chimerax/fanout"
 	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/structure"
@@ -224,10 +225,11 @@ type child struct {
 	ending       bool          // someone has claimed the end of this session
 	ended        chan struct{} // closed once the end is recorded
 
-	events       sessionEvents // subscribers to the session's events
-	endScheduled bool          // the sweeper is ending it (guarded by Supervisor.mu)
-	restarting   bool          // Restart is replacing its child (guarded by Supervisor.mu)
-	openCmd      string        // what opened its structure at start, for Restart
+	events       *fanout.Topic[Event] // the session's event stream (events.go)
+	idleWarned   time.Time            // the last activity of the idle stretch warned about
+	endScheduled bool                 // the sweeper is ending it (guarded by Supervisor.mu)
+	restarting   bool                 // Restart is replacing its child (guarded by Supervisor.mu)
+	openCmd      string               // what opened its structure at start, for Restart
 }
 
 // NewSupervisor returns a supervisor that starts engine for each session
@@ -312,7 +314,7 @@ const (
 // last activity.
 func (sv *Supervisor) newChild(id, owner string, idle time.Duration, created, active time.Time) *child {
 	ctx, cancel := context.WithCancel(sv.ctx)
-	return &child{
+	c := &child{
 		id:           id,
 		owner:        owner,
 		idleTimeout:  idle,
@@ -323,6 +325,8 @@ func (sv *Supervisor) newChild(id, owner string, idle time.Duration, created, ac
 		created:      created,
 		lastActivity: active,
 	}
+	c.events = sv.newTopic(c)
+	return c
 }
 
 // handle returns c's child and client as they are now: a Restart may

@@ -4,7 +4,6 @@ package chimerax_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -325,7 +324,7 @@ func TestSweepRules(t *testing.T) {
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.IdleTimeout = time.Hour
 		c.BusyTimeout = 3 * time.Hour
-		c.SweepInterval = time.Hour // the test sweeps by hand
+		c.SweepInterval = 0 // no sweeper: the test sweeps by hand, on its own clock
 		c.HealthInterval = 0
 		c.MaxSessionsPerUser = 0
 	}, "CHIMERAX_SIM_HANG_ON=turn")
@@ -381,7 +380,7 @@ func TestSweepMaxLifetime(t *testing.T) {
 	clk := chimeraxtest.NewClock()
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.MaxLifetime = 2 * time.Hour
-		c.SweepInterval = time.Hour
+		c.SweepInterval = 0 // no sweeper: the test sweeps by hand, on its own clock
 		c.HealthInterval = 0
 	})
 	sv.SetClock(clk.Now)
@@ -639,60 +638,6 @@ func testAdoptAcrossRestart(t *testing.T, cgroup string) {
 	}
 }
 
-func TestClientParsesEnvelope(t *testing.T) {
-	for _, tc := range []struct {
-		name, body string
-		wantErr    bool
-		check      func(*chimerax.Result) error
-	}{
-		{
-			name: "ok",
-			body: `{"json values": ["{\"model specs\": [\"#1\"]}", null], "python values": [], "log messages": {"note": ["a\n"], "warning": [], "error": [], "bug": []}, "error": null}`,
-			check: func(r *chimerax.Result) error {
-				var v struct {
-					Specs []string `json:"model specs"`
-				}
-				if err := json.Unmarshal(r.JSONValues[0], &v); err != nil || len(v.Specs) != 1 || v.Specs[0] != "#1" {
-					return fmt.Errorf("json value 0 = %s, want model specs [#1]", r.JSONValues[0])
-				}
-				if string(r.JSONValues[1]) != "null" || !r.OK() {
-					return fmt.Errorf("json value 1 = %s ok %v, want null and ok", r.JSONValues[1], r.OK())
-				}
-				return nil
-			},
-		},
-		{
-			name: "error",
-			body: `{"json values": [], "python values": [], "log messages": {"note": [], "warning": [], "error": [], "bug": []}, "error": {"type": "UserError", "message": "Unknown command: x"}}`,
-			check: func(r *chimerax.Result) error {
-				if r.OK() || r.Error.Type != "UserError" || r.Message() != "Unknown command: x" {
-					return fmt.Errorf("error = %+v, want UserError", r.Error)
-				}
-				return nil
-			},
-		},
-		{name: "missing key", body: `{"json values": [], "python values": [], "error": null}`, wantErr: true},
-		{name: "not json", body: `<html>`, wantErr: true},
-		{name: "bad inner json", body: `{"json values": ["{"], "python values": [], "log messages": {"note": [], "warning": [], "error": [], "bug": []}, "error": null}`, wantErr: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r, err := chimerax.ParseResult([]byte(tc.body))
-			if tc.wantErr {
-				if !errors.Is(err, chimerax.ErrProtocol) {
-					t.Errorf("ParseResult = %v, want ErrProtocol", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := tc.check(r); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-}
-
 func processAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -775,5 +720,40 @@ func TestOpenRefusesUnusableDataDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "lab$data")
 	if err := openErr(t, dir, nil); !errors.Is(err, chimerax.ErrInvalid) || !strings.Contains(err.Error(), "lab$data") {
 		t.Errorf("Open with a data dir holding $ = %v, want ErrInvalid naming it", err)
+	}
+}
+
+// TestStoppedChildKilledAtOnce: a child that stops answering (SIGSTOP, as
+// a hung process) is killed at once when health_timeout passes - not after
+// the graceful steps a stopped process cannot honour - and its session's
+// error says what happened and for how long.
+func TestStoppedChildKilledAtOnce(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.HealthInterval = 100 * time.Millisecond
+		c.HealthTimeout = time.Second
+		c.StopGrace = 5 * time.Second
+	})
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if err := syscall.Kill(-rec.Process.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-rec.Process.PID, syscall.SIGKILL)
+	var got chimerax.Info
+	chimeraxtest.WaitFor(t, 10*time.Second, "ended as unresponsive", func() bool {
+		got, _ = sv.Session(ctx, rec.ID)
+		return !got.State.Live()
+	})
+	took := time.Since(stopped)
+	if got.State != store.StateFailed || got.TerminationReason != store.ReasonUnresponsive ||
+		!strings.Contains(got.Error, "did not answer for") {
+		t.Errorf("stopped child's session = %s/%s %q, want failed/unresponsive saying for how long", got.State, got.TerminationReason, got.Error)
+	}
+	if took > 3*time.Second { // health_timeout, a probe interval, a kill: not two 5 s graces
+		t.Errorf("a stopped child took %v to end, want about health_timeout (1s)", took)
 	}
 }

@@ -2,6 +2,7 @@ package chimerax
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/chimerad/chimerad/store"
@@ -161,13 +162,13 @@ func (sv *Supervisor) sweep() (ids []string, next time.Time) {
 			ends = append(ends, end{id, store.ReasonIdleTimeout, c.busy == 0})
 			continue
 		}
-		if c.busy > 0 || sv.cfg.IdleWarning <= 0 || c.events.idleWarned.Equal(c.lastActivity) {
+		if c.busy > 0 || sv.cfg.IdleWarning <= 0 || c.idleWarned.Equal(c.lastActivity) {
 			continue
 		}
 		// Warned min(IdleWarning, timeout/2) before the end: a short
 		// timeout still gets its warning.
 		if due(idleAt.Add(-min(sv.cfg.IdleWarning, timeout/2))) {
-			c.events.idleWarned = c.lastActivity
+			c.idleWarned = c.lastActivity
 			warn = append(warn, warning{c, idleAt})
 		}
 	}
@@ -227,13 +228,12 @@ func (sv *Supervisor) ProbeHealth() {
 	sv.mu.Unlock()
 	for _, c := range dead {
 		p, _ := sv.handle(c)
-		sv.Logger.Warn().Str("session_id", c.id).Int("pid", p.PID()).
+		sv.mu.Lock()
+		silent := now.Sub(c.lastHealthy).Round(time.Second)
+		sv.mu.Unlock()
+		sv.Logger.Warn().Str("session_id", c.id).Int("pid", p.PID()).Dur("silent", silent).
 			Str("reason", string(store.ReasonUnresponsive)).Msg("chimerax does not answer; killing it")
-		sv.wg.Add(1)
-		go func() {
-			defer sv.wg.Done()
-			sv.stop(context.Background(), c.id, store.ReasonUnresponsive)
-		}()
+		sv.wg.Go(func() { sv.killUnresponsive(c.id, silent) })
 	}
 	for _, c := range probe {
 		sv.wg.Add(1)
@@ -281,4 +281,27 @@ func (sv *Supervisor) LastSweep() time.Time {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	return sv.lastSweep
+}
+
+// killUnresponsive ends a session whose ChimeraX has not answered for
+// silent: at once, SIGKILL to its group (a hung or stopped process honours
+// neither `exit` nor SIGTERM), its error saying what happened.
+func (sv *Supervisor) killUnresponsive(id string, silent time.Duration) {
+	sv.mu.Lock()
+	c := sv.children[id]
+	claimed := c != nil && !c.ending
+	if claimed {
+		c.ending = true
+	}
+	sv.mu.Unlock()
+	if !claimed {
+		return
+	}
+	c.cancelStart()
+	<-c.started
+	if p, _ := sv.handle(c); p != nil {
+		p.Kill()
+	}
+	msg := fmt.Sprintf("ChimeraX did not answer for %v (chimerax.health_timeout is %v): killed", silent, sv.cfg.HealthTimeout)
+	sv.finish(c, store.StateFailed, store.ReasonUnresponsive, msg)
 }

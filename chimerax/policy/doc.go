@@ -65,6 +65,6 @@
 //
 // Session files (.cxs) are allowed because in a session directory they are
 // ChimeraX's own output (chimerad's checkpoints, or save); opening an
-// untrusted .cxs is a risk (PROTOCOL.md §4), so no other way of putting
+// untrusted .cxs is a risk (docs/chimerax-protocol.md), so no other way of putting
 // files into a session directory may accept that suffix.
 package policy

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -216,4 +219,34 @@ func lastN(lines []string, n int) []string {
 		lines = lines[len(lines)-n:]
 	}
 	return append([]string{}, lines...)
+}
+
+// loopbackPort is a loopback address with a port, as ChimeraX prints its
+// REST server's ("Visit http://127.0.0.1:N/cmdline.html").
+var loopbackPort = regexp.MustCompile(`(127\.0\.0\.1|localhost|\[::1\]):\d+`)
+
+// Redact rewrites output log lines for someone who may not see where the
+// child listens or where its files are: the REST port line loses its port,
+// and so does every loopback address; port (if known) is hidden wherever
+// it appears; each path prefix in paths is replaced by its placeholder,
+// longest first.
+func Redact(lines []string, port int, paths map[string]string) {
+	var portRE *regexp.Regexp
+	if port > 0 {
+		portRE = regexp.MustCompile(`\b` + strconv.Itoa(port) + `\b`)
+	}
+	prefixes := slices.SortedFunc(maps.Keys(paths), func(a, b string) int { return len(b) - len(a) })
+	for i, l := range lines {
+		if m := PortLine.FindStringSubmatch(l); m != nil {
+			l = "REST server started on host " + m[1] + " port (hidden)"
+		}
+		l = loopbackPort.ReplaceAllString(l, "$1:(hidden)")
+		if portRE != nil {
+			l = portRE.ReplaceAllString(l, "(hidden)")
+		}
+		for _, p := range prefixes {
+			l = strings.ReplaceAll(l, p, paths[p])
+		}
+		lines[i] = l
+	}
 }
