@@ -40,6 +40,20 @@ type Config struct {
 	Pool     PoolConfig     `mapstructure:"pool"`
 	PDB      PDBConfig      `mapstructure:"pdb"`
 	Metrics  MetricsConfig  `mapstructure:"metrics"`
+	MCP      MCPConfig      `mapstructure:"mcp"`
+}
+
+// MCPConfig configures the Model Context Protocol server for AI agents:
+// /mcp in the daemon, and `chimerad mcp` on stdio (mcp.go).
+type MCPConfig struct {
+	// Enabled serves /mcp.
+	Enabled bool `mapstructure:"enabled"`
+	// MaxStructureBytes caps the structure text create_session takes.
+	MaxStructureBytes int64 `mapstructure:"max_structure_bytes"`
+	// MaxSnapshotSide caps a snapshot's width and height, in pixels.
+	MaxSnapshotSide int `mapstructure:"max_snapshot_side"`
+	// SessionTimeout closes MCP sessions without a request for that long.
+	SessionTimeout time.Duration `mapstructure:"session_timeout"`
 }
 
 // PDBConfig says where chimerad downloads PDB entries from.
@@ -204,6 +218,12 @@ func DefaultConfig() Config {
 			CacheMaxBytes: structure.DefaultCacheMaxBytes,
 		},
 		Metrics: MetricsConfig{RequireAuth: "auto"},
+		MCP: MCPConfig{
+			Enabled:           srv.MCP.Enabled,
+			MaxStructureBytes: srv.MCP.MaxStructureBytes,
+			MaxSnapshotSide:   srv.MCP.MaxSnapshotSide,
+			SessionTimeout:    srv.MCP.SessionTimeout,
+		},
 	}
 }
 
@@ -252,6 +272,13 @@ func (c *Config) serverConfig() server.Config {
 	sc.MaxUploadBytes = c.Limits.MaxUploadBytes
 	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes
 	sc.MetricsRequireAuth = c.MetricsRequireAuth()
+	sc.MCP = server.MCPConfig{
+		Enabled:           c.MCP.Enabled,
+		MaxStructureBytes: c.MCP.MaxStructureBytes,
+		MaxSnapshotSide:   c.MCP.MaxSnapshotSide,
+		SessionTimeout:    c.MCP.SessionTimeout,
+		Allow:             c.Commands.Allow,
+	}
 	return sc
 }
 
@@ -381,6 +408,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Pool.Size > 0 && c.Limits.MaxSessions > 0 && c.Pool.Size >= c.Limits.MaxSessions {
 		bad("pool.size", c.Pool.Size, fmt.Sprintf("must be below limits.max_sessions (%d): pool children count against it", c.Limits.MaxSessions))
+	}
+	if n := c.MCP.MaxStructureBytes; n <= 0 || n > c.Limits.MaxUploadBytes {
+		bad("mcp.max_structure_bytes", n, fmt.Sprintf("want 1 to limits.max_upload_bytes (%d)", c.Limits.MaxUploadBytes))
+	}
+	if n := c.MCP.MaxSnapshotSide; n < 1 || n > chimerax.MaxSnapshotSide {
+		bad("mcp.max_snapshot_side", n, fmt.Sprintf("want 1 to %d pixels", chimerax.MaxSnapshotSide))
+	}
+	if c.MCP.SessionTimeout < 0 {
+		bad("mcp.session_timeout", c.MCP.SessionTimeout, "must not be negative (0 means never)")
 	}
 	if _, err := parseAutoBool(c.Metrics.RequireAuth); err != nil {
 		bad("metrics.require_auth", c.Metrics.RequireAuth, err.Error())

@@ -27,7 +27,7 @@ var (
 	errMediaType    = errors.New("unsupported content type")
 	errTooLarge     = errors.New("request body too large")
 	// errOriginNotAllowed: a browser preflight from an origin CORS does
-	// not allow.
+	// not allow, or any browser request to /mcp from one (mcp.go).
 	errOriginNotAllowed = errors.New("origin not allowed")
 )
 

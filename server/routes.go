@@ -53,6 +53,11 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/sessions/:id/events", s.handle(s.events))
 	api.GET("/sessions/:id/logs", s.handle(s.sessionLogs))
 
+	// AI agents, over the Model Context Protocol, as the token's user (mcp.go).
+	if s.cfg.MCP.Enabled {
+		r.Match([]string{http.MethodGet, http.MethodPost, http.MethodDelete}, "/mcp", s.authenticate, s.serveMCP())
+	}
+
 	admin := api.Group("", s.requireAdmin)
 	admin.GET("/users", s.handle(s.listUsers))
 	admin.POST("/users", s.handle(s.addUser))

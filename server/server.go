@@ -81,6 +81,8 @@ type Config struct {
 	URLKey []byte
 	// SignedURLLifetime is how long a signed URL works.
 	SignedURLLifetime time.Duration
+	// MCP configures the MCP server at /mcp (mcp.go).
+	MCP MCPConfig
 }
 
 // DefaultConfig returns the server's defaults.
@@ -93,6 +95,7 @@ func DefaultConfig() Config {
 		SpoolDir:             os.TempDir(),
 		EventsHeartbeat:      15 * time.Second,
 		SignedURLLifetime:    10 * time.Minute,
+		MCP:                  DefaultMCPConfig(),
 	}
 }
 
