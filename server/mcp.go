@@ -250,7 +250,7 @@ func (b mcpBackend) problem(err error) error {
 	if p.Status >= http.StatusInternalServerError {
 		b.s.logger.Error().Err(err).Str("user", b.user).Int("status", p.Status).Msg("mcp call failed")
 	}
-	e := &mcp.Error{Status: p.Status, Code: p.Code, Detail: p.Detail}
+	e := &mcp.Error{Status: p.Status, Code: p.Code, Detail: b.s.public(p.Detail)} // an agent is told what a user is
 	if fe, ok := errors.AsType[*failedSession](err); ok {
 		e.SessionID = fe.id
 	}
