@@ -39,7 +39,8 @@ type Config struct {
 	// each for up to QueueTimeout (queue.go); 0 queues none.
 	QueueSize    int
 	QueueTimeout time.Duration
-	// MaxUncompressedBytes bounds what a gzip upload may inflate to.
+	// MaxUncompressedBytes bounds what a gzip upload may inflate to; the
+	// supervisor bounds it further by memory (UncompressedLimit).
 	MaxUncompressedBytes int64
 	// IdleTimeout ends sessions without activity for that long; 0 never.
 	IdleTimeout time.Duration

@@ -77,6 +77,11 @@ type HTTPConfig struct {
 	// SignedURLLifetime is how long the signed URLs for a browser's <img>
 	// and EventSource work (POST /api/sessions/{id}/urls).
 	SignedURLLifetime time.Duration `mapstructure:"signed_url_lifetime"`
+	// MaxConnsPerClient caps the connections one client address holds at
+	// once; 0 means no cap.
+	MaxConnsPerClient int `mapstructure:"max_conns_per_client"`
+	// MinUploadRate is the slowest a request body may arrive, bytes/s.
+	MinUploadRate int64 `mapstructure:"min_upload_rate"`
 }
 
 // CORSConfig lists the browser origins allowed to call the API.
@@ -177,6 +182,8 @@ func DefaultConfig() Config {
 			Listen:            DefaultListen,
 			AllowedHosts:      slices.Clone(srv.AllowedHosts),
 			SignedURLLifetime: srv.SignedURLLifetime,
+			MaxConnsPerClient: srv.MaxConnsPerClient,
+			MinUploadRate:     srv.MinUploadRate,
 		},
 		CORS: CORSConfig{AllowedOrigins: append([]string{}, srv.AllowedOrigins...)},
 		ChimeraX: ChimeraXConfig{
@@ -269,6 +276,7 @@ func (c *Config) serverConfig() server.Config {
 	sc.AllowedHosts = c.HTTP.AllowedHosts
 	sc.AllowedOrigins = c.CORS.AllowedOrigins
 	sc.SignedURLLifetime = c.HTTP.SignedURLLifetime
+	sc.MaxConnsPerClient, sc.MinUploadRate = c.HTTP.MaxConnsPerClient, c.HTTP.MinUploadRate
 	sc.MaxUploadBytes = c.Limits.MaxUploadBytes
 	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes
 	sc.MetricsRequireAuth = c.MetricsRequireAuth()
@@ -337,6 +345,12 @@ func (c *Config) Validate() error {
 	}
 	if d := c.HTTP.SignedURLLifetime; d < time.Second || d > 24*time.Hour {
 		bad("http.signed_url_lifetime", d, "want 1s to 24h")
+	}
+	if n := c.HTTP.MaxConnsPerClient; n < 0 || n > 0 && n < 8 {
+		bad("http.max_conns_per_client", n, "want 0 (no cap) or at least 8 (a browser opens 6 at once)")
+	}
+	if r := c.HTTP.MinUploadRate; r < 1024 {
+		bad("http.min_upload_rate", r, "want at least 1024 bytes per second")
 	}
 	if len(c.HTTP.AllowedHosts) == 0 {
 		bad("http.allowed_hosts", "[]", `must name at least one host ("*" allows any)`)

@@ -26,6 +26,7 @@ var (
 	errBadRequest   = errors.New("bad request")
 	errMediaType    = errors.New("unsupported content type")
 	errTooLarge     = errors.New("request body too large")
+	errBodyTimeout  = errors.New("request body too slow")
 	// errOriginNotAllowed: a browser preflight from an origin CORS does
 	// not allow, or any browser request to /mcp from one (mcp.go).
 	errOriginNotAllowed = errors.New("origin not allowed")
@@ -49,6 +50,7 @@ var problemKinds = []struct {
 	{errBadRequest, http.StatusBadRequest, "invalid_request"},
 	{errMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{errBodyTimeout, http.StatusRequestTimeout, "request_timeout"},
 	{chimerax.ErrNotFound, http.StatusNotFound, "session_not_found"},
 	{chimerax.ErrInvalid, http.StatusBadRequest, "invalid_request"},
 	{chimerax.ErrUnsupportedFormat, http.StatusUnsupportedMediaType, "unsupported_format"},

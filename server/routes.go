@@ -13,7 +13,7 @@ func (s *Server) routes() *gin.Engine {
 	r.ContextWithFallback = true // c.Done and c.Value follow the request's context
 	// observeHTTP first: it counts the status a panic became.
 	r.Use(s.observeHTTP)
-	r.Use(s.recover, s.requestID, s.accessLog, s.checkHost, s.cors)
+	r.Use(s.recover, s.requestID, s.accessLog, s.checkHost, s.cors, s.bodyDeadline)
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.fail(c, errMethod) })
 

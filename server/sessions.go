@@ -283,6 +283,9 @@ func bodyError(err error) error {
 	if errors.Is(err, syscall.ENOSPC) {
 		return err // the server's disk, not the client's body
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: the body arrived slower than http.min_upload_rate allows", errBodyTimeout)
+	}
 	for _, known := range []error{chimerax.ErrTooLarge, chimerax.ErrUnsupportedFormat, chimerax.ErrInvalid} {
 		if errors.Is(err, known) {
 			return err
