@@ -4,6 +4,7 @@ package cmd_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,11 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
+	"github.com/chimerad/chimerad/store"
 )
 
 // mustTmpfs mounts a tmpfs of size bytes for the test, or skips saying why.
@@ -219,4 +222,121 @@ func TestSlowAdoptKillsNoHealthySession(t *testing.T) {
 			t.Errorf("delete adopted = %d %s", code, body)
 		}
 	}
+}
+
+// TestKillStorm: the daemon is killed with SIGKILL again and again during
+// create and delete storms, in terminate and adopt modes in turn, with a
+// pool in adopt mode. Afterwards, with a last daemon stopped cleanly: no
+// acknowledged create is lost, no child is left, no record is stuck
+// starting or stopping, and no directory is left for an ended session.
+// CI runs 6 cycles; CHIMERAD_STORM_CYCLES=40 runs the campaign's.
+func TestKillStorm(t *testing.T) {
+	cycles := 6
+	if v := os.Getenv("CHIMERAD_STORM_CYCLES"); v != "" {
+		fmt.Sscan(v, &cycles)
+	}
+	dir := t.TempDir()
+	alice := mustToken(t, dir, "alice")
+	modes := []string{
+		"session:\n  on_restart: terminate\nlimits:\n  max_sessions_per_user: 32\n",
+		"session:\n  on_restart: adopt\nlimits:\n  max_sessions_per_user: 32\npool:\n  size: 1\n",
+	}
+	var (
+		mu    sync.Mutex
+		acked = map[string]bool{}
+	)
+	for cycle := range cycles {
+		d := startDaemon(t, dir, "--config", writeConfig(t, modes[cycle%2]))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					path := "/api/sessions"
+					if w%2 == 0 {
+						path += "?wait=false" // acknowledged at once, starting
+					}
+					req, _ := http.NewRequest("POST", d.url+path, strings.NewReader(`{}`))
+					req.Header.Set("Authorization", "Bearer "+alice)
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						return // the daemon is gone
+					}
+					var s struct{ ID string }
+					json.NewDecoder(resp.Body).Decode(&s)
+					resp.Body.Close()
+					if (resp.StatusCode == 201 || resp.StatusCode == 202) && s.ID != "" {
+						mu.Lock()
+						acked[s.ID] = true
+						mu.Unlock()
+						if i%2 == 1 { // delete every other one
+							del, _ := http.NewRequest("DELETE", d.url+"/api/sessions/"+s.ID, nil)
+							del.Header.Set("Authorization", "Bearer "+alice)
+							if r, err := http.DefaultClient.Do(del); err == nil {
+								r.Body.Close()
+							}
+						}
+					}
+				}
+			})
+		}
+		// Kill once a few creates are in, at a different point each cycle.
+		chimeraxtest.WaitFor(t, 30*time.Second, "creates under way", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(acked) >= 4*(cycle+1)+cycle%3
+		})
+		d.cmd.Process.Signal(syscall.SIGKILL)
+		<-d.exited
+		close(stop)
+		wg.Wait()
+	}
+
+	// A last daemon, terminate mode, ends what is left and stops cleanly.
+	d := startDaemon(t, dir)
+	chimeraxtest.WaitFor(t, 30*time.Second, "no session starting", func() bool {
+		_, body := d.get(t, "/api/sessions?state=live", alice)
+		return !strings.Contains(string(body), `"starting"`) && !strings.Contains(string(body), `"stopping"`)
+	})
+	d.stop(t, syscall.SIGTERM)
+	if pids := chimeraxtest.Children(dir); len(pids) > 0 {
+		t.Errorf("orphans after the storm: %v", pids)
+	}
+	db, err := store.Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Check(); err != nil {
+		t.Errorf("store after the storm: %v", err)
+	}
+	all, _, err := db.Sessions(context.Background(), store.SessionFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, s := range all {
+		seen[s.ID] = true
+		if s.State.Live() {
+			t.Errorf("session %s stuck %s after a clean stop", s.ID, s.State)
+		}
+	}
+	lost := 0
+	for id := range acked {
+		if !seen[id] {
+			lost++
+			t.Errorf("acknowledged session %s lost", id)
+		}
+	}
+	left, _ := os.ReadDir(filepath.Join(dir, "sessions"))
+	for _, e := range left {
+		t.Errorf("directory left for session %s", e.Name())
+	}
+	t.Logf("%d cycles: %d creates acknowledged, %d lost, %d records, %d directories left", cycles, len(acked), lost, len(all), len(left))
 }
