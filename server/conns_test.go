@@ -4,6 +4,8 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/chimerax/chimeraxtest"
 	"github.com/chimerad/chimerad/server"
 )
@@ -84,5 +87,24 @@ func TestSlowUploadTimesOut(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 408 || !strings.Contains(string(body), "request_timeout") {
 		t.Errorf("stalled body = %d %s, want 408 request_timeout", resp.StatusCode, body)
+	}
+}
+
+// TestLargeGzipBoundedByMemory: a generated gzip upload, small on the wire
+// and inside limits.max_uncompressed_bytes, that would inflate past a
+// tenth of chimerax.memory_max is refused 413 before any ChimeraX sees it.
+func TestLargeGzipBoundedByMemory(t *testing.T) {
+	d := MustServe(t, options{sv: func(c *chimerax.Config) { c.MemoryMax = 100 << 20 }})
+	alice := d.mustUser(t, "alice", false)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	line := []byte("ATOM      1  N   PRO A   1      -2.555   9.253  34.411  1.00 30.60           N  \n")
+	for range (20 << 20) / len(line) { // 20 MiB of ATOM lines: over 100 MiB / 10
+		zw.Write(line)
+	}
+	zw.Close()
+	resp, body := d.upload(t, alice, "big.pdb.gz", gz.Bytes(), nil)
+	if resp.StatusCode != 413 || !strings.Contains(string(body), "too_large") {
+		t.Errorf("a %d KiB gzip of 20 MiB with memory_max 100 MiB = %d %s, want 413 too_large", gz.Len()>>10, resp.StatusCode, body)
 	}
 }
