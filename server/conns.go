@@ -1,9 +1,10 @@
 package server
 
 import (
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -69,11 +70,11 @@ func (c *limitedConn) Close() error {
 // refuseConn answers a connection over the per-client cap and closes it.
 func refuseConn(c net.Conn, max int) {
 	defer c.Close()
-	body := `{"type":"about:blank","title":"Too Many Requests","status":429,"code":"too_many_connections",` +
-		`"detail":"This client already holds ` + strconv.Itoa(max) + ` connections to chimerad (http.max_conns_per_client); close some and try again."}`
+	p := problemFor(fmt.Errorf("%w: it already holds %d (http.max_conns_per_client); close some and try again", errTooManyConns, max))
+	body, _ := json.Marshal(p)
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	c.Write([]byte("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\n" +
-		"Connection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body))
+	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\n"+
+		"Connection: close\r\nContent-Length: %d\r\n\r\n%s", p.Status, p.Title, len(body), body)
 }
 
 // uploadDeadline is how long a request body of n bytes may take to

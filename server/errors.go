@@ -27,6 +27,7 @@ var (
 	errMediaType    = errors.New("unsupported content type")
 	errTooLarge     = errors.New("request body too large")
 	errBodyTimeout  = errors.New("request body too slow")
+	errTooManyConns = errors.New("too many connections from this client")
 	// errOriginNotAllowed: a browser preflight from an origin CORS does
 	// not allow, or any browser request to /mcp from one (mcp.go).
 	errOriginNotAllowed = errors.New("origin not allowed")
@@ -51,6 +52,7 @@ var problemKinds = []struct {
 	{errMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{errBodyTimeout, http.StatusRequestTimeout, "request_timeout"},
+	{errTooManyConns, http.StatusTooManyRequests, "too_many_connections"},
 	{chimerax.ErrNotFound, http.StatusNotFound, "session_not_found"},
 	{chimerax.ErrInvalid, http.StatusBadRequest, "invalid_request"},
 	{chimerax.ErrUnsupportedFormat, http.StatusUnsupportedMediaType, "unsupported_format"},
