@@ -53,6 +53,26 @@ func (sv *Supervisor) Command(ctx context.Context, id, line string) (*Result, er
 	if len(cmds) == 0 {
 		return nil, fmt.Errorf("%w: the line holds no command", ErrInvalid)
 	}
+	// A line that writes files runs between two checks of the session's
+	// disk quota (disk.go), one such line at a time.
+	var before map[string]fileStamp
+	writes, targets := writesOf(cmds)
+	quota := writes && sv.cfg.DiskMax > 0
+	if quota {
+		c, err := sv.readyChild(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		c.diskMu.Lock()
+		defer c.diskMu.Unlock()
+		var used int64
+		if used, before = sv.measureDisk(c, dir); used >= sv.cfg.DiskMax {
+			err := sv.diskQuotaError(used, false)
+			sv.Logger.Warn().Str("session_id", id).Str("user", c.owner).Int64("disk_bytes", used).Msg("command refused: disk quota")
+			sv.publishCommand(c, relativize(strings.Join(cmds, " ; "), dir), nil, err)
+			return nil, err
+		}
+	}
 	if cmds, err = sv.localizePDB(ctx, dir, cmds); err != nil {
 		return nil, err
 	}
@@ -60,6 +80,17 @@ func (sv *Supervisor) Command(ctx context.Context, id, line string) (*Result, er
 	res, err := sv.run(ctx, id, text, true)
 	c := sv.liveChild(id)
 	shown := relativize(text, dir)
+	if quota && c != nil {
+		if used, after := sv.measureDisk(c, dir); used > sv.cfg.DiskMax {
+			left := sv.overQuota(c, dir, targets, before, after)
+			sv.Logger.Warn().Str("session_id", id).Str("user", c.owner).Int64("disk_bytes", used).Int64("disk_bytes_left", left).Msg("command over the disk quota: its files removed")
+			if err == nil {
+				err = sv.diskQuotaError(used, true)
+				sv.publishCommand(c, shown, nil, err)
+				return nil, err
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, ErrCommandTimeout):
 		err = sv.commandTimedOut(c, id)
