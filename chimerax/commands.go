@@ -242,7 +242,9 @@ func (sv *Supervisor) Snapshot(ctx context.Context, id string, width, height int
 
 // AddFile moves a checked upload (see structure.SaveUpload) into a ready session's
 // directory, under a name chimerad chooses, and opens it there. It returns
-// the file's description and ChimeraX's result. If ChimeraX cannot open it,
+// the file's description and ChimeraX's result. A file that would take the
+// session directory over Config.DiskMax is refused with ErrDiskQuota. If
+// ChimeraX cannot open it,
 // the file is removed and the error wraps ErrOpenFailed with ChimeraX's
 // message. The upload's spooled file is gone either way, except when an
 // error comes before the move (then the caller removes it).
@@ -250,10 +252,20 @@ func (sv *Supervisor) AddFile(ctx context.Context, id string, u *structure.Uploa
 	if uuid.Validate(id) != nil {
 		return store.Structure{}, nil, fmt.Errorf("%w: %s", ErrNotFound, truncate(id, 40))
 	}
-	if _, err := sv.readyChild(ctx, id); err != nil {
+	c, err := sv.readyChild(ctx, id)
+	if err != nil {
 		return store.Structure{}, nil, err
 	}
 	dir := sv.sessionDir(id)
+	if sv.cfg.DiskMax > 0 { // an upload counts against the disk quota too (disk.go)
+		c.diskMu.Lock()
+		defer c.diskMu.Unlock()
+		if used, _ := sv.measureDisk(c, dir); used+u.Size > sv.cfg.DiskMax {
+			return store.Structure{}, nil, fmt.Errorf("%w: the session's files use %s, and this file of %s would take them over session.disk_max, %s",
+				ErrDiskQuota, humanBytes(used), humanBytes(u.Size), humanBytes(sv.cfg.DiskMax))
+		}
+		defer sv.measureDisk(c, dir)
+	}
 	ext := u.Format.Ext()
 	if u.Gzip {
 		ext += ".gz"

@@ -40,8 +40,8 @@ func dirBytes(tb testing.TB, dir string) int64 {
 // session directory only up to the quota: the save that goes over it
 // answers ErrDiskQuota and its file is removed, later saves are refused
 // before they run, the directory never holds more than the quota plus one
-// save's output, the session's stats show its disk usage, and commands
-// that write nothing still work.
+// save's output, an upload is refused, the session's stats show its disk
+// usage, and commands that write nothing still work.
 func TestDiskQuota(t *testing.T) {
 	const quota = 512 << 10
 	ctx := context.Background()
@@ -102,6 +102,11 @@ func TestDiskQuota(t *testing.T) {
 	}
 	if info, err := sv.Session(ctx, rec.ID); err != nil || info.Stats == nil || info.Stats.DiskBytes <= 0 {
 		t.Errorf("Session(%s).Stats = %+v, %v; want disk_bytes", rec.ID, info.Stats, err)
+	}
+
+	// An upload that would take the directory over is refused too.
+	if _, _, err := sv.AddFile(ctx, rec.ID, mustUpload(t, "1hpv.pdb")); !errors.Is(err, chimerax.ErrDiskQuota) || !strings.Contains(err.Error(), "session.disk_max") {
+		t.Errorf("AddFile at the quota = %v, want ErrDiskQuota", err)
 	}
 
 	// Commands that write nothing still run.

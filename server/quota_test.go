@@ -57,6 +57,13 @@ func TestDiskQuotaAnswers(t *testing.T) {
 		t.Errorf("session stats.disk_bytes = %d, want the directory's usage, near the 512 KiB quota: %s", v.Stats.DiskBytes, body)
 	}
 
+	// An added file that would take the session over is refused the same way.
+	resp, body := d.addFile(t, alice, s.ID, "1hpv.pdb", mustRead(t, "1hpv.pdb"), nil)
+	lc.check("an added file over the quota", body)
+	if p := decode[problem](t, body); resp.StatusCode != 507 || p.Code != "disk_quota_exceeded" || !strings.Contains(p.Detail, "session.disk_max") {
+		t.Errorf("add a file over the quota = %d %s, want 507 disk_quota_exceeded", resp.StatusCode, body)
+	}
+
 	if code, body := run("color red"); code != 200 {
 		t.Errorf("color after the quota = %d %s, want 200", code, body)
 	}
