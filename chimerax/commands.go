@@ -28,6 +28,11 @@ import (
 // ErrRefused that names the refused command; nothing is sent. A line
 // holding no command (empty, or a comment) is ErrInvalid.
 //
+// A line that writes files (save, open from a database: policy.Writes)
+// is checked against the session's disk quota, Config.DiskMax, before and
+// after it runs (disk.go); either check gives an error wrapping
+// ErrDiskQuota, the second after removing the files the line wrote.
+//
 // Commands to one session run one at a time, each bounded by
 // Config.CommandTimeout, and a running command marks the session busy. A
 // command that times out gives ErrCommandTimeout, saying whether ChimeraX
@@ -244,9 +249,8 @@ func (sv *Supervisor) Snapshot(ctx context.Context, id string, width, height int
 // directory, under a name chimerad chooses, and opens it there. It returns
 // the file's description and ChimeraX's result. A file that would take the
 // session directory over Config.DiskMax is refused with ErrDiskQuota. If
-// ChimeraX cannot open it,
-// the file is removed and the error wraps ErrOpenFailed with ChimeraX's
-// message. The upload's spooled file is gone either way, except when an
+// ChimeraX cannot open it, the file is removed and the error wraps
+// ErrOpenFailed with ChimeraX's message. The upload's spooled file is gone either way, except when an
 // error comes before the move (then the caller removes it).
 func (sv *Supervisor) AddFile(ctx context.Context, id string, u *structure.Upload) (store.Structure, *Result, error) {
 	if uuid.Validate(id) != nil {

@@ -84,14 +84,15 @@ func (sv *Supervisor) diskBytes(c *child) int64 {
 	return used
 }
 
-// diskQuotaError is ErrDiskQuota for a session using used bytes.
+// diskQuotaError is ErrDiskQuota for a session using used bytes: before a
+// command, or after one that took it over (removed: its files are gone).
 func (sv *Supervisor) diskQuotaError(used int64, removed bool) error {
-	what := "commands that write files (save, open from a database) are refused"
 	if removed {
-		what = "the files this command wrote were removed, and commands that write files (save, open from a database) are refused"
+		return fmt.Errorf("%w: this command took the session's files to %s, over session.disk_max of %s, so the files it wrote were removed",
+			ErrDiskQuota, humanBytes(used), humanBytes(sv.cfg.DiskMax))
 	}
-	return fmt.Errorf("%w: the session's files use %s and session.disk_max is %s; %s",
-		ErrDiskQuota, humanBytes(used), humanBytes(sv.cfg.DiskMax), what)
+	return fmt.Errorf("%w: the session's files use %s, and session.disk_max is %s: commands that write files (save, open from a database) are refused",
+		ErrDiskQuota, humanBytes(used), humanBytes(sv.cfg.DiskMax))
 }
 
 // overQuota removes what a command wrote into dir once its usage went

@@ -79,21 +79,17 @@ func TestDiskQuota(t *testing.T) {
 	checkQuotaError := func(err error) {
 		t.Helper()
 		msg := err.Error()
-		if !errors.Is(err, chimerax.ErrDiskQuota) || !strings.Contains(msg, "session.disk_max is 512 KiB") ||
-			!strings.Contains(msg, "KiB") || strings.Contains(msg, dir) {
+		if !errors.Is(err, chimerax.ErrDiskQuota) || !strings.Contains(msg, "session.disk_max") ||
+			!strings.Contains(msg, "512 KiB") || strings.Contains(msg, dir) {
 			t.Errorf("save over the quota: %v, want ErrDiskQuota naming session.disk_max, in KiB, without the path", err)
 		}
 	}
 	checkQuotaError(refused)
+	if !strings.Contains(refused.Error(), "removed") {
+		t.Errorf("save that went over the quota: %v, want it to say its files were removed", refused)
+	}
 	if used := dirBytes(t, dir); used > quota+biggest {
 		t.Errorf("session directory holds %d bytes, want at most the quota %d plus one save's %d", used, quota, biggest)
-	}
-
-	// At the quota, a writing command is refused before it runs.
-	_, err := sv.Command(ctx, rec.ID, "save again.png width 400 height 400")
-	checkQuotaError(err)
-	if _, statErr := os.Stat(filepath.Join(dir, "again.png")); statErr == nil {
-		t.Error("a save refused at the quota wrote its file")
 	}
 
 	stats, ok := sv.SessionStats(rec.ID)
@@ -102,6 +98,20 @@ func TestDiskQuota(t *testing.T) {
 	}
 	if info, err := sv.Session(ctx, rec.ID); err != nil || info.Stats == nil || info.Stats.DiskBytes <= 0 {
 		t.Errorf("Session(%s).Stats = %+v, %v; want disk_bytes", rec.ID, info.Stats, err)
+	}
+
+	// With the directory at the quota (here by a file of the test's), a
+	// writing command is refused before it runs.
+	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, quota), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sv.Command(ctx, rec.ID, "save again.png width 400 height 400")
+	checkQuotaError(err)
+	if err == nil || !strings.Contains(err.Error(), "are refused") {
+		t.Errorf("save at the quota: %v, want it refused before it runs", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "again.png")); statErr == nil {
+		t.Error("a save refused at the quota wrote its file")
 	}
 
 	// An upload that would take the directory over is refused too.

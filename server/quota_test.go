@@ -35,10 +35,10 @@ func TestDiskQuotaAnswers(t *testing.T) {
 			continue
 		}
 		p := decode[problem](t, body)
-		if code != 507 || p.Code != "disk_quota_exceeded" || !strings.Contains(p.Detail, "session.disk_max is 512 KiB") {
+		if code != 507 || p.Code != "disk_quota_exceeded" || !strings.Contains(p.Detail, "session.disk_max") || !strings.Contains(p.Detail, "512 KiB") {
 			t.Fatalf("save %d over the quota = %d %s, want 507 disk_quota_exceeded naming session.disk_max", i, code, body)
 		}
-		if refusals++; refusals == 2 { // the save that went over, then one refused before it ran
+		if refusals++; refusals == 2 { // the save that went over, and the next: no room for it either
 			break
 		}
 	}
