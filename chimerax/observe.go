@@ -191,7 +191,8 @@ func (sv *Supervisor) Load() Load {
 }
 
 // SessionStats returns what a live session's child has done and uses:
-// commands run, and its CPU time and resident memory. ok is false if the
+// commands run, its CPU time and resident memory, and its directory's
+// disk usage as last measured (disk.go). ok is false if the
 // session is not live in this supervisor. CPU and memory are zero until
 // the child is ready.
 func (sv *Supervisor) SessionStats(id string) (stats store.SessionStats, ok bool) {
@@ -205,6 +206,7 @@ func (sv *Supervisor) SessionStats(id string) (stats store.SessionStats, ok bool
 	p := liveProc(c)
 	sv.mu.Unlock()
 	sv.fillStats(&stats, p)
+	stats.DiskBytes = sv.diskBytes(c)
 	return stats, true
 }
 

@@ -110,6 +110,9 @@ type Config struct {
 	// PoolMaxAge recycles them (pool.go). 0 keeps no pool.
 	PoolSize   int
 	PoolMaxAge time.Duration
+	// DiskMax bounds the bytes in a session's directory that commands
+	// writing there may reach (disk.go); 0 means no bound.
+	DiskMax int64
 }
 
 // Sandbox modes (Config.Sandbox).
@@ -156,6 +159,7 @@ func DefaultConfig(dataDir string) Config {
 	}
 	cfg.ActivityFlushInterval = 5 * time.Second
 	cfg.PoolMaxAge = time.Hour
+	cfg.DiskMax = 1 << 30
 	return cfg
 }
 
@@ -234,6 +238,14 @@ type child struct {
 	endScheduled bool                 // the sweeper is ending it (guarded by Supervisor.mu)
 	restarting   bool                 // Restart is replacing its child (guarded by Supervisor.mu)
 	openCmd      string               // what opened its structure at start, for Restart
+
+	// diskMu makes the commands that write into the session directory
+	// run one at a time, each between its two quota checks (disk.go).
+	diskMu sync.Mutex
+	// diskBytes is the directory's usage when last measured, if
+	// diskMeasured (guarded by Supervisor.mu).
+	diskBytes    int64
+	diskMeasured bool
 }
 
 // NewSupervisor returns a supervisor that starts engine for each session

@@ -138,6 +138,9 @@ type SessionConfig struct {
 	ActivityFlushInterval time.Duration `mapstructure:"activity_flush_interval"`
 	// KeepConnected: a session with an open event stream is never idle.
 	KeepConnected bool `mapstructure:"keep_connected"`
+	// DiskMax bounds, in bytes, the files of a session's directory that
+	// its commands may write up to; 0 means no bound.
+	DiskMax int64 `mapstructure:"disk_max"`
 }
 
 // PoolConfig configures the warm pool of started ChimeraX children.
@@ -210,6 +213,7 @@ func DefaultConfig() Config {
 			CheckpointRetention:   sv.CheckpointRetention,
 			ActivityFlushInterval: sv.ActivityFlushInterval,
 			KeepConnected:         sv.KeepConnected,
+			DiskMax:               sv.DiskMax,
 		},
 		Limits: LimitsConfig{
 			MaxSessions:          sv.MaxSessions,
@@ -260,6 +264,7 @@ func (c *Config) supervisorConfig(pdb *structure.Fetcher) chimerax.Config {
 	sc.CheckpointRetention = c.Session.CheckpointRetention
 	sc.ActivityFlushInterval = c.Session.ActivityFlushInterval
 	sc.KeepConnected = c.Session.KeepConnected
+	sc.DiskMax = c.Session.DiskMax
 	sc.MaxSessions = c.Limits.MaxSessions
 	sc.MaxSessionsPerUser = c.Limits.MaxSessionsPerUser
 	sc.QueueSize, sc.QueueTimeout = c.Limits.QueueSize, c.Limits.QueueTimeout
@@ -406,6 +411,9 @@ func (c *Config) Validate() error {
 		if n <= 0 {
 			bad(key, n, "must be positive")
 		}
+	}
+	if n := c.Session.DiskMax; n < 0 {
+		bad("session.disk_max", n, "must not be negative (0 means no bound)")
 	}
 	if m := c.ChimeraX.MemoryMax; m != 0 && m < 256<<20 {
 		bad("chimerax.memory_max", m, "want 0 (no limit) or at least 268435456 (256 MiB): ChimeraX does not start in less")

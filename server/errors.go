@@ -74,6 +74,7 @@ var problemKinds = []struct {
 	{chimerax.ErrNoCheckpoint, http.StatusConflict, "no_checkpoint"},
 	{chimerax.ErrFileNotFound, http.StatusNotFound, "file_not_found"},
 	{chimerax.ErrSessionLive, http.StatusConflict, "session_live"},
+	{chimerax.ErrDiskQuota, http.StatusInsufficientStorage, "disk_quota_exceeded"},
 	{store.ErrNoSpace, http.StatusInsufficientStorage, "insufficient_storage"},
 	{syscall.ENOSPC, http.StatusInsufficientStorage, "insufficient_storage"},
 	{store.ErrNotFound, http.StatusNotFound, "not_found"},
@@ -116,10 +117,10 @@ func problemFor(err error) Problem {
 			}
 		}
 	}
-	if p.Status == http.StatusInsufficientStorage {
+	if p.Code == "insufficient_storage" {
 		p.Detail = noSpaceDetail
 	}
-	if se, ok := errors.AsType[*chimerax.StartError](err); ok && p.Status != http.StatusInsufficientStorage {
+	if se, ok := errors.AsType[*chimerax.StartError](err); ok && p.Code != "insufficient_storage" {
 		p.Detail = sentence(se.Err.Error()) // the child's output is for the log and admins
 	}
 	p.Title = http.StatusText(p.Status)
@@ -174,7 +175,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", strconv.Itoa(int(retryAfter.Seconds())))
 	}
-	if p.Status >= 500 {
+	if p.Status >= 500 && p.Code != "disk_quota_exceeded" { // the supervisor logs a user's quota
 		s.logger.Error().Err(err).Str("request_id", p.RequestID).Int("status", p.Status).Msg("request failed")
 	}
 	c.Error(err)
