@@ -199,34 +199,57 @@ func (db *DB) Sessions(ctx context.Context, f SessionFilter) ([]Session, string,
 		return nil, "", err
 	}
 	pre := newPrefilter(f)
+	// Past a full page, any further record is a match, and so proves a
+	// next page, unless a state is asked for: only then is it decoded.
+	byIndexAlone := f.State == "" && !f.Live
 	err = db.bolt.View(func(tx *bolt.Tx) error {
 		sessions := tx.Bucket(bucketSessions)
-		c := tx.Bucket(bucketByCreated).Cursor()
+		// One owner's sessions are walked in their range of
+		// sessions_by_owner, <owner> 0x00 <created key>; everyone's in
+		// sessions_by_created, <created key>. bound is the first key not
+		// to return: the cursor's, or the end of the owner's range.
+		c, prefix, bound := tx.Bucket(bucketByCreated).Cursor(), []byte(nil), start
+		if f.Owner != "" {
+			c, prefix = tx.Bucket(bucketByOwner).Cursor(), ownerPrefix(f.Owner)
+			if start != nil {
+				bound = append(prefix[:len(prefix):len(prefix)], start...)
+			} else {
+				bound = append([]byte(f.Owner), 1)
+			}
+		}
 		var k []byte
-		if start == nil {
+		if bound == nil {
 			k, _ = c.Last()
 		} else {
-			// Seek lands on the cursor's key or the first one after it;
-			// either way step back to the first key strictly older.
-			k, _ = c.Seek(start)
+			// Seek lands on bound or the first key after it; either way
+			// step back to the first key strictly before it.
+			k, _ = c.Seek(bound)
 			if k == nil {
 				k, _ = c.Last()
 			}
-			for k != nil && bytes.Compare(k, start) >= 0 {
+			for k != nil && bytes.Compare(k, bound) >= 0 {
 				k, _ = c.Prev()
 			}
 		}
-		for ; k != nil; k, _ = c.Prev() {
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			v := sessions.Get(k[8:])
+			ck := k[len(prefix):] // the created key
+			if len(ck) <= 8 {
+				continue
+			}
+			v := sessions.Get(ck[8:])
 			if v == nil || !pre.mayMatch(v) {
 				continue
 			}
+			if f.Limit > 0 && len(out) == f.Limit && byIndexAlone {
+				next = encodeCursor(createdKey(out[len(out)-1]))
+				return nil
+			}
 			var s Session
 			if err := json.Unmarshal(v, &s); err != nil {
-				return fmt.Errorf("session %s: %w", k[8:], err)
+				return fmt.Errorf("session %s: %w", ck[8:], err)
 			}
 			if (f.Owner != "" && s.Owner != f.Owner) ||
 				(f.State != "" && s.State != f.State) ||
@@ -263,7 +286,10 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 		if err := putJSON(b, []byte(s.ID), s); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketByCreated).Put(createdKey(*s), nil)
+		if err := tx.Bucket(bucketByCreated).Put(createdKey(*s), nil); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketByOwner).Put(ownerKey(*s), nil)
 	})
 }
 
@@ -281,12 +307,14 @@ func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*Session) er
 		if err := json.Unmarshal(v, &s); err != nil {
 			return err
 		}
-		created := s.CreatedAt
+		created, owner := s.CreatedAt, s.Owner
 		if err := fn(&s); err != nil {
 			return err
 		}
-		if s.ID != id || !s.CreatedAt.Equal(created) {
-			return fmt.Errorf("%w: session %s: id and created_at are fixed", ErrInvalid, id)
+		// They make the session's keys in sessions_by_created and
+		// sessions_by_owner.
+		if s.ID != id || !s.CreatedAt.Equal(created) || s.Owner != owner {
+			return fmt.Errorf("%w: session %s: id, owner and created_at are fixed", ErrInvalid, id)
 		}
 		if err := s.Validate(); err != nil {
 			return err
@@ -311,6 +339,9 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 		if err := tx.Bucket(bucketByCreated).Delete(createdKey(s)); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bucketByOwner).Delete(ownerKey(s)); err != nil {
+			return err
+		}
 		return b.Delete([]byte(id))
 	})
 }
@@ -321,7 +352,7 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 func (db *DB) PurgeSessions(ctx context.Context, cutoff time.Time) (int, error) {
 	n := 0
 	err := db.update(func(tx *bolt.Tx) error {
-		sessions, index := tx.Bucket(bucketSessions), tx.Bucket(bucketByCreated)
+		sessions, index, byOwner := tx.Bucket(bucketSessions), tx.Bucket(bucketByCreated), tx.Bucket(bucketByOwner)
 		c := index.Cursor()
 		limit := uint64(cutoff.UnixNano())
 		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) < limit; {
@@ -333,6 +364,9 @@ func (db *DB) PurgeSessions(ctx context.Context, cutoff time.Time) (int, error) 
 				if s.State.Live() || !s.TerminatedAt.Before(cutoff) {
 					k, _ = c.Next()
 					continue
+				}
+				if err := byOwner.Delete(ownerKey(s)); err != nil {
+					return err
 				}
 				if err := sessions.Delete(k[8:]); err != nil {
 					return err
@@ -359,6 +393,33 @@ func createdKey(s Session) []byte {
 	k := make([]byte, 8, 8+len(s.ID))
 	binary.BigEndian.PutUint64(k, uint64(s.CreatedAt.UnixNano()))
 	return append(k, s.ID...)
+}
+
+// ownerPrefix starts the keys of owner's sessions in sessions_by_owner.
+func ownerPrefix(owner string) []byte {
+	k := make([]byte, 0, len(owner)+1+8+36)
+	return append(append(k, owner...), 0)
+}
+
+// ownerKey is s's key in sessions_by_owner: its owner, 0x00, and its key
+// in sessions_by_created.
+func ownerKey(s Session) []byte { return append(ownerPrefix(s.Owner), createdKey(s)...) }
+
+// backfillByOwner fills sessions_by_owner from the sessions bucket, for a
+// file written before the index existed.
+func backfillByOwner(tx *bolt.Tx) error {
+	index := tx.Bucket(bucketByOwner)
+	return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
+		var s struct {
+			ID        string    `json:"id"`
+			Owner     string    `json:"owner"`
+			CreatedAt time.Time `json:"created_at"`
+		}
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("session %s: %w", k, err)
+		}
+		return index.Put(ownerKey(Session{ID: s.ID, Owner: s.Owner, CreatedAt: s.CreatedAt}), nil)
+	})
 }
 
 func encodeCursor(k []byte) string { return base64.RawURLEncoding.EncodeToString(k) }

@@ -20,8 +20,12 @@
 //	                                    resume)
 //
 // sessions_by_created orders sessions by creation time, so listing newest
-// first and paging with a cursor never sorts the whole bucket. Tokens are
-// never stored in the clear: only their hash is a key.
+// first and paging with a cursor never sorts the whole bucket;
+// sessions_by_owner does the same within each owner's range (user names
+// never contain 0x00), so one user's list reads only that user's records.
+// A file written before sessions_by_owner existed gets it at Open, filled
+// from the sessions in the same transaction. Tokens are never stored in
+// the clear: only their hash is a key.
 //
 // A write the disk has no room for returns ErrNoSpace and leaves the file
 // as it was (bbolt commits all of a transaction or nothing); Full says so
@@ -60,10 +64,14 @@ var (
 	bucketMeta      = []byte("meta")
 	bucketSessions  = []byte("sessions")
 	bucketByCreated = []byte("sessions_by_created")
+	bucketByOwner   = []byte("sessions_by_owner")
 	bucketUsers     = []byte("users")
 	bucketTokens    = []byte("tokens")
 	bucketResume    = []byte("resume")
 )
+
+// buckets are every bucket of the schema: Open creates those missing.
+var buckets = [][]byte{bucketMeta, bucketSessions, bucketByCreated, bucketByOwner, bucketUsers, bucketTokens, bucketResume}
 
 // FileName is the name of the database file inside the data directory.
 const FileName = "chimerad.db"
@@ -100,16 +108,23 @@ func Open(dir string, lockTimeout time.Duration) (*DB, error) {
 		return db, nil // nothing to write: a full disk does not stop a start
 	}
 	err = db.update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByCreated, bucketUsers, bucketTokens, bucketResume} {
+		if v := tx.Bucket(bucketMeta); v != nil {
+			if v := v.Get([]byte("schema")); v != nil && string(v) != schemaVersion {
+				return fmt.Errorf("schema %q, this chimerad reads %q", v, schemaVersion)
+			}
+		}
+		fillByOwner := tx.Bucket(bucketByOwner) == nil
+		for _, name := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte("schema")); v != nil && string(v) != schemaVersion {
-			return fmt.Errorf("schema %q, this chimerad reads %q", v, schemaVersion)
+		if fillByOwner {
+			if err := backfillByOwner(tx); err != nil {
+				return fmt.Errorf("fill %s: %w", bucketByOwner, err)
+			}
 		}
-		return meta.Put([]byte("schema"), []byte(schemaVersion))
+		return tx.Bucket(bucketMeta).Put([]byte("schema"), []byte(schemaVersion))
 	})
 	if err != nil {
 		bdb.Close()
@@ -123,7 +138,7 @@ func Open(dir string, lockTimeout time.Duration) (*DB, error) {
 func (db *DB) ready() bool {
 	ok := false
 	db.bolt.View(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByCreated, bucketUsers, bucketTokens, bucketResume} {
+		for _, name := range buckets {
 			if tx.Bucket(name) == nil {
 				return nil
 			}
