@@ -246,12 +246,15 @@ export function adminPage(app) {
       if (gone) return;
       const days = midnights.map((d, i) => {
         const a = all[i].totals, b = all[i + 1]?.totals;
+        // Live sessions count up to each answer's own "until": a day with
+        // no new session has no hours, whatever those instants add.
+        const sessions = Math.max(0, a.sessions_created - (b ? b.sessions_created : 0));
         return {
           date: d,
           label: d.toLocaleDateString([], {weekday: "short", day: "numeric", month: "short"}),
           short: d.toLocaleDateString([], {day: "numeric", month: "numeric"}),
-          sessions: Math.max(0, a.sessions_created - (b ? b.sessions_created : 0)),
-          hours: Math.max(0, a.session_hours - (b ? b.session_hours : 0)),
+          sessions,
+          hours: sessions ? Math.max(0, a.session_hours - (b ? b.session_hours : 0)) : 0,
         };
       });
       lastUsage = {days, first: all[0]};
