@@ -537,7 +537,7 @@ func TestConsoleInChromium(t *testing.T) {
 	// color red: the output says so and the image turns red.
 	c.fill("combobox", "Command", "color red")
 	c.click("button", "Run")
-	c.waitText("log", "Command output", "color red")
+	c.waitText("log", "Output", "color red")
 	var after snapshot
 	c.waitFor("the snapshot change", func() bool {
 		after = c.snapshot("Snapshot of peptide")
@@ -556,10 +556,10 @@ func TestConsoleInChromium(t *testing.T) {
 	// A refused command, and one ChimeraX fails: each says why.
 	c.fill("combobox", "Command", "runscript evil.py")
 	c.click("button", "Run")
-	c.waitText("log", "Command output", "Command refused: \"runscript evil.py\"")
+	c.waitText("log", "Output", "Command refused: \"runscript evil.py\"")
 	c.fill("combobox", "Command", "color nosuchcolour")
 	c.click("button", "Run")
-	c.waitText("log", "Command output", "UserError:")
+	c.waitText("log", "Output", "UserError:")
 
 	// A checkpoint, and a file saved and downloaded from the Files list.
 	c.click("button", "Checkpoint")
@@ -686,8 +686,8 @@ func TestConsoleInChromium(t *testing.T) {
 // TestConsoleQueueAndHeartbeats: at capacity, a create from the console
 // says it waits for a place until one frees (an unwatched session idling
 // out); the session's page keeps it alive with heartbeats while visible,
-// past its idle timeout, and sends none while hidden, so that it then
-// ends idle_timeout, which the page shows.
+// past its idle timeout, and sends none while hidden behind another tab,
+// so that it then ends idle_timeout, which the page shows.
 func TestConsoleQueueAndHeartbeats(t *testing.T) {
 	ctx := mustBrowser(t)
 	const idle = 4 * time.Second
@@ -733,9 +733,14 @@ func TestConsoleQueueAndHeartbeats(t *testing.T) {
 		t.Errorf("last activity %v, ready %v: want heartbeats after the idle timeout", s.LastActivityAt, ready)
 	}
 
-	// Hidden: no heartbeats; it ends idle, and the page says so.
-	c.do(chromedp.Evaluate[chromedp.Void](`Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "hidden"});
-		document.dispatchEvent(new Event("visibilitychange")); undefined`))
+	// Hidden, behind another tab of its window (Chromium hides every tab
+	// but the active one): no heartbeats; it ends idle.
+	other, closeOther := chromedp.NewContext(ctx, chromedp.WithNewWindow(false))
+	defer closeOther()
+	if err := chromedp.Do(other, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("the console's tab hidden", func() bool { return eval[string](c, `document.visibilityState`) == "hidden" })
 	hidden := time.Now()
 	s := d.waitEnded(t, alice, id, idle+5*time.Second)
 	if s.TerminationReason != "idle_timeout" {
@@ -744,5 +749,8 @@ func TestConsoleQueueAndHeartbeats(t *testing.T) {
 	if took := time.Since(hidden); took < idle/2 {
 		t.Errorf("it ended %v after the page was hidden: too soon for an idle end", took)
 	}
+	// Back in front, the page says how it ended.
+	closeOther()
+	c.waitFor("the console's tab visible", func() bool { return eval[string](c, `document.visibilityState`) == "visible" })
 	c.waitText("status", "", "This session has ended (idle timeout)")
 }

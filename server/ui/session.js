@@ -61,9 +61,11 @@ export function sessionPage(app, id) {
   });
   const runButton = h("button", {type: "submit", class: "primary"}, "Run");
   const output = h("div", {
-    id: "output", class: "output", role: "log", "aria-live": "polite", "aria-label": "Command output", tabindex: "0",
+    id: "output", class: "output", role: "log", "aria-live": "polite", "aria-label": "Output", tabindex: "0",
   }, h("p", {class: "muted"}, "Results of your commands appear here."));
-  const cmdForm = h("form", {class: "command", "aria-label": "Run a command"},
+  // Only the field is named "Command", so that finding it by that label
+  // finds it alone.
+  const cmdForm = h("form", {class: "command"},
     h("label", {for: "command"}, "Command"),
     h("div", {class: "inline"}, cmd, runButton),
     h("datalist", {id: "command-words"}, words.map((w) => h("option", {value: w}))),
