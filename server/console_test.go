@@ -336,6 +336,7 @@ func (c *console) clickNode(n axNode) {
 func (c *console) fill(role, name, text string) {
 	c.t.Helper()
 	n := c.find(role, name)
+	c.waitFor("an enabled field", func() bool { return !call[bool](c, n, `function() { return !!this.disabled; }`) })
 	call[any](c, n, `function() { this.focus(); if (this.select) this.select(); }`)
 	c.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
@@ -392,7 +393,7 @@ func (c *console) snapshot(alt string) snapshot {
 	c.waitFor("the snapshot rendered", func() bool {
 		s = call[snapshot](c, n, `async function() {
 			if (!this.complete || !this.naturalWidth) return {};
-			await this.decode();
+			try { await this.decode(); } catch { return {}; } // a new src came meanwhile
 			const cv = document.createElement("canvas");
 			cv.width = this.naturalWidth; cv.height = this.naturalHeight;
 			const g = cv.getContext("2d");
@@ -578,6 +579,35 @@ func TestConsoleInChromium(t *testing.T) {
 	c.find("link", "Latest checkpoint")
 	c.waitText("region", "ChimeraX log", "UCSF ChimeraX")
 	c.shoot("session")
+
+	// A size preset, then Refresh: a new render at that size.
+	call[any](c, c.find("combobox", "Size"), `function() { this.value = "640x480"; this.dispatchEvent(new Event("change")); }`)
+	c.waitFor("a 640x480 snapshot", func() bool {
+		s := c.snapshot("Snapshot of peptide")
+		return s.Width == 640 && s.Height == 480
+	})
+	sized := c.snapshot("Snapshot of peptide")
+	c.click("button", "Refresh")
+	var refreshed snapshot
+	c.waitFor("a refreshed snapshot", func() bool {
+		refreshed = c.snapshot("Snapshot of peptide")
+		return refreshed.Src != sized.Src
+	})
+
+	// Restart: a fresh ChimeraX opens the checkpoint, red as it was.
+	c.click("button", "Restart")
+	c.waitText("status", "", "Restarted: a fresh ChimeraX opened the latest checkpoint.")
+	var restarted snapshot
+	c.waitFor("the restarted session's snapshot", func() bool {
+		restarted = c.snapshot("Snapshot of peptide")
+		return restarted.Src != refreshed.Src
+	})
+	if restarted.Red <= restarted.Green {
+		t.Errorf("after Restart from the checkpoint: red %.0f, green %.0f; want it still red", restarted.Red, restarted.Green)
+	}
+	if s := d.get(t, alice, id); s.Restarts != 1 || !s.State.Live() {
+		t.Errorf("after Restart: %s, %d restarts; want live, 1", s.State, s.Restarts)
+	}
 
 	// Another session, from a PDB id, for the list; then the list.
 	c.click("link", "My sessions")

@@ -78,6 +78,11 @@ export function sessionPage(app, id) {
   const endButton = h("button", {type: "button", class: "danger"}, "End session");
   const actionStatus = h("p", {class: "status", role: "status"});
 
+  // Nothing acts before the session is read; showSession enables what
+  // a live session allows.
+  const controls = [cmd, runButton, checkpointButton, restartButton, endButton, refreshButton, sizeSelect];
+  for (const el of controls) el.disabled = true;
+
   const files = h("ul", {class: "files"});
   const events = h("ol", {class: "events", reversed: true});
   const log = h("pre", {class: "log", tabindex: "0", role: "region", "aria-label": "ChimeraX log"});
@@ -131,7 +136,7 @@ export function sessionPage(app, id) {
       h("span", {}, `Created ${time(s.created_at)}`));
     tickIdle();
     const live = isLive(s);
-    for (const el of [cmd, runButton, checkpointButton, restartButton, endButton, refreshButton, sizeSelect]) el.disabled = !live;
+    for (const el of controls) el.disabled = !live;
     if (!live) {
       setText(banner, `This session has ended${s.termination_reason ? ` (${reason(s.termination_reason)})` : ""}` +
         `${s.terminated_at ? ` at ${time(s.terminated_at)}` : ""}.${s.error ? ` ${s.error}` : ""}`);
@@ -161,7 +166,6 @@ export function sessionPage(app, id) {
     } catch (p) {
       setText(title, "Session not found");
       setText(pageError, p.message);
-      for (const el of [cmd, runButton, checkpointButton, restartButton, endButton, refreshButton, sizeSelect]) el.disabled = true;
       return;
     }
     if (gone) return;
