@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/server"
@@ -467,6 +468,27 @@ func (c *console) scan(what string) {
 	}
 }
 
+// tabTo presses Tab until the control named name has the focus, which
+// must show (focus visible).
+func (c *console) tabTo(name string) {
+	c.t.Helper()
+	for range 30 {
+		c.do(chromedp.KeyEvent(kb.Tab))
+		focused := eval[struct{ Name, Outline string }](c, `(() => {
+			const el = document.activeElement;
+			return {Name: (el.labels && el.labels[0] ? el.labels[0].textContent : el.textContent).trim(),
+				Outline: getComputedStyle(el).outlineStyle};
+		})()`)
+		if focused.Name == name {
+			if focused.Outline == "none" {
+				c.t.Errorf("%s has the focus but shows no outline", name)
+			}
+			return
+		}
+	}
+	c.t.Fatalf("30 Tabs never reached %q", name)
+}
+
 // signIn signs in through the sign-in page.
 func (c *console) signIn(token string) {
 	c.t.Helper()
@@ -713,7 +735,8 @@ func TestConsoleInChromium(t *testing.T) {
 	})
 }
 
-// TestConsoleQueueAndHeartbeats: at capacity, a create from the console
+// TestConsoleQueueAndHeartbeats: signed in and creating by keyboard alone,
+// with the focus always visible; at capacity, a create from the console
 // says it waits for a place until one frees (an unwatched session idling
 // out); the session's page keeps it alive with heartbeats while visible,
 // past its idle timeout, and sends none while hidden behind another tab,
@@ -727,9 +750,14 @@ func TestConsoleQueueAndHeartbeats(t *testing.T) {
 		c.IdleWarning = 0
 	}})
 	alice := d.mustUser(t, "alice", false)
-	c := newConsole(t, ctx, d.URL, screenshotDir(t))
+	c := newConsole(t, ctx, d.URL, "") // no screenshots
 	c.do(chromedp.Navigate(d.URL + "/ui"))
-	c.signIn(alice)
+	c.find("heading", "Sign in to chimerad")
+
+	// By keyboard alone: Tab to a control, type, Enter.
+	c.tabTo("API token")
+	c.do(chromedp.KeyEvent(alice), chromedp.KeyEvent(kb.Enter))
+	c.find("heading", "My sessions")
 
 	// The one place is taken by a session nobody watches.
 	resp, body := d.call(t, "POST", "/api/sessions", alice, map[string]any{"name": "unwatched"})
@@ -737,8 +765,10 @@ func TestConsoleQueueAndHeartbeats(t *testing.T) {
 		t.Fatalf("create = %d %s", resp.StatusCode, body)
 	}
 	unwatched := decode[server.SessionView](t, body)
-	c.fill("textbox", "Name", "queued")
-	c.click("button", "Create")
+	c.tabTo("Name")
+	c.do(chromedp.KeyEvent("queued"))
+	c.tabTo("Create")
+	c.do(chromedp.KeyEvent(kb.Enter))
 	c.waitText("status", "", "Waiting for a place: 1 queued.")
 	c.find("heading", "queued") // once unwatched idled out
 	if s := d.get(t, alice, unwatched.ID); s.TerminationReason != "idle_timeout" {
