@@ -646,6 +646,7 @@ func TestConsoleInChromium(t *testing.T) {
 	c.click("link", "peptide")
 	c.click("button", "End session")
 	c.find("dialog", "End session peptide?")
+	c.scan("the End session dialog")
 	c.click("button", "Cancel")
 	c.click("button", "End session")
 	c.click("button", "End session") // the dialog's: the page behind it is inert

@@ -156,8 +156,9 @@ export function sessionPage(app, id) {
     }
     const left = until(s.idle_expires_at);
     const hb = heartbeatSeconds();
+    const cap = s.max_lifetime_expires_at ? ` It ends at ${time(s.max_lifetime_expires_at)} at the latest.` : "";
     setText(idle, `Ends if idle in ${clock(left)} (at ${time(s.idle_expires_at)}).` +
-      (hb ? " This page keeps it alive while you look at it." : ""));
+      (hb ? " This page keeps it alive while you look at it." : "") + cap);
   }
 
   async function load() {
