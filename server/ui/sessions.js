@@ -145,6 +145,7 @@ function accept(caps) {
   for (const exts of Object.values(caps.uploads.formats)) {
     for (const e of exts) out.push(e, `${e}.gz`);
   }
+  if (caps.uploads.gzip) out.push(".gz"); // pickers match the last suffix only
   return out.join(",");
 }
 
