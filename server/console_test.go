@@ -501,10 +501,12 @@ func (c *console) signIn(token string) {
 // through a user's whole flow and an admin's: sign in (a wrong token first),
 // create a session from an upload, see its snapshot, change it with a
 // command, have a command refused and another fail in ChimeraX, take a
-// checkpoint, save and download a file, end the session; then an admin
-// kills another user's session and sees the capacity change, adds a user
-// (whose new token works) and removes them, and sees the usage chart. It
-// writes screenshots of each page at 1440 and 375 px, and scans each with
+// checkpoint, save and download a file, pick a size, refresh, restart, make
+// a second session from a PDB id, end the first (after a confirming
+// dialog) and resume it from its checkpoint; then an admin kills another
+// user's session and sees the capacity change, adds a user (whose new
+// token works) and removes them, and sees the usage chart. It writes
+// screenshots of each page at 1440 and 375 px, and scans each with
 // axe-core when $CHIMERAD_AXE names axe.min.js.
 func TestConsoleInChromium(t *testing.T) {
 	ctx := mustBrowser(t)
@@ -659,7 +661,19 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("the ended session is listed without Show ended")
 	}
 	c.click("checkbox", "Show ended")
-	c.find("link", "peptide")
+
+	// The ended session's page: no snapshot, and a way back from its
+	// checkpoint, red as it was.
+	c.click("link", "peptide")
+	c.waitText("status", "", "This session has ended (deleted)")
+	if len(c.query("image", "Snapshot of peptide")) != 0 || len(c.query("combobox", "Command")) != 0 {
+		t.Errorf("an ended session's page offers a snapshot or a command line")
+	}
+	c.click("button", "Resume from checkpoint")
+	c.waitText("status", "", "resumed from the checkpoint")
+	if s := c.snapshot("Snapshot of peptide"); s.Red <= s.Green {
+		t.Errorf("the resumed session: red %.0f, green %.0f; want it red as it was checkpointed", s.Red, s.Green)
+	}
 
 	// Bob's session; the admin kills it and sees the capacity change.
 	resp, body := d.call(t, "POST", "/api/sessions", bob, map[string]any{"name": "bob's work", "pdb_id": "1hpv"})
@@ -681,8 +695,8 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 		return m[1]
 	}
-	c.waitFor("2 live sessions", func() bool { return live() == "2" })
-	c.find("cell", "alice")
+	c.waitFor("3 live sessions", func() bool { return live() == "3" })
+	c.waitFor("alice's two sessions listed", func() bool { return len(c.query("cell", "alice")) == 2 })
 	var kill axNode
 	c.waitFor("a Kill button for bob's session", func() bool {
 		for _, n := range c.query("button", "Kill") {
@@ -696,7 +710,7 @@ func TestConsoleInChromium(t *testing.T) {
 	c.shoot("admin")
 	c.clickNode(kill)
 	c.waitText("status", "", "Killed bob's session bob's work.")
-	c.waitFor("1 live session", func() bool { return live() == "1" })
+	c.waitFor("2 live sessions", func() bool { return live() == "2" })
 	if s := d.get(t, root, bobs.ID); s.State.Live() || s.TerminationReason != "admin_kill" {
 		t.Errorf("bob's session after Kill: %s %s, want admin_kill", s.State, s.TerminationReason)
 	}
@@ -726,13 +740,13 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("carol's token after Remove: %d, want 401", resp.StatusCode)
 	}
 
-	// Usage: three sessions created today, drawn and in figures.
+	// Usage: four sessions created today, drawn and in figures.
 	c.find("image", "Sessions created per day, last 14 days")
 	c.find("image", "Session-hours per day, last 14 days")
 	c.click("DisclosureTriangle", "The figures per day") // a <summary>
-	c.waitFor("today's three sessions", func() bool {
+	c.waitFor("today's four sessions", func() bool {
 		rows := eval[[]string](c, `[...document.querySelectorAll(".usage-figures tbody tr")].map(r => r.innerText)`)
-		return len(rows) == 14 && regexp.MustCompile(`\t3\t`).MatchString(rows[13])
+		return len(rows) == 14 && regexp.MustCompile(`\t4\t`).MatchString(rows[13])
 	})
 }
 

@@ -62,7 +62,8 @@ function route() {
 // this tab's sessionStorage (never in a URL or a cookie).
 async function signIn(token) {
   const api = new API(token, expired);
-  const [me, caps] = await Promise.all([api.call("GET", "/api/me"), api.call("GET", "/api/capabilities")]);
+  const me = await api.call("GET", "/api/me"); // a wrong token stops here
+  const caps = await api.call("GET", "/api/capabilities");
   sessionStorage.setItem(tokenKey, token);
   app.api = api;
   app.me = me;
@@ -131,7 +132,11 @@ function signInPage() {
   return {title: "Sign in", node: h("div", {class: "narrow"}, form)};
 }
 
-listen(signOutButton, "click", () => signOut("You are signed out: this tab no longer holds your token."));
+listen(signOutButton, "click", () => {
+  // Whoever signs in next starts at their own sessions.
+  history.replaceState(null, "", "#/");
+  signOut("You are signed out: this tab no longer holds your token.");
+});
 listen(window, "hashchange", () => {
   if (location.hash.startsWith("#/") || location.hash === "") route();
 });

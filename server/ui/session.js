@@ -77,6 +77,7 @@ export function sessionPage(app, id) {
   const restartButton = h("button", {type: "button"}, "Restart");
   const endButton = h("button", {type: "button", class: "danger"}, "End session");
   const actionStatus = h("p", {class: "status", role: "status"});
+  const actions = h("div", {class: "actions"}, checkpointButton, restartButton, endButton);
 
   // Nothing acts before the session is read; showSession enables what
   // a live session allows.
@@ -87,6 +88,7 @@ export function sessionPage(app, id) {
   const events = h("ol", {class: "events", reversed: true});
   const log = h("pre", {class: "log", tabindex: "0", role: "region", "aria-label": "ChimeraX log"});
 
+  let grid;
   const page = h("div", {class: "page session"},
     h("nav", {class: "crumbs", "aria-label": "Breadcrumb"},
       h("ol", {}, h("li", {}, h("a", {href: "#/"}, "Sessions")), h("li", {}, crumb))),
@@ -95,7 +97,7 @@ export function sessionPage(app, id) {
     meta,
     banner,
     pageError,
-    h("div", {class: "session-grid"},
+    grid = h("div", {class: "session-grid"},
       h("section", {class: "card viewer", "aria-labelledby": "view-title"},
         h("div", {class: "card-head"},
           h("h2", {id: "view-title"}, "View"),
@@ -108,7 +110,7 @@ export function sessionPage(app, id) {
         h("section", {class: "card", "aria-labelledby": "actions-title"},
           h("h2", {id: "actions-title"}, "Session"),
           h("p", {}, idle),
-          h("div", {class: "actions"}, checkpointButton, restartButton, endButton),
+          actions,
           actionStatus),
         h("section", {class: "card", "aria-labelledby": "files-title"},
           h("h2", {id: "files-title"}, "Files"),
@@ -142,9 +144,47 @@ export function sessionPage(app, id) {
         `${s.terminated_at ? ` at ${time(s.terminated_at)}` : ""}.${s.error ? ` ${s.error}` : ""}`);
       banner.className = "banner ended";
       stop();
+      showEnded();
     } else {
       setText(banner, s.state === "starting" ? "ChimeraX is starting…" : "");
       banner.className = s.state === "starting" ? "banner" : "banner empty";
+    }
+  }
+
+  // showEnded turns the page into the record of an ended session: no
+  // snapshot or commands, and a way to resume it from its checkpoint.
+  let endedShown = false;
+  function showEnded() {
+    if (endedShown) return;
+    endedShown = true;
+    replace(frame, h("p", {class: "gone"}, "No snapshot: the session has ended."));
+    frame.removeAttribute("aria-busy");
+    sizeSelect.parentElement.hidden = true;
+    cmdForm.hidden = true;
+    if (output.querySelector(".muted")) output.hidden = true;
+    replace(files, h("li", {class: "muted"}, "Its files were removed when it ended."));
+    if (!events.children.length) events.append(h("li", {class: "muted"}, "It has ended: no more events."));
+    if (s.checkpoint_at) {
+      const resume = h("button", {type: "button", class: "primary"}, "Resume from checkpoint");
+      listen(resume, "click", async () => {
+        resume.disabled = true;
+        setText(actionStatus, "Starting a new session from its latest checkpoint…");
+        try {
+          const fresh = await api.call("POST", "/api/sessions", {resume_from: s.id});
+          app.go(`#/sessions/${encodeURIComponent(fresh.id)}`, `Session ${fresh.name || fresh.id.slice(0, 8)} resumed from the checkpoint of ${time(s.checkpoint_at)}.`);
+        } catch (p) {
+          setText(actionStatus, `Could not resume it: ${p.message}`);
+          resume.disabled = false;
+        }
+      });
+      replace(actions, resume);
+    } else {
+      replace(actions);
+      actions.hidden = true;
+    }
+    if (!log.textContent) {
+      cursor = "";
+      readLog(true);
     }
   }
 
@@ -166,7 +206,9 @@ export function sessionPage(app, id) {
       s = await api.call("GET", path);
     } catch (p) {
       setText(title, "Session not found");
+      setText(crumb, "not found");
       setText(pageError, p.message);
+      grid.hidden = true;
       return;
     }
     if (gone) return;
@@ -313,7 +355,7 @@ export function sessionPage(app, id) {
     if (type === "state") text = `state: ${d.state}${d.reason ? ` (${reason(d.reason)})` : ""}`;
     if (type === "execution_state") text = d.execution_state;
     if (type === "command") text = `${d.command?.command || ""}${d.command && !d.command.ok ? " — failed" : ""}`;
-    if (type === "checkpoint") text = `checkpoint saved (${bytes(d.checkpoint?.size_bytes)})`;
+    if (type === "checkpoint") text = `checkpoint of ${bytes(d.checkpoint?.size_bytes)}`;
     if (type === "idle_warning") text = `idle warning: ends at ${time(d.idle_expires_at)}`;
     events.prepend(h("li", {}, h("time", {datetime: d.time}, time(d.time)), " ", h("span", {class: `ev-${type}`}, text)));
     while (events.children.length > maxEvents) events.lastChild.remove();
@@ -356,8 +398,8 @@ export function sessionPage(app, id) {
 
   // --- The log: its tail, then what came since, while the page is seen.
   let cursor = "";
-  async function readLog() {
-    if (gone || document.visibilityState !== "visible") return;
+  async function readLog(once) {
+    if (gone || !s || (!once && (!isLive(s) || document.visibilityState !== "visible"))) return;
     try {
       const q = cursor ? `cursor=${encodeURIComponent(cursor)}` : "lines=80";
       const r = await api.call("GET", `${path}/logs?${q}`);
