@@ -28,6 +28,11 @@ import (
 // ErrRefused that names the refused command; nothing is sent. A line
 // holding no command (empty, or a comment) is ErrInvalid.
 //
+// A line that writes files (save, open from a database: policy.Writes)
+// is checked against the session's disk quota, Config.DiskMax, before and
+// after it runs (disk.go); either check gives an error wrapping
+// ErrDiskQuota, the second after removing the files the line wrote.
+//
 // Commands to one session run one at a time, each bounded by
 // Config.CommandTimeout, and a running command marks the session busy. A
 // command that times out gives ErrCommandTimeout, saying whether ChimeraX
@@ -53,6 +58,26 @@ func (sv *Supervisor) Command(ctx context.Context, id, line string) (*Result, er
 	if len(cmds) == 0 {
 		return nil, fmt.Errorf("%w: the line holds no command", ErrInvalid)
 	}
+	// A line that writes files runs between two checks of the session's
+	// disk quota (disk.go), one such line at a time.
+	var before map[string]fileStamp
+	writes, targets := writesOf(cmds)
+	quota := writes && sv.cfg.DiskMax > 0
+	if quota {
+		c, err := sv.readyChild(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		c.diskMu.Lock()
+		defer c.diskMu.Unlock()
+		var used int64
+		if used, before = sv.measureDisk(c, dir); used >= sv.cfg.DiskMax {
+			err := sv.diskQuotaError(used, false)
+			sv.Logger.Warn().Str("session_id", id).Str("user", c.owner).Int64("disk_bytes", used).Msg("command refused: disk quota")
+			sv.publishCommand(c, relativize(strings.Join(cmds, " ; "), dir), nil, err)
+			return nil, err
+		}
+	}
 	if cmds, err = sv.localizePDB(ctx, dir, cmds); err != nil {
 		return nil, err
 	}
@@ -60,6 +85,17 @@ func (sv *Supervisor) Command(ctx context.Context, id, line string) (*Result, er
 	res, err := sv.run(ctx, id, text, true)
 	c := sv.liveChild(id)
 	shown := relativize(text, dir)
+	if quota && c != nil {
+		if used, after := sv.measureDisk(c, dir); used > sv.cfg.DiskMax {
+			left := sv.overQuota(c, dir, targets, before, after)
+			sv.Logger.Warn().Str("session_id", id).Str("user", c.owner).Int64("disk_bytes", used).Int64("disk_bytes_left", left).Msg("command over the disk quota: its files removed")
+			if err == nil {
+				err = sv.diskQuotaError(used, true)
+				sv.publishCommand(c, shown, nil, err)
+				return nil, err
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, ErrCommandTimeout):
 		err = sv.commandTimedOut(c, id)
@@ -211,18 +247,29 @@ func (sv *Supervisor) Snapshot(ctx context.Context, id string, width, height int
 
 // AddFile moves a checked upload (see structure.SaveUpload) into a ready session's
 // directory, under a name chimerad chooses, and opens it there. It returns
-// the file's description and ChimeraX's result. If ChimeraX cannot open it,
-// the file is removed and the error wraps ErrOpenFailed with ChimeraX's
-// message. The upload's spooled file is gone either way, except when an
+// the file's description and ChimeraX's result. A file that would take the
+// session directory over Config.DiskMax is refused with ErrDiskQuota. If
+// ChimeraX cannot open it, the file is removed and the error wraps
+// ErrOpenFailed with ChimeraX's message. The upload's spooled file is gone either way, except when an
 // error comes before the move (then the caller removes it).
 func (sv *Supervisor) AddFile(ctx context.Context, id string, u *structure.Upload) (store.Structure, *Result, error) {
 	if uuid.Validate(id) != nil {
 		return store.Structure{}, nil, fmt.Errorf("%w: %s", ErrNotFound, truncate(id, 40))
 	}
-	if _, err := sv.readyChild(ctx, id); err != nil {
+	c, err := sv.readyChild(ctx, id)
+	if err != nil {
 		return store.Structure{}, nil, err
 	}
 	dir := sv.sessionDir(id)
+	if sv.cfg.DiskMax > 0 { // an upload counts against the disk quota too (disk.go)
+		c.diskMu.Lock()
+		defer c.diskMu.Unlock()
+		if used, _ := sv.measureDisk(c, dir); used+u.Size > sv.cfg.DiskMax {
+			return store.Structure{}, nil, fmt.Errorf("%w: the session's files use %s, and this file of %s would take them over session.disk_max, %s",
+				ErrDiskQuota, humanBytes(used), humanBytes(u.Size), humanBytes(sv.cfg.DiskMax))
+		}
+		defer sv.measureDisk(c, dir)
+	}
 	ext := u.Format.Ext()
 	if u.Gzip {
 		ext += ".gz"

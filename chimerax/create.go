@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 	"github.com/google/uuid"
@@ -176,12 +178,17 @@ func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Sess
 	return got, c.startErr
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
 // checkName checks a session's name.
 func checkName(name string) error {
-	if len(name) > maxNameBytes || strings.ContainsFunc(name, isControl) {
-		return fmt.Errorf("%w: name: at most %d bytes, no control characters", ErrInvalid, maxNameBytes)
+	if len(name) > maxNameBytes {
+		return fmt.Errorf("%w: a name is at most %d bytes", ErrInvalid, maxNameBytes)
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: a name must be valid UTF-8", ErrInvalid)
+	}
+	if i := strings.IndexFunc(name, policy.Hidden); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("%w: a name may not hold control, bidi or other invisible characters (it has %U)", ErrInvalid, r)
 	}
 	return nil
 }

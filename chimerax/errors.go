@@ -40,6 +40,9 @@ var (
 	ErrFileNotFound = errors.New("chimerax: file not found")
 	// ErrSessionLive: the operation needs an ended session, and it is live.
 	ErrSessionLive = errors.New("chimerax: session still live")
+	// ErrDiskQuota: a command that writes files found the session's
+	// directory at session.disk_max, or took it over (disk.go).
+	ErrDiskQuota = errors.New("chimerax: session disk quota reached")
 )
 
 // Errors that the supervisor's sub-packages own, re-exported so that

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -60,7 +61,7 @@ func ownFile(name string) bool {
 func fileName(name string) error {
 	switch {
 	case name == "" || len(name) > 255 || name != filepath.Base(name) || strings.HasPrefix(name, "."),
-		strings.ContainsFunc(name, isControl) || strings.ContainsAny(name, `\/:~$`):
+		strings.ContainsFunc(name, policy.Hidden) || strings.ContainsAny(name, `\/:~$`):
 		return fmt.Errorf("%w: file name %q: want a plain name in the session directory", ErrInvalid, truncate(name, 60))
 	case fileSuffixes[strings.ToLower(filepath.Ext(name))] == "" || ownFile(name):
 		return fmt.Errorf("%w: file %q: only files the session saved (.png, .jpg, .cxs, .pdb, .cif) can be fetched", ErrFileNotFound, truncate(name, 60))

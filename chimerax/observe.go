@@ -113,6 +113,11 @@ func (sv *Supervisor) markOpen() {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	sv.mon.opened = sv.now()
+	// Adopted children answered during the reconcile; their health clock
+	// starts now, at serving time, so a slow reconcile kills none.
+	for _, c := range sv.children {
+		c.lastHealthy = sv.mon.opened
+	}
 }
 
 // retire adds an ended child's CPU time to the retired total, so that
@@ -186,7 +191,8 @@ func (sv *Supervisor) Load() Load {
 }
 
 // SessionStats returns what a live session's child has done and uses:
-// commands run, and its CPU time and resident memory. ok is false if the
+// commands run, its CPU time and resident memory, and its directory's
+// disk usage as last measured (disk.go). ok is false if the
 // session is not live in this supervisor. CPU and memory are zero until
 // the child is ready.
 func (sv *Supervisor) SessionStats(id string) (stats store.SessionStats, ok bool) {
@@ -200,6 +206,7 @@ func (sv *Supervisor) SessionStats(id string) (stats store.SessionStats, ok bool
 	p := liveProc(c)
 	sv.mu.Unlock()
 	sv.fillStats(&stats, p)
+	stats.DiskBytes = sv.diskBytes(c)
 	return stats, true
 }
 
@@ -257,6 +264,8 @@ func (sv *Supervisor) Ready(ctx context.Context) []Check {
 
 	if err := sv.db.Ping(ctx); err != nil {
 		add("store", &checkError{"not writable", err}, "")
+	} else if sv.db.Full() {
+		add("store", &checkError{"the disk is full: the last write failed for want of space", store.ErrNoSpace}, "")
 	} else {
 		add("store", nil, "writable")
 	}

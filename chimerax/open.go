@@ -173,6 +173,6 @@ func (sv *Supervisor) Capabilities() Capabilities {
 		MaxSnapshotSide: MaxSnapshotSide,
 		IdleTimeout:     sv.cfg.IdleTimeout, MaxIdleTimeout: sv.cfg.MaxIdleTimeout,
 		MaxSessions: sv.cfg.MaxSessions, MaxSessionsPerUser: sv.cfg.MaxSessionsPerUser,
-		MaxUncompressedBytes: sv.cfg.MaxUncompressedBytes,
+		MaxUncompressedBytes: sv.UncompressedLimit(),
 	}
 }

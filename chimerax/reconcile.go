@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax/process"
@@ -28,10 +29,11 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	strays := process.FindChildren(sessionsDir)
 	adopted := 0
 	resume := sv.cfg.OnRestart == OnRestartResume
-	var toResume []store.Session
+	var toResume, toEnd []store.Session
+	adoptErrs := sv.adoptAll(ctx, live)
 	for _, rec := range live {
 		if sv.cfg.OnRestart == OnRestartAdopt {
-			err := sv.adopt(ctx, rec)
+			err := adoptErrs[rec.ID]
 			if err == nil {
 				adopted++
 				delete(strays, rec.ID)
@@ -53,9 +55,7 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 			toResume = append(toResume, rec)
 			continue
 		}
-		if err := sv.endAtStart(ctx, rec.ID, "chimerad restarted while the session was "+string(rec.State)); err != nil {
-			return err
-		}
+		toEnd = append(toEnd, rec)
 	}
 	for id, pids := range strays {
 		for _, pid := range pids {
@@ -77,18 +77,13 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 			sv.cg.DestroySession(id)
 		}
 	}
-	marked, err := sv.resumeMarked(ctx, resume)
-	if err != nil {
-		return err
-	}
-	toResume = append(toResume, marked...)
 	entries, err := os.ReadDir(sessionsDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	for _, e := range entries {
-		// Every live record was adopted or ended above: only adopted
-		// sessions' directories are in use.
+		// Every live record was adopted above or is ended below: only
+		// adopted sessions' directories are in use.
 		if uuid.Validate(e.Name()) != nil {
 			continue
 		}
@@ -99,10 +94,27 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 			os.RemoveAll(filepath.Join(sessionsDir, e.Name()))
 		}
 	}
+	// Writes come last, after what frees space: on a full disk they may
+	// fail, and the daemon still starts (degraded; see noteUnended).
+	var unended []string
+	for _, rec := range toEnd {
+		if err := sv.endAtStart(ctx, rec.ID, "chimerad restarted while the session was "+string(rec.State)); errors.Is(err, store.ErrNoSpace) {
+			unended = append(unended, rec.ID)
+		} else if err != nil {
+			return err
+		}
+	}
+	marked, err := sv.resumeMarked(ctx, resume)
+	if err != nil {
+		return err
+	}
+	toResume = append(toResume, marked...)
 	for _, rec := range toResume {
 		if err := sv.resume(ctx, rec); err != nil {
 			sv.Logger.Error().Err(err).Str("session_id", rec.ID).Msg("cannot resume session")
-			if err := sv.endAtStart(ctx, rec.ID, "chimerad restarted and could not resume the session from its checkpoint"); err != nil {
+			if err := sv.endAtStart(ctx, rec.ID, "chimerad restarted and could not resume the session from its checkpoint"); errors.Is(err, store.ErrNoSpace) {
+				unended = append(unended, rec.ID)
+			} else if err != nil {
 				return err
 			}
 		}
@@ -110,7 +122,43 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	if len(toResume) > 0 {
 		sv.Logger.Info().Int("sessions", len(toResume)).Msg("resuming sessions from their checkpoints (session.on_restart: resume)")
 	}
+	sv.noteUnended(unended)
 	return nil
+}
+
+// noteUnended keeps the sessions a full disk kept Reconcile from marking
+// ended (their children are gone): the daemon serves degraded, says so,
+// and each full sweep tries again (retryUnended).
+func (sv *Supervisor) noteUnended(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	sv.mu.Lock()
+	sv.unended = append(sv.unended, ids...)
+	sv.mu.Unlock()
+	sv.Logger.Error().Err(store.ErrNoSpace).Int("sessions", len(ids)).
+		Msg("the disk is full: chimerad starts degraded, with sessions of the previous daemon not yet marked ended; it retries each sweep, and /readyz fails until a write succeeds")
+}
+
+// retryUnended marks ended what Reconcile could not, once there is room.
+func (sv *Supervisor) retryUnended(ctx context.Context) {
+	sv.mu.Lock()
+	ids := sv.unended
+	sv.unended = nil
+	sv.mu.Unlock()
+	var left []string
+	for _, id := range ids {
+		if err := sv.endAtStart(ctx, id, "chimerad restarted while the session was live"); err != nil {
+			left = append(left, id)
+		}
+	}
+	if len(left) > 0 {
+		sv.mu.Lock()
+		sv.unended = append(left, sv.unended...)
+		sv.mu.Unlock()
+	} else if len(ids) > 0 {
+		sv.Logger.Info().Int("sessions", len(ids)).Msg("space freed: sessions of the previous daemon marked ended")
+	}
 }
 
 // ours reports whether session id is this daemon's: it has a record in
@@ -124,6 +172,32 @@ func (sv *Supervisor) ours(ctx context.Context, id string) bool {
 	return err == nil
 }
 
+// adoptBound is how long the adopt-mode reconcile waits for each child
+// (all at once), and so the most it delays serving: a hung child is not
+// adopted, and a healthy one answers far sooner.
+const adoptBound = 2 * time.Second
+
+// adoptAll adopts the sessions in live in parallel (OnRestartAdopt; else
+// it does nothing) and returns each one's error.
+func (sv *Supervisor) adoptAll(ctx context.Context, live []store.Session) map[string]error {
+	errs := make(map[string]error, len(live))
+	if sv.cfg.OnRestart != OnRestartAdopt {
+		return errs
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, rec := range live {
+		wg.Go(func() {
+			err := sv.adopt(ctx, rec)
+			mu.Lock()
+			errs[rec.ID] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
 // adopt re-attaches a ready session whose shim and child survived the
 // previous daemon: the shim must answer on its socket about the very child
 // recorded (pid and start time), and the child must answer a command.
@@ -135,12 +209,12 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 	p, err := process.Adopt(sv.sessionDir(rec.ID), process.Info{
 		PID: r.PID, StartTicks: r.StartTicks, Port: r.Port, Dir: r.Dir,
 		ShimPID: r.ShimPID, ShimStartTicks: r.ShimStartTicks, Sandboxed: r.Sandboxed,
-	}, sv.cg, rec.ID)
+	}, sv.cg, rec.ID, adoptBound)
 	if err != nil {
 		return err
 	}
 	client := NewClient(p.Dial)
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, adoptBound)
 	res, err := client.Run(pctx, "version")
 	cancel()
 	if err != nil || res == nil {
@@ -182,8 +256,8 @@ func (sv *Supervisor) resumeMarked(ctx context.Context, resume bool) ([]store.Se
 			out = append(out, rec)
 			continue // unmarked once it is starting again
 		}
-		if err := sv.db.UnmarkResume(ctx, id); err != nil {
-			return nil, err
+		if err := sv.db.UnmarkResume(ctx, id); err != nil && !errors.Is(err, store.ErrNoSpace) {
+			return nil, err // a mark left on a full disk is read again next start
 		}
 	}
 	return out, nil

@@ -73,6 +73,7 @@ func (sv *Supervisor) info(rec store.Session) Info {
 	}
 	if c != nil {
 		sv.fillStats(&stats, p)
+		stats.DiskBytes = sv.diskBytes(c)
 		in.Stats = &stats
 	}
 	return in

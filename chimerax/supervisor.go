@@ -39,7 +39,8 @@ type Config struct {
 	// each for up to QueueTimeout (queue.go); 0 queues none.
 	QueueSize    int
 	QueueTimeout time.Duration
-	// MaxUncompressedBytes bounds what a gzip upload may inflate to.
+	// MaxUncompressedBytes bounds what a gzip upload may inflate to; the
+	// supervisor bounds it further by memory (UncompressedLimit).
 	MaxUncompressedBytes int64
 	// IdleTimeout ends sessions without activity for that long; 0 never.
 	IdleTimeout time.Duration
@@ -109,6 +110,9 @@ type Config struct {
 	// PoolMaxAge recycles them (pool.go). 0 keeps no pool.
 	PoolSize   int
 	PoolMaxAge time.Duration
+	// DiskMax bounds the bytes in a session's directory that commands
+	// writing there may reach (disk.go); 0 means no bound.
+	DiskMax int64
 }
 
 // Sandbox modes (Config.Sandbox).
@@ -155,6 +159,7 @@ func DefaultConfig(dataDir string) Config {
 	}
 	cfg.ActivityFlushInterval = 5 * time.Second
 	cfg.PoolMaxAge = time.Hour
+	cfg.DiskMax = 1 << 30
 	return cfg
 }
 
@@ -190,7 +195,10 @@ type Supervisor struct {
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
 	lastPurge time.Time // of old checkpoints
-	mon       monitor   // metrics and readiness bookkeeping (observe.go)
+	// unended are sessions of a previous daemon a full disk kept
+	// Reconcile from marking ended (reconcile.go).
+	unended []string
+	mon     monitor // metrics and readiness bookkeeping (observe.go)
 
 	dirty map[string]struct{} // sessions with activity not yet flushed (activity.go)
 	pool  pool                // warm children (pool.go)
@@ -230,6 +238,14 @@ type child struct {
 	endScheduled bool                 // the sweeper is ending it (guarded by Supervisor.mu)
 	restarting   bool                 // Restart is replacing its child (guarded by Supervisor.mu)
 	openCmd      string               // what opened its structure at start, for Restart
+
+	// diskMu makes the commands that write into the session directory
+	// run one at a time, each between its two quota checks (disk.go).
+	diskMu sync.Mutex
+	// diskBytes is the directory's usage when last measured, if
+	// diskMeasured (guarded by Supervisor.mu).
+	diskBytes    int64
+	diskMeasured bool
 }
 
 // NewSupervisor returns a supervisor that starts engine for each session

@@ -722,3 +722,38 @@ func TestOpenRefusesUnusableDataDir(t *testing.T) {
 		t.Errorf("Open with a data dir holding $ = %v, want ErrInvalid naming it", err)
 	}
 }
+
+// TestStoppedChildKilledAtOnce: a child that stops answering (SIGSTOP, as
+// a hung process) is killed at once when health_timeout passes - not after
+// the graceful steps a stopped process cannot honour - and its session's
+// error says what happened and for how long.
+func TestStoppedChildKilledAtOnce(t *testing.T) {
+	ctx := context.Background()
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.HealthInterval = 100 * time.Millisecond
+		c.HealthTimeout = time.Second
+		c.StopGrace = 5 * time.Second
+	})
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if err := syscall.Kill(-rec.Process.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-rec.Process.PID, syscall.SIGKILL)
+	var got chimerax.Info
+	chimeraxtest.WaitFor(t, 10*time.Second, "ended as unresponsive", func() bool {
+		got, _ = sv.Session(ctx, rec.ID)
+		return !got.State.Live()
+	})
+	took := time.Since(stopped)
+	if got.State != store.StateFailed || got.TerminationReason != store.ReasonUnresponsive ||
+		!strings.Contains(got.Error, "did not answer for") {
+		t.Errorf("stopped child's session = %s/%s %q, want failed/unresponsive saying for how long", got.State, got.TerminationReason, got.Error)
+	}
+	if took > 3*time.Second { // health_timeout, a probe interval, a kill: not two 5 s graces
+		t.Errorf("a stopped child took %v to end, want about health_timeout (1s)", took)
+	}
+}

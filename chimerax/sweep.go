@@ -2,6 +2,7 @@ package chimerax
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/chimerad/chimerad/store"
@@ -99,6 +100,7 @@ func (sv *Supervisor) fullSweep() ([]string, time.Time) {
 	if purge {
 		sv.purgeCheckpoints()
 	}
+	sv.retryUnended(context.Background())
 	return ids, next
 }
 
@@ -227,13 +229,12 @@ func (sv *Supervisor) ProbeHealth() {
 	sv.mu.Unlock()
 	for _, c := range dead {
 		p, _ := sv.handle(c)
-		sv.Logger.Warn().Str("session_id", c.id).Int("pid", p.PID()).
+		sv.mu.Lock()
+		silent := now.Sub(c.lastHealthy).Round(time.Second)
+		sv.mu.Unlock()
+		sv.Logger.Warn().Str("session_id", c.id).Int("pid", p.PID()).Dur("silent", silent).
 			Str("reason", string(store.ReasonUnresponsive)).Msg("chimerax does not answer; killing it")
-		sv.wg.Add(1)
-		go func() {
-			defer sv.wg.Done()
-			sv.stop(context.Background(), c.id, store.ReasonUnresponsive)
-		}()
+		sv.wg.Go(func() { sv.killUnresponsive(c.id, silent) })
 	}
 	for _, c := range probe {
 		sv.wg.Add(1)
@@ -281,4 +282,27 @@ func (sv *Supervisor) LastSweep() time.Time {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	return sv.lastSweep
+}
+
+// killUnresponsive ends a session whose ChimeraX has not answered for
+// silent: at once, SIGKILL to its group (a hung or stopped process honours
+// neither `exit` nor SIGTERM), its error saying what happened.
+func (sv *Supervisor) killUnresponsive(id string, silent time.Duration) {
+	sv.mu.Lock()
+	c := sv.children[id]
+	claimed := c != nil && !c.ending
+	if claimed {
+		c.ending = true
+	}
+	sv.mu.Unlock()
+	if !claimed {
+		return
+	}
+	c.cancelStart()
+	<-c.started
+	if p, _ := sv.handle(c); p != nil {
+		p.Kill()
+	}
+	msg := fmt.Sprintf("ChimeraX did not answer for %v (chimerax.health_timeout is %v): killed", silent, sv.cfg.HealthTimeout)
+	sv.finish(c, store.StateFailed, store.ReasonUnresponsive, msg)
 }

@@ -40,6 +40,20 @@ type Config struct {
 	Pool     PoolConfig     `mapstructure:"pool"`
 	PDB      PDBConfig      `mapstructure:"pdb"`
 	Metrics  MetricsConfig  `mapstructure:"metrics"`
+	MCP      MCPConfig      `mapstructure:"mcp"`
+}
+
+// MCPConfig configures the Model Context Protocol server for AI agents:
+// /mcp in the daemon, and `chimerad mcp` on stdio (mcp.go).
+type MCPConfig struct {
+	// Enabled serves /mcp.
+	Enabled bool `mapstructure:"enabled"`
+	// MaxStructureBytes caps the structure text create_session takes.
+	MaxStructureBytes int64 `mapstructure:"max_structure_bytes"`
+	// MaxSnapshotSide caps a snapshot's width and height, in pixels.
+	MaxSnapshotSide int `mapstructure:"max_snapshot_side"`
+	// SessionTimeout closes MCP sessions without a request for that long.
+	SessionTimeout time.Duration `mapstructure:"session_timeout"`
 }
 
 // PDBConfig says where chimerad downloads PDB entries from.
@@ -63,6 +77,11 @@ type HTTPConfig struct {
 	// SignedURLLifetime is how long the signed URLs for a browser's <img>
 	// and EventSource work (POST /api/sessions/{id}/urls).
 	SignedURLLifetime time.Duration `mapstructure:"signed_url_lifetime"`
+	// MaxConnsPerClient caps the connections one client address holds at
+	// once; 0 means no cap.
+	MaxConnsPerClient int `mapstructure:"max_conns_per_client"`
+	// MinUploadRate is the slowest a request body may arrive, bytes/s.
+	MinUploadRate int64 `mapstructure:"min_upload_rate"`
 }
 
 // CORSConfig lists the browser origins allowed to call the API.
@@ -119,6 +138,9 @@ type SessionConfig struct {
 	ActivityFlushInterval time.Duration `mapstructure:"activity_flush_interval"`
 	// KeepConnected: a session with an open event stream is never idle.
 	KeepConnected bool `mapstructure:"keep_connected"`
+	// DiskMax bounds, in bytes, the files of a session's directory that
+	// its commands may write up to; 0 means no bound.
+	DiskMax int64 `mapstructure:"disk_max"`
 }
 
 // PoolConfig configures the warm pool of started ChimeraX children.
@@ -163,6 +185,8 @@ func DefaultConfig() Config {
 			Listen:            DefaultListen,
 			AllowedHosts:      slices.Clone(srv.AllowedHosts),
 			SignedURLLifetime: srv.SignedURLLifetime,
+			MaxConnsPerClient: srv.MaxConnsPerClient,
+			MinUploadRate:     srv.MinUploadRate,
 		},
 		CORS: CORSConfig{AllowedOrigins: append([]string{}, srv.AllowedOrigins...)},
 		ChimeraX: ChimeraXConfig{
@@ -189,6 +213,7 @@ func DefaultConfig() Config {
 			CheckpointRetention:   sv.CheckpointRetention,
 			ActivityFlushInterval: sv.ActivityFlushInterval,
 			KeepConnected:         sv.KeepConnected,
+			DiskMax:               sv.DiskMax,
 		},
 		Limits: LimitsConfig{
 			MaxSessions:          sv.MaxSessions,
@@ -204,6 +229,12 @@ func DefaultConfig() Config {
 			CacheMaxBytes: structure.DefaultCacheMaxBytes,
 		},
 		Metrics: MetricsConfig{RequireAuth: "auto"},
+		MCP: MCPConfig{
+			Enabled:           srv.MCP.Enabled,
+			MaxStructureBytes: srv.MCP.MaxStructureBytes,
+			MaxSnapshotSide:   srv.MCP.MaxSnapshotSide,
+			SessionTimeout:    srv.MCP.SessionTimeout,
+		},
 	}
 }
 
@@ -233,6 +264,7 @@ func (c *Config) supervisorConfig(pdb *structure.Fetcher) chimerax.Config {
 	sc.CheckpointRetention = c.Session.CheckpointRetention
 	sc.ActivityFlushInterval = c.Session.ActivityFlushInterval
 	sc.KeepConnected = c.Session.KeepConnected
+	sc.DiskMax = c.Session.DiskMax
 	sc.MaxSessions = c.Limits.MaxSessions
 	sc.MaxSessionsPerUser = c.Limits.MaxSessionsPerUser
 	sc.QueueSize, sc.QueueTimeout = c.Limits.QueueSize, c.Limits.QueueTimeout
@@ -249,9 +281,17 @@ func (c *Config) serverConfig() server.Config {
 	sc.AllowedHosts = c.HTTP.AllowedHosts
 	sc.AllowedOrigins = c.CORS.AllowedOrigins
 	sc.SignedURLLifetime = c.HTTP.SignedURLLifetime
+	sc.MaxConnsPerClient, sc.MinUploadRate = c.HTTP.MaxConnsPerClient, c.HTTP.MinUploadRate
 	sc.MaxUploadBytes = c.Limits.MaxUploadBytes
 	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes
 	sc.MetricsRequireAuth = c.MetricsRequireAuth()
+	sc.MCP = server.MCPConfig{
+		Enabled:           c.MCP.Enabled,
+		MaxStructureBytes: c.MCP.MaxStructureBytes,
+		MaxSnapshotSide:   c.MCP.MaxSnapshotSide,
+		SessionTimeout:    c.MCP.SessionTimeout,
+		Allow:             c.Commands.Allow,
+	}
 	return sc
 }
 
@@ -311,6 +351,12 @@ func (c *Config) Validate() error {
 	if d := c.HTTP.SignedURLLifetime; d < time.Second || d > 24*time.Hour {
 		bad("http.signed_url_lifetime", d, "want 1s to 24h")
 	}
+	if n := c.HTTP.MaxConnsPerClient; n < 0 || n > 0 && n < 8 {
+		bad("http.max_conns_per_client", n, "want 0 (no cap) or at least 8 (a browser opens 6 at once)")
+	}
+	if r := c.HTTP.MinUploadRate; r < 1024 {
+		bad("http.min_upload_rate", r, "want at least 1024 bytes per second")
+	}
 	if len(c.HTTP.AllowedHosts) == 0 {
 		bad("http.allowed_hosts", "[]", `must name at least one host ("*" allows any)`)
 	}
@@ -366,6 +412,9 @@ func (c *Config) Validate() error {
 			bad(key, n, "must be positive")
 		}
 	}
+	if n := c.Session.DiskMax; n < 0 {
+		bad("session.disk_max", n, "must not be negative (0 means no bound)")
+	}
 	if m := c.ChimeraX.MemoryMax; m != 0 && m < 256<<20 {
 		bad("chimerax.memory_max", m, "want 0 (no limit) or at least 268435456 (256 MiB): ChimeraX does not start in less")
 	}
@@ -381,6 +430,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Pool.Size > 0 && c.Limits.MaxSessions > 0 && c.Pool.Size >= c.Limits.MaxSessions {
 		bad("pool.size", c.Pool.Size, fmt.Sprintf("must be below limits.max_sessions (%d): pool children count against it", c.Limits.MaxSessions))
+	}
+	if n := c.MCP.MaxStructureBytes; n <= 0 || n > c.Limits.MaxUploadBytes {
+		bad("mcp.max_structure_bytes", n, fmt.Sprintf("want 1 to limits.max_upload_bytes (%d)", c.Limits.MaxUploadBytes))
+	}
+	if n := c.MCP.MaxSnapshotSide; n < 1 || n > chimerax.MaxSnapshotSide {
+		bad("mcp.max_snapshot_side", n, fmt.Sprintf("want 1 to %d pixels", chimerax.MaxSnapshotSide))
+	}
+	if c.MCP.SessionTimeout < 0 {
+		bad("mcp.session_timeout", c.MCP.SessionTimeout, "must not be negative (0 means never)")
 	}
 	if _, err := parseAutoBool(c.Metrics.RequireAuth); err != nil {
 		bad("metrics.require_auth", c.Metrics.RequireAuth, err.Error())

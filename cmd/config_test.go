@@ -136,6 +136,7 @@ func TestConfigRejects(t *testing.T) {
 		{name: "relative cgroup", yaml: "chimerax:\n  cgroup: mine\n", want: "chimerax.cgroup = mine"},
 		{name: "tiny cpu_max", yaml: "chimerax:\n  cpu_max: 0.001\n", want: "chimerax.cpu_max = 0.001"},
 		{name: "negative cpu_max", yaml: "chimerax:\n  cpu_max: -1\n", want: "chimerax.cpu_max = -1"},
+		{name: "negative disk_max", yaml: "session:\n  disk_max: -1\n", want: "session.disk_max = -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "c.yaml")

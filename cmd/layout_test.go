@@ -26,12 +26,15 @@ type goPackage struct {
 // to the module, "" for main), the internal packages it may import. A
 // package not listed may import nothing internal. The leaves of chimerax
 // (checkpoints, engine, fanout, policy, process, rest, structure, sim) and
-// store import nothing of the module.
+// store import nothing of the module; nor does server/mcp, the MCP tools,
+// which call a Backend that server (over the supervisor) and cmd (over the
+// REST API) provide.
 // chimeraxtest is the test harness: only tests may import it.
 var layoutRules = map[string][]string{
 	"":                      {"cmd"},
-	"cmd":                   {"server", "chimerax", "chimerax/policy", "chimerax/process", "chimerax/sim", "chimerax/structure", "store"},
-	"server":                {"chimerax", "chimerax/structure", "store"},
+	"cmd":                   {"server", "server/mcp", "chimerax", "chimerax/policy", "chimerax/process", "chimerax/sim", "chimerax/structure", "store"},
+	"server":                {"server/mcp", "chimerax", "chimerax/structure", "store"},
+	"server/mcp":            nil,
 	"chimerax":              {"chimerax/checkpoints", "chimerax/engine", "chimerax/fanout", "chimerax/policy", "chimerax/process", "chimerax/rest", "chimerax/structure", "store"},
 	"chimerax/chimeraxtest": {"chimerax", "chimerax/process", "chimerax/sim", "store"},
 	"chimerax/policy":       nil,

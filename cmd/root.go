@@ -74,6 +74,7 @@ Run the daemon with "chimerad serve"; manage it with "chimerad users" and
 		newVersionCommand(),
 		newUsersCommand(),
 		newSessionsCommand(),
+		newMCPCommand(),
 		newSimulatorCommand(),
 		newShimCommand(),
 	)

@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	}
 	api, admin := srv.HTTPServer(false), srv.HTTPServer(true)
 	errc := make(chan error, 2)
-	go func() { errc <- server.Serve(api, ln) }()
+	go func() { errc <- server.Serve(api, srv.LimitListener(ln)) }()
 	go func() { errc <- server.Serve(admin, sock) }()
 	log.Info().Str("listen", ln.Addr().String()).Str("socket", sock.Addr().String()).
 		Str("engine", engine.Name).Str("engine_path", engine.Path).Str("data_dir", cfg.DataDir).

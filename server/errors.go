@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -25,8 +26,10 @@ var (
 	errBadRequest   = errors.New("bad request")
 	errMediaType    = errors.New("unsupported content type")
 	errTooLarge     = errors.New("request body too large")
+	errBodyTimeout  = errors.New("request body too slow")
+	errTooManyConns = errors.New("too many connections from this client")
 	// errOriginNotAllowed: a browser preflight from an origin CORS does
-	// not allow.
+	// not allow, or any browser request to /mcp from one (mcp.go).
 	errOriginNotAllowed = errors.New("origin not allowed")
 )
 
@@ -48,6 +51,8 @@ var problemKinds = []struct {
 	{errBadRequest, http.StatusBadRequest, "invalid_request"},
 	{errMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{errBodyTimeout, http.StatusRequestTimeout, "request_timeout"},
+	{errTooManyConns, http.StatusTooManyRequests, "too_many_connections"},
 	{chimerax.ErrNotFound, http.StatusNotFound, "session_not_found"},
 	{chimerax.ErrInvalid, http.StatusBadRequest, "invalid_request"},
 	{chimerax.ErrUnsupportedFormat, http.StatusUnsupportedMediaType, "unsupported_format"},
@@ -69,10 +74,16 @@ var problemKinds = []struct {
 	{chimerax.ErrNoCheckpoint, http.StatusConflict, "no_checkpoint"},
 	{chimerax.ErrFileNotFound, http.StatusNotFound, "file_not_found"},
 	{chimerax.ErrSessionLive, http.StatusConflict, "session_live"},
+	{chimerax.ErrDiskQuota, http.StatusInsufficientStorage, "disk_quota_exceeded"},
+	{store.ErrNoSpace, http.StatusInsufficientStorage, "insufficient_storage"},
+	{syscall.ENOSPC, http.StatusInsufficientStorage, "insufficient_storage"},
 	{store.ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrExists, http.StatusConflict, "exists"},
 	{store.ErrInvalid, http.StatusBadRequest, "invalid_request"},
 }
+
+// noSpaceDetail is a 507's detail, whichever write met the full disk.
+const noSpaceDetail = "The disk holding chimerad's data is full, so nothing of this request was saved. Try again once an admin has freed space."
 
 // retryAfter is what a 503 (shutting down) suggests to wait.
 const retryAfter = 5 * time.Second
@@ -106,7 +117,10 @@ func problemFor(err error) Problem {
 			}
 		}
 	}
-	if se, ok := errors.AsType[*chimerax.StartError](err); ok {
+	if p.Code == "insufficient_storage" {
+		p.Detail = noSpaceDetail
+	}
+	if se, ok := errors.AsType[*chimerax.StartError](err); ok && p.Code != "insufficient_storage" {
 		p.Detail = sentence(se.Err.Error()) // the child's output is for the log and admins
 	}
 	p.Title = http.StatusText(p.Status)
@@ -140,6 +154,9 @@ func sentence(msg string) string {
 // error chain, once.
 func (s *Server) fail(c *gin.Context, err error) {
 	p := problemFor(err)
+	if !caller(c).Admin {
+		p.Detail = s.public(p.Detail)
+	}
 	p.Instance = c.Request.URL.Path
 	p.RequestID = c.GetString(requestIDKey)
 	var fe *failedSession
@@ -158,12 +175,23 @@ func (s *Server) fail(c *gin.Context, err error) {
 	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", strconv.Itoa(int(retryAfter.Seconds())))
 	}
-	if p.Status >= 500 {
+	if p.Status >= 500 && p.Code != "disk_quota_exceeded" { // the supervisor logs a user's quota
 		s.logger.Error().Err(err).Str("request_id", p.RequestID).Int("status", p.Status).Msg("request failed")
 	}
 	c.Error(err)
 	c.Header("Content-Type", "application/problem+json")
 	c.AbortWithStatusJSON(p.Status, p)
+}
+
+// public rewrites a detail for someone who is not an admin: the
+// supervisor's step (no data-dir path, port or pid), and the spool
+// directory, which is the server's.
+func (s *Server) public(text string) string {
+	text = s.sv.Public(text)
+	if dir := s.cfg.SpoolDir; dir != "" {
+		text = strings.ReplaceAll(text, dir, "<spool>")
+	}
+	return text
 }
 
 // failedSession carries the id of a session whose create failed after its

@@ -38,6 +38,7 @@ type Metrics struct {
 	requests       *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
 	queueSeconds   *prometheus.HistogramVec
+	mcp            *mcpMetrics // mcp_metrics.go
 }
 
 // endReasons and commandOutcomes are the label values known in advance:
@@ -122,6 +123,8 @@ func NewMetrics(reg *prometheus.Registry, src LoadSource) (*Metrics, error) {
 		m.created, m.ended, m.startDuration, m.lifetime,
 		m.commands, m.commandSeconds, m.requests, m.requestSeconds, m.queueSeconds,
 	}
+	m.mcp = newMCPMetrics()
+	cs = append(cs, m.mcp.collectors()...)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

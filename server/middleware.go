@@ -89,8 +89,14 @@ func (s *Server) accessLog(c *gin.Context) {
 		Int("status", c.Writer.Status()).
 		Int("bytes", c.Writer.Size()).
 		Dur("duration_ms", time.Since(start)).
-		Str("user", caller(c).Name).
-		Msg("request")
+		Str("user", caller(c).Name)
+	if m := c.GetString(mcpMethodKey); m != "" { // /mcp: what the message asked
+		ev.Str(mcpMethodKey, m)
+		if tool := c.GetString(mcpToolKey); tool != "" {
+			ev.Str(mcpToolKey, tool)
+		}
+	}
+	ev.Msg("request")
 }
 
 // checkHost refuses Host headers outside http.allowed_hosts, so that a web
@@ -131,10 +137,10 @@ func (s *Server) cors(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	h.Set("Access-Control-Expose-Headers", "Location, X-Request-ID, Retry-After, Content-Disposition")
+	h.Set("Access-Control-Expose-Headers", "Location, X-Request-ID, Retry-After, Content-Disposition, Mcp-Session-Id")
 	if preflight {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, Last-Event-ID, Accept, Mcp-Session-Id, Mcp-Protocol-Version")
 		h.Set("Access-Control-Max-Age", "600")
 		c.AbortWithStatus(http.StatusNoContent)
 		return

@@ -13,7 +13,7 @@ func (s *Server) routes() *gin.Engine {
 	r.ContextWithFallback = true // c.Done and c.Value follow the request's context
 	// observeHTTP first: it counts the status a panic became.
 	r.Use(s.observeHTTP)
-	r.Use(s.recover, s.requestID, s.accessLog, s.checkHost, s.cors)
+	r.Use(s.recover, s.requestID, s.accessLog, s.checkHost, s.cors, s.bodyDeadline)
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.fail(c, errMethod) })
 
@@ -55,6 +55,11 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/sessions/:id/checkpoint", s.handle(s.checkpoint))
 	api.GET("/sessions/:id/events", s.handle(s.events))
 	api.GET("/sessions/:id/logs", s.handle(s.sessionLogs))
+
+	// AI agents, over the Model Context Protocol, as the token's user (mcp.go).
+	if s.cfg.MCP.Enabled {
+		r.Match([]string{http.MethodGet, http.MethodPost, http.MethodDelete}, "/mcp", s.authenticate, s.serveMCP())
+	}
 
 	admin := api.Group("", s.requireAdmin)
 	admin.GET("/users", s.handle(s.listUsers))

@@ -38,6 +38,8 @@ type Supervisor interface {
 	Limits() chimerax.Limits
 	Status(user string) chimerax.Status
 	Capabilities() chimerax.Capabilities
+	// Public rewrites a text for a non-admin: no path, port or pid.
+	Public(text string) string
 	Update(ctx context.Context, id string, u chimerax.SessionUpdate) (chimerax.Info, error)
 	Workspace
 	Monitor // monitoring.go
@@ -79,6 +81,17 @@ type Config struct {
 	URLKey []byte
 	// SignedURLLifetime is how long a signed URL works.
 	SignedURLLifetime time.Duration
+	// MCP configures the MCP server at /mcp (mcp.go).
+	MCP MCPConfig
+	// MaxConnsPerClient caps the connections one client address holds at
+	// once on the API listener (LimitListener); 0 means no cap.
+	MaxConnsPerClient int
+	// MinUploadRate is the slowest an upload may arrive, in bytes per
+	// second: a request body of n bytes has BodyTimeout plus n at this
+	// rate.
+	MinUploadRate int64
+	// BodyTimeout is what any request body has to arrive (a minute).
+	BodyTimeout time.Duration
 }
 
 // DefaultConfig returns the server's defaults.
@@ -91,6 +104,10 @@ func DefaultConfig() Config {
 		SpoolDir:             os.TempDir(),
 		EventsHeartbeat:      15 * time.Second,
 		SignedURLLifetime:    10 * time.Minute,
+		MCP:                  DefaultMCPConfig(),
+		MaxConnsPerClient:    64,
+		MinUploadRate:        64 << 10,
+		BodyTimeout:          time.Minute,
 	}
 }
 
@@ -110,6 +127,11 @@ type Server struct {
 // New returns a server for sv and users.
 func New(cfg Config, sv Supervisor, users Users, logger zerolog.Logger) *Server {
 	gin.SetMode(gin.ReleaseMode)
+	// The supervisor bounds the uncompressed limit by memory; an upload
+	// spooled here meets the same bound.
+	if c := sv.Capabilities().MaxUncompressedBytes; c > 0 && c < cfg.MaxUncompressedBytes {
+		cfg.MaxUncompressedBytes = c
+	}
 	s := &Server{cfg: cfg, sv: sv, users: users, logger: logger, start: time.Now()}
 	s.streamsDone = make(chan struct{})
 	s.engine = s.routes()
@@ -129,9 +151,10 @@ func (s *Server) HTTPServer(admin bool) *http.Server {
 	srv := &http.Server{
 		Handler:           s.engine,
 		ReadHeaderTimeout: 10 * time.Second,
-		// Uploads of up to MaxUploadBytes must fit in ReadTimeout, and a
-		// create that waits for ChimeraX in WriteTimeout.
-		ReadTimeout:    10 * time.Minute,
+		// A body has BodyTimeout, and more by its size at MinUploadRate
+		// (bodyDeadline). A create that waits for ChimeraX must fit in
+		// WriteTimeout.
+		ReadTimeout:    s.cfg.BodyTimeout,
 		WriteTimeout:   10 * time.Minute,
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,

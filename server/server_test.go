@@ -100,7 +100,7 @@ func MustServe(tb testing.TB, opts options) *daemon {
 		tb.Fatal(err)
 	}
 	api, admin := srv.HTTPServer(false), srv.HTTPServer(true)
-	go server.Serve(api, ln)
+	go server.Serve(api, srv.LimitListener(ln))
 	go server.Serve(admin, sock)
 
 	d := &daemon{

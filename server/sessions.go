@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -129,6 +130,8 @@ func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
 	v.ResumedFrom = rec.ResumedFrom
 	if admin {
 		v.Process = rec.Process
+	} else {
+		v.Error = s.sv.Public(v.Error)
 	}
 	return v
 }
@@ -277,6 +280,12 @@ func bodyError(err error) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return err
 	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return err // the server's disk, not the client's body
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: the body arrived slower than http.min_upload_rate allows", errBodyTimeout)
+	}
 	for _, known := range []error{chimerax.ErrTooLarge, chimerax.ErrUnsupportedFormat, chimerax.ErrInvalid} {
 		if errors.Is(err, known) {
 			return err
@@ -292,8 +301,12 @@ func decodeJSON(c *gin.Context, v any) error {
 	if err != nil {
 		return bodyError(err)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
 		return nil
+	}
+	if body[0] != '{' {
+		return fmt.Errorf("%w: the body must be a JSON object", errBadRequest)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -323,6 +323,11 @@ func TestBadInput(t *testing.T) {
 		{"two objects", `{} {}`, 400, "invalid_request"},
 		{"negative idle", `{"idle_timeout_seconds":-1}`, 400, "invalid_request"},
 		{"control in name", `{"name":"a\u0007b"}`, 400, "invalid_request"},
+		{"bidi override in name", `{"name":"abc\u202edcba"}`, 400, "invalid_request"},
+		{"zero-width space in name", `{"name":"a\u200bb"}`, 400, "invalid_request"},
+		{"null body", `null`, 400, "invalid_request"},
+		{"array body", `[{"pdb_id":"1hpv"}]`, 400, "invalid_request"},
+		{"string body", `"1hpv"`, 400, "invalid_request"},
 		{"huge body", `{"name":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "too_large"},
 	}
 	for _, tc := range jsonRows {

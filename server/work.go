@@ -258,7 +258,11 @@ func (s *Server) events(c *gin.Context) error {
 		}
 		return rc.Flush()
 	}
+	admin := caller(c).Admin
 	send := func(ev chimerax.Event) error {
+		if !admin {
+			ev.Error = s.sv.Public(ev.Error)
+		}
 		data, err := json.Marshal(eventView(ev))
 		if err != nil {
 			return err

@@ -18,7 +18,7 @@ func (db *DB) SetLastActivity(ctx context.Context, at map[string]time.Time) erro
 	if len(at) == 0 {
 		return nil
 	}
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+	err := db.batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		for id, t := range at {
 			v := b.Get([]byte(id))

@@ -10,7 +10,7 @@ import (
 // MarkResume notes session id as one the next daemon is to start again
 // from its checkpoint (session.on_restart: resume).
 func (db *DB) MarkResume(ctx context.Context, id string) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketSessions).Get([]byte(id)) == nil {
 			return fmt.Errorf("session %s: %w", id, ErrNotFound)
 		}
@@ -39,7 +39,7 @@ func (db *DB) ResumeMarks(ctx context.Context) ([]string, error) {
 
 // UnmarkResume forgets the mark of session id, if any.
 func (db *DB) UnmarkResume(ctx context.Context, id string) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketResume).Delete([]byte(id))
 	})
 	if err != nil {

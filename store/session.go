@@ -255,7 +255,7 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		if b.Get([]byte(s.ID)) != nil {
 			return fmt.Errorf("session %s: %w", s.ID, ErrExists)
@@ -272,7 +272,7 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 // written and that error is returned.
 func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*Session) error) (Session, error) {
 	var s Session
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		v := b.Get([]byte(id))
 		if v == nil {
@@ -298,7 +298,7 @@ func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*Session) er
 
 // DeleteSession removes a session record for good.
 func (db *DB) DeleteSession(ctx context.Context, id string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		v := b.Get([]byte(id))
 		if v == nil {
@@ -320,7 +320,7 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 // oldest first, since a session ends after it is created.
 func (db *DB) PurgeSessions(ctx context.Context, cutoff time.Time) (int, error) {
 	n := 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		sessions, index := tx.Bucket(bucketSessions), tx.Bucket(bucketByCreated)
 		c := index.Cursor()
 		limit := uint64(cutoff.UnixNano())

@@ -22,6 +22,11 @@
 // sessions_by_created orders sessions by creation time, so listing newest
 // first and paging with a cursor never sorts the whole bucket. Tokens are
 // never stored in the clear: only their hash is a key.
+//
+// A write the disk has no room for returns ErrNoSpace and leaves the file
+// as it was (bbolt commits all of a transaction or nothing); Full says so
+// until a write succeeds. Open writes nothing to a file that already has
+// this schema, so a daemon can start on a full disk.
 package store
 
 import (
@@ -30,6 +35,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,6 +49,9 @@ var (
 	ErrExists   = errors.New("store: already exists")
 	ErrInvalid  = errors.New("store: invalid record")
 	ErrLocked   = errors.New("store: database is locked by another process")
+	// ErrNoSpace: a write failed because the disk holding the data
+	// directory is full. Nothing of that write was kept; reads still work.
+	ErrNoSpace = errors.New("store: the disk holding chimerad's data is full")
 )
 
 const schemaVersion = "1"
@@ -63,6 +73,9 @@ type DB struct {
 	bolt *bolt.DB
 	dir  string
 	auth authCache // token hash → user (authcache.go)
+	// full is set while writes fail for want of space: from a write that
+	// failed with ENOSPC to the next one that succeeds.
+	full atomic.Bool
 
 	// Now stamps records; tests replace it to control the clock.
 	Now func() time.Time
@@ -83,7 +96,10 @@ func Open(dir string, lockTimeout time.Duration) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	db := &DB{bolt: bdb, dir: dir, Now: time.Now}
-	err = bdb.Update(func(tx *bolt.Tx) error {
+	if db.ready() {
+		return db, nil // nothing to write: a full disk does not stop a start
+	}
+	err = db.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByCreated, bucketUsers, bucketTokens, bucketResume} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -101,6 +117,42 @@ func Open(dir string, lockTimeout time.Duration) (*DB, error) {
 	}
 	return db, nil
 }
+
+// ready reports whether the file already holds this schema's buckets, so
+// Open need not write.
+func (db *DB) ready() bool {
+	ok := false
+	db.bolt.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByCreated, bucketUsers, bucketTokens, bucketResume} {
+			if tx.Bucket(name) == nil {
+				return nil
+			}
+		}
+		ok = string(tx.Bucket(bucketMeta).Get([]byte("schema"))) == schemaVersion
+		return nil
+	})
+	return ok
+}
+
+// update runs a read-write transaction, and batch a batched one; both
+// note whether the disk is full (see Full).
+func (db *DB) update(fn func(*bolt.Tx) error) error { return db.noteWrite(db.bolt.Update(fn)) }
+func (db *DB) batch(fn func(*bolt.Tx) error) error  { return db.noteWrite(db.bolt.Batch(fn)) }
+
+func (db *DB) noteWrite(err error) error {
+	switch {
+	case err == nil:
+		db.full.Store(false)
+	case errors.Is(err, syscall.ENOSPC):
+		db.full.Store(true)
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+// Full reports whether the last write failed because the disk is full
+// (ErrNoSpace); the next write that succeeds clears it.
+func (db *DB) Full() bool { return db.full.Load() }
 
 // Close closes the database file.
 func (db *DB) Close() error {
@@ -124,14 +176,20 @@ func (db *DB) Check() error {
 	})
 }
 
-// Ping proves the file is writable by writing the meta bucket.
+// Ping proves the file is writable by writing the meta bucket. A ping
+// that succeeds does not clear Full: it rewrites a page the file already
+// has, where a session's record may need new ones.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte("ping"), []byte(db.now().Format(time.RFC3339Nano)))
 	})
+	if err != nil {
+		return db.noteWrite(err)
+	}
+	return nil
 }
 
 func (db *DB) now() time.Time { return db.Now().UTC() }

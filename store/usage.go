@@ -23,6 +23,10 @@ type SessionStats struct {
 	// RSSBytes is the resident memory of the child's process group; only
 	// while it lives.
 	RSSBytes int64 `json:"rss_bytes,omitempty"`
+	// DiskBytes is what the files in the session's directory use, as last
+	// measured (at the start of its first read, and around each command
+	// that writes files); only while it lives.
+	DiskBytes int64 `json:"disk_bytes,omitempty"`
 }
 
 // UsageQuery selects and completes the sessions DB.Usage counts.

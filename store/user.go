@@ -96,7 +96,7 @@ func (db *DB) CreateUser(ctx context.Context, name string, admin bool) (User, st
 	now := db.now()
 	u := User{Name: name, Admin: admin, CreatedAt: now, TokenIssuedAt: now}
 	token, hash := NewToken()
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(name)) != nil {
 			return fmt.Errorf("user %s: %w", name, ErrExists)
@@ -116,7 +116,7 @@ func (db *DB) CreateUser(ctx context.Context, name string, admin bool) (User, st
 // ending them is the caller's job.
 func (db *DB) DeleteUser(ctx context.Context, name string) error {
 	defer db.auth.reset()
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(name)) == nil {
 			return fmt.Errorf("user %s: %w", name, ErrNotFound)
@@ -132,7 +132,7 @@ func (db *DB) DeleteUser(ctx context.Context, name string) error {
 func (db *DB) RotateToken(ctx context.Context, name string) (string, error) {
 	token, hash := NewToken()
 	defer db.auth.reset()
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		v := users.Get([]byte(name))
 		if v == nil {

@@ -170,3 +170,22 @@ func elide(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Writes reports whether cmd, one command as Check returns it, writes into
+// the session directory: save, which writes file (an absolute path), and an
+// open from a database, which fetches into the session's HOME (file is
+// then ""). A command Check did not return may be misread.
+func Writes(cmd string) (file string, ok bool) {
+	cmds, err := cliTokenize(cmd)
+	if err != nil || len(cmds) != 1 {
+		return "", false
+	}
+	t := cmds[0]
+	switch {
+	case t[0].text == "save" && len(t) > 1:
+		return t[1].text, true
+	case t[0].text == "open" && len(t) > 3 && t[2].text == "from":
+		return "", true
+	}
+	return "", false
+}

@@ -494,3 +494,28 @@ func TestTokenizeQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyWrites: of the commands Check returns, save and opens from a
+// database write into the session directory, and save names its file.
+func TestPolicyWrites(t *testing.T) {
+	for _, tc := range []struct {
+		line, file string
+		ok         bool
+	}{
+		{"save a.png width 100", policyTestDir + "/a.png", true},
+		{`save "my pic.png"`, policyTestDir + "/my pic.png", true},
+		{"save sub/x.cxs", policyTestDir + "/sub/x.cxs", true},
+		{"open 1abc", "", true},
+		{"open a.pdb", "", false},
+		{"color red", "", false},
+		{"info models", "", false},
+	} {
+		cmds, err := Policy{Allow: DefaultAllow}.Check(tc.line, policyTestDir)
+		if err != nil || len(cmds) != 1 {
+			t.Fatalf("Check(%q) = %q, %v", tc.line, cmds, err)
+		}
+		if file, ok := Writes(cmds[0]); file != tc.file || ok != tc.ok {
+			t.Errorf("Writes(%q) = %q, %v, want %q, %v", cmds[0], file, ok, tc.file, tc.ok)
+		}
+	}
+}

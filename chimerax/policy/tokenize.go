@@ -56,6 +56,14 @@ func isCLISpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
 }
 
+// Hidden reports whether r would not show as itself in a name or a
+// label: a control character, a non-ASCII space or separator, or an
+// invisible format character (zero-width space, bidi controls, BOM).
+// An ASCII space is not hidden.
+func Hidden(r rune) bool {
+	return unicode.IsControl(r) || invisibleRune(r)
+}
+
 // invisibleRune reports whether r is a non-ASCII space or separator, or an
 // invisible format character (zero-width space, bidi controls, BOM).
 func invisibleRune(r rune) bool {

@@ -319,9 +319,9 @@ func launchShim(ctx context.Context, spec Spec, cg *sessionCgroup, home, tmp str
 
 // Adopt re-attaches to the shim serving the session in dir, left running
 // by a previous daemon: it must report the very child recorded in want
-// (pid and start time) with its REST port. The session's cgroup, if
-// cgroups manages one, stays with the child.
-func Adopt(dir string, want Info, cgroups *Cgroups, sessionID string) (*Process, error) {
+// (pid and start time) with its REST port, within wait. The session's
+// cgroup, if cgroups manages one, stays with the child.
+func Adopt(dir string, want Info, cgroups *Cgroups, sessionID string, wait time.Duration) (*Process, error) {
 	if want.ShimPID == 0 {
 		return nil, errors.New("it has no shim")
 	}
@@ -335,7 +335,7 @@ func Adopt(dir string, want Info, cgroups *Cgroups, sessionID string) (*Process,
 	select {
 	case p.port = <-p.portCh:
 	case <-p.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(wait):
 	}
 	if p.pid != want.PID || p.startTicks != want.StartTicks || p.port == 0 {
 		p.h.detach()

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // clockTicks is the kernel's USER_HZ, the unit of the times in
@@ -98,4 +100,14 @@ func readGroups(leaders []int) map[int]GroupUsage {
 		}
 	}
 	return out
+}
+
+// PhysicalMemory returns the machine's physical memory in bytes, or 0 if
+// it cannot tell.
+func PhysicalMemory() int64 {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return 0
+	}
+	return int64(si.Totalram) * int64(si.Unit)
 }

@@ -4,3 +4,7 @@ package process
 
 // readGroups has no /proc to read here: children's usage is unknown.
 func readGroups(leaders []int) map[int]GroupUsage { return nil }
+
+// PhysicalMemory returns the machine's physical memory in bytes, or 0 if
+// it cannot tell (here it cannot).
+func PhysicalMemory() int64 { return 0 }

@@ -102,7 +102,7 @@ func (c *Client) Run(ctx context.Context, command string) (*Result, error) {
 		if ctx.Err() != nil {
 			return nil, c.ctxErr(ctx)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %s", ErrUnavailable, transport(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
@@ -110,7 +110,7 @@ func (c *Client) Run(ctx context.Context, command string) (*Result, error) {
 		if ctx.Err() != nil {
 			return nil, c.ctxErr(ctx)
 		}
-		return nil, fmt.Errorf("%w: read reply: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: reading its reply: %s", ErrUnavailable, transport(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: /run answered %s", ErrProtocol, resp.Status)
@@ -209,7 +209,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %s", ErrUnavailable, transport(err))
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
@@ -256,4 +256,21 @@ func (r *Result) Map(f func(string) string) *Result {
 	}
 	out.JSONValues, out.PythonValues = values(r.JSONValues), values(r.PythonValues)
 	return &out
+}
+
+// transport says what went wrong on the wire without the request's URL
+// (which holds the command, and so paths) or the socket's address (which
+// holds the port): the innermost error, "EOF" in words.
+func transport(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			break
+		}
+		err = next
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the connection closed without a reply"
+	}
+	return err.Error()
 }
