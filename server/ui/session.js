@@ -4,7 +4,7 @@
 // while the page is visible (none while it is hidden).
 
 import {follow} from "./api.js";
-import {h, listen, setText, replace, bytes, clock, until, time, structure, reason} from "./dom.js";
+import {h, listen, setText, replace, bytes, clock, until, time, structure, reason, plural} from "./dom.js";
 import {stateBadge, execBadge, isLive} from "./table.js";
 import {confirm} from "./dialog.js";
 
@@ -43,6 +43,7 @@ export function sessionPage(app, id) {
   const crumb = h("a", {href: `#/sessions/${encodeURIComponent(id)}`, "aria-current": "page"}, "…");
   const meta = h("div", {class: "meta"});
   const idle = h("span", {class: "idle"});
+  const usage = h("p", {class: "muted usage"});
   const banner = h("div", {class: "banner", role: "status"});
   const pageError = h("p", {class: "error", role: "alert"});
 
@@ -110,6 +111,7 @@ export function sessionPage(app, id) {
         h("section", {class: "card", "aria-labelledby": "actions-title"},
           h("h2", {id: "actions-title"}, "Session"),
           h("p", {}, idle),
+          usage,
           actions,
           actionStatus),
         h("section", {class: "card", "aria-labelledby": "files-title"},
@@ -137,6 +139,12 @@ export function sessionPage(app, id) {
       me.admin && s.owner !== me.name ? h("span", {}, `Owner: ${s.owner}`) : null,
       h("span", {}, `Created ${time(s.created_at)}`));
     tickIdle();
+    const st = s.stats || {};
+    setText(usage, [
+      st.commands !== undefined ? plural(st.commands, "command") : "",
+      st.rss_bytes ? `${bytes(st.rss_bytes)} of memory` : "",
+      st.disk_bytes ? `${bytes(st.disk_bytes)} on disk` : "",
+    ].filter(Boolean).join(" · "));
     const live = isLive(s);
     for (const el of controls) el.disabled = !live;
     if (!live) {
