@@ -633,15 +633,20 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("after Restart: %s, %d restarts; want live, 1", s.State, s.Restarts)
 	}
 
-	// Another session, from a PDB id, for the list; then the list.
+	// Another session, from a PDB id, with a long name that must wrap
+	// rather than widen the page; then the list.
+	const long = "HIV-1_protease_with_inhibitor_from_the_PDB_entry_1hpv"
 	c.click("link", "My sessions")
-	c.fill("textbox", "Name", "protease")
+	c.fill("textbox", "Name", long)
 	c.fill("textbox", "PDB id", "1hpv")
 	c.click("button", "Create")
-	c.find("image", "Snapshot of protease")
+	c.find("image", "Snapshot of "+long)
 	c.click("link", "My sessions")
 	c.find("link", "peptide")
-	c.find("link", "protease")
+	c.find("link", long)
+	c.waitFor("both idle clocks counting down", func() bool {
+		return eval[bool](c, `[...document.querySelectorAll('td[data-label="Idle expiry"]')].every(td => td.innerText.startsWith("in "))`)
+	})
 	c.shoot("sessions")
 
 	// End peptide's session: the page asks first, in a dialog.
