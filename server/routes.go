@@ -31,6 +31,9 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/docs", s.docsPage("docs/index.html", "text/html; charset=utf-8"))
 	r.GET("/docs/redoc.standalone.js", s.docsPage("docs/redoc.standalone.js", "text/javascript; charset=utf-8"))
 
+	// The web console, and / leading to it (console.go): public pages, not API.
+	s.consoleRoutes(r)
+
 	api := r.Group("/api", s.authenticate)
 	api.GET("/status", s.handle(s.status))
 	api.GET("/me", s.handle(s.me))
