@@ -2,7 +2,6 @@ package chimerax
 
 import (
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -23,8 +22,7 @@ func (sv *Supervisor) Public(text string) string {
 	if text == "" || dir == "" {
 		return text
 	}
-	inSession := regexp.MustCompile(regexp.QuoteMeta(filepath.Join(dir, "sessions")) + `[/\\][0-9a-f-]+[/\\]?`)
-	text = inSession.ReplaceAllString(text, "")
+	text = sv.inSessionDir.ReplaceAllString(text, "")
 	for _, form := range []string{dir, url.QueryEscape(dir), url.PathEscape(dir)} {
 		text = strings.ReplaceAll(text, form, "<data_dir>")
 	}

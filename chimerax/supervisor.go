@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -195,6 +196,8 @@ type Supervisor struct {
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int
 	lastPurge time.Time // of old checkpoints
+	// inSessionDir matches a session directory's prefix in a text (Public).
+	inSessionDir *regexp.Regexp
 	// unended are sessions of a previous daemon a full disk kept
 	// Reconcile from marking ended (reconcile.go).
 	unended []string
@@ -263,15 +266,16 @@ func NewSupervisor(db *store.DB, engine Engine, cfg Config) *Supervisor {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Supervisor{
-		db:       db,
-		engine:   engine,
-		cfg:      cfg,
-		Logger:   zerolog.Nop(),
-		ctx:      ctx,
-		cancel:   cancel,
-		children: make(map[string]*child),
-		wake:     make(chan struct{}, 1),
-		perUser:  make(map[string]int),
+		db:           db,
+		engine:       engine,
+		cfg:          cfg,
+		Logger:       zerolog.Nop(),
+		ctx:          ctx,
+		cancel:       cancel,
+		children:     make(map[string]*child),
+		wake:         make(chan struct{}, 1),
+		perUser:      make(map[string]int),
+		inSessionDir: regexp.MustCompile(regexp.QuoteMeta(filepath.Join(cfg.DataDir, "sessions")) + `[/\\][0-9a-f-]+[/\\]?`),
 	}
 }
 
