@@ -35,6 +35,9 @@ type agentInfo struct {
 	// PID is the agent's, ChimeraXPID its child's (on the node).
 	PID         int `json:"pid"`
 	ChimeraXPID int `json:"chimerax_pid"`
+	// Port is ChimeraX's REST port on the node's loopback, which only
+	// the agent dials.
+	Port int `json:"chimerax_port"`
 }
 
 // status is one report on the control stream, agent to daemon.
@@ -280,7 +283,7 @@ func (a *agent) publish(ln net.Listener) error {
 		return err
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	info := agentInfo{Addr: net.JoinHostPort(host, port), Node: host, PID: os.Getpid(), ChimeraXPID: a.cmd.Process.Pid}
+	info := agentInfo{Addr: net.JoinHostPort(host, port), Node: host, PID: os.Getpid(), ChimeraXPID: a.cmd.Process.Pid, Port: a.port}
 	b, _ := json.Marshal(info)
 	tmp := filepath.Join(a.dir, AgentFile+".tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {

@@ -72,6 +72,13 @@ func (j *Job) Node() string { return j.info.Node }
 // Addr is the agent's address, once it is ready.
 func (j *Job) Addr() string { return j.info.Addr }
 
+// Dir is the session directory the job runs in.
+func (j *Job) Dir() string { return j.dir }
+
+// Port is ChimeraX's REST port on its node's loopback (for the record
+// and for redacting logs; only the agent dials it).
+func (j *Job) Port() int { return j.info.Port }
+
 // Status is the job's status as last seen.
 func (j *Job) Status() JobStatus {
 	j.mu.Lock()
