@@ -66,12 +66,13 @@ func (sv *Supervisor) agentCommand() []string {
 // state and reason, and its owner its place in the queue.
 func (sv *Supervisor) launchJob(ctx context.Context, id string, c *child) (runner, error) {
 	spec := slurm.Spec{
-		SessionID: id,
-		Dir:       sv.sessionDir(id),
-		Agent:     sv.agentCommand(),
-		Command:   append([]string{sv.engine.Path}, sv.engine.ChildArgs()...),
-		Env:       append(append([]string(nil), sv.engine.Env...), process.SessionEnv+"="+id),
-		Timeout:   sv.cfg.Slurm.StartTimeout,
+		SessionID:   id,
+		Dir:         sv.sessionDir(id),
+		Agent:       sv.agentCommand(),
+		Command:     append([]string{sv.engine.Path}, sv.engine.ChildArgs()...),
+		Env:         append(append([]string(nil), sv.engine.Env...), process.SessionEnv+"="+id),
+		Timeout:     sv.cfg.Slurm.StartTimeout,
+		LogMaxBytes: sv.cfg.LogMaxBytes,
 	}
 	if sv.cfg.OnRestart != OnRestartAdopt {
 		spec.OrphanAfter = orphanAfter

@@ -69,6 +69,7 @@ func AgentMain(args []string, stderr io.Writer) int {
 	dir := fs.String("dir", "", "the session directory (shared with the daemon)")
 	listen := fs.String("listen", ":0", "where to listen for the daemon")
 	orphan := fs.Duration("orphan-after", 0, "stop ChimeraX once no daemon has been connected for this long (0: never)")
+	logMax := fs.Int64("log-max", 10<<20, "cap of ChimeraX's output log; the older part moves to "+LogFile+".1")
 	var env multiFlag
 	fs.Var(&env, "env", "NAME=value added to ChimeraX's environment (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -78,7 +79,7 @@ func AgentMain(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "chimerax-agent: want --dir DIR -- CHIMERAX [ARGS]")
 		return 2
 	}
-	a := &agent{dir: *dir, orphanAfter: *orphan, env: env, cmdline: fs.Args(), stderr: stderr,
+	a := &agent{dir: *dir, orphanAfter: *orphan, logMax: *logMax, env: env, cmdline: fs.Args(), stderr: stderr,
 		controls: map[net.Conn]*sync.Mutex{}, exited: make(chan struct{})}
 	if err := a.run(*listen); err != nil {
 		fmt.Fprintln(stderr, "chimerax-agent:", err)
@@ -95,6 +96,7 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 type agent struct {
 	dir         string
 	orphanAfter time.Duration
+	logMax      int64
 	env         []string
 	cmdline     []string
 	stderr      io.Writer
@@ -206,7 +208,7 @@ func (a *agent) start() (<-chan int, error) {
 			return nil, err
 		}
 	}
-	logf, err := os.OpenFile(filepath.Join(a.dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := openLog(filepath.Join(a.dir, LogFile), a.logMax)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +231,7 @@ func (a *agent) start() (<-chan int, error) {
 		err = cmd.Start()
 	}
 	if err != nil {
-		logf.Close()
+		logf.f.Close()
 		return nil, fmt.Errorf("start %s: %v", a.cmdline[0], err)
 	}
 	a.cmd, a.stdin = cmd, stdin
@@ -237,13 +239,13 @@ func (a *agent) start() (<-chan int, error) {
 	copied := make(chan struct{})
 	go func() { // copy output to the log, watching for the port line
 		defer close(copied)
-		defer logf.Close()
+		defer logf.f.Close()
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		seen := false
 		for sc.Scan() {
 			line := sc.Text()
-			logf.WriteString(line + "\n")
+			logf.write(line + "\n")
 			if m := portLine.FindStringSubmatch(strings.TrimPrefix(line, "cmd> ")); m != nil && !seen {
 				seen = true
 				port, _ := strconv.Atoi(m[2])
@@ -428,4 +430,38 @@ func (a *agent) broadcast(st status) {
 	for c, m := range conns {
 		a.send(c, m, st)
 	}
+}
+
+// cappedLog is ChimeraX's output log: past max bytes the file moves to
+// .1 (the one older generation kept, as with a local child) and a new
+// one begins.
+type cappedLog struct {
+	f    *os.File
+	path string
+	size int64
+	max  int64
+}
+
+func openLog(path string, max int64) (*cappedLog, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if max <= 0 {
+		max = 10 << 20
+	}
+	return &cappedLog{f: f, path: path, max: max}, nil
+}
+
+func (l *cappedLog) write(s string) {
+	if l.size+int64(len(s)) > l.max && l.size > 0 {
+		if err := os.Rename(l.path, l.path+".1"); err == nil {
+			if f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err == nil {
+				l.f.Close()
+				l.f, l.size = f, 0
+			}
+		}
+	}
+	n, _ := l.f.WriteString(s)
+	l.size += int64(n)
 }

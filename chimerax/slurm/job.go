@@ -35,6 +35,8 @@ type Spec struct {
 	// OrphanAfter ends a job that has had no daemon for that long (0:
 	// never; adopt mode leaves jobs for the next daemon).
 	OrphanAfter time.Duration
+	// LogMaxBytes caps ChimeraX's output log (0: the agent's default).
+	LogMaxBytes int64
 	// OnStatus, if set, is told of the job's status while it starts.
 	OnStatus func(JobStatus)
 }
@@ -102,6 +104,9 @@ func script(spec Spec) string {
 	args = append(args, "--dir", spec.Dir)
 	if spec.OrphanAfter > 0 {
 		args = append(args, "--orphan-after", spec.OrphanAfter.String())
+	}
+	if spec.LogMaxBytes > 0 {
+		args = append(args, "--log-max", strconv.FormatInt(spec.LogMaxBytes, 10))
 	}
 	for _, kv := range spec.Env {
 		args = append(args, "--env", kv)
@@ -291,7 +296,10 @@ func (j *Job) reconnect() bool {
 	for i := 0; ; i++ {
 		st, found, err := j.cl.Status(context.Background(), j.id)
 		switch {
-		case err != nil:
+		case err != nil: // Slurm does not answer: the agent may
+			if j.connect() == nil {
+				return true
+			}
 		case !found:
 			j.failure = "the Slurm job " + j.id + " is gone"
 			return false
