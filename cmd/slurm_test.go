@@ -176,11 +176,32 @@ func TestSlurmEndToEnd(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(string(png), "\x89PNG") {
 		t.Fatalf("snapshot = %d %.80q", code, png)
 	}
+	// A checkpoint is written by ChimeraX on the node, under the shared root.
+	if code, body := d.do(t, "POST", "/api/sessions/"+s.ID+"/checkpoint", token, ""); code != 201 {
+		t.Fatalf("checkpoint = %d %s", code, body)
+	}
+	// A restart replaces the job: the old one leaves the queue.
+	if code, body := d.do(t, "POST", "/api/sessions/"+s.ID+"/restart", token, ""); code != 200 {
+		t.Fatalf("restart = %d %s", code, body)
+	}
+	newJob, _ := schedulerOf(t, dir, s.ID)
+	if ids := sl.jobs(t); newJob == jobID || len(ids) != 1 || ids[0] != newJob {
+		t.Errorf("after the restart: job %s (was %s), jobs in squeue %v", newJob, jobID, ids)
+	}
+	d.command(t, token, s.ID, "cartoon")
 	if code, body := d.do(t, "DELETE", "/api/sessions/"+s.ID, token, ""); code != 200 {
 		t.Fatalf("delete = %d %s", code, body)
 	}
 	if ids := sl.jobs(t); len(ids) > 0 {
 		t.Errorf("jobs in squeue after the delete returned: %v", ids)
+	}
+	resumed := d.create(t, token, `{"resume_from":"`+s.ID+`"}`)
+	resumed = d.waitReady(t, token, resumed.ID)
+	if code, body := d.do(t, "DELETE", "/api/sessions/"+resumed.ID, token, ""); code != 200 {
+		t.Fatalf("delete the resumed session = %d %s", code, body)
+	}
+	if ids := sl.jobs(t); len(ids) > 0 {
+		t.Errorf("jobs in squeue after the second delete: %v", ids)
 	}
 }
 
@@ -226,8 +247,31 @@ func TestSlurmUnschedulable(t *testing.T) {
 	}
 	d.stop(t, syscall.SIGTERM)
 
-	// --begin keeps the job pending (BeginTime) past a short start timeout.
+	// --begin keeps the job pending (BeginTime): the session is starting,
+	// admins see why its job waits, its owner its place in the queue, and
+	// a delete cancels the pending job.
 	d = sl.start(t, dir, "CHIMERAD_SLURM_EXTRA_ARGS=--begin=now+1hour", "CHIMERAD_SLURM_START_TIMEOUT=3s")
+	code, body = d.do(t, "POST", "/api/sessions?wait=false", token, `{}`)
+	var pending struct {
+		ID            string `json:"id"`
+		State         string `json:"state"`
+		QueuePosition *int   `json:"queue_position"`
+	}
+	if code != 202 || json.Unmarshal(body, &pending) != nil {
+		t.Fatalf("create without waiting = %d %s", code, body)
+	}
+	chimeraxtest.WaitFor(t, 10*time.Second, "the pending job's place in the queue", func() bool {
+		_, body := d.get(t, "/api/sessions/"+pending.ID, token)
+		json.Unmarshal(body, &pending)
+		return pending.State == "starting" && pending.QueuePosition != nil && *pending.QueuePosition >= 1
+	})
+	if jobID, state := schedulerOf(t, dir, pending.ID); jobID == "" || state != "PENDING" {
+		t.Errorf("admins see job %q %q for the waiting session, want a PENDING job", jobID, state)
+	}
+	if code, body := d.do(t, "DELETE", "/api/sessions/"+pending.ID, token, ""); code != 200 {
+		t.Fatalf("delete the waiting session = %d %s", code, body)
+	}
+	sl.waitNoJobs(t, "after deleting the waiting session")
 	code, body = d.do(t, "POST", "/api/sessions", token, `{}`)
 	if code != 504 || !strings.Contains(string(body), "start_timeout") || !strings.Contains(string(body), "PENDING (BeginTime)") {
 		t.Errorf("create of a job that stays pending = %d %s, want 504 start_timeout naming PENDING (BeginTime)", code, body)
