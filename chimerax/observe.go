@@ -174,7 +174,7 @@ func (sv *Supervisor) Load() Load {
 		p := liveProc(c)
 		if cpu, ok := exitedCPU(p); ok {
 			l.CPUSeconds += cpu // reaped, not yet released
-		} else if p != nil {
+		} else if p != nil && p.PID() > 0 { // a job's processes are on its node
 			pids = append(pids, p.PID())
 		}
 	}
