@@ -355,3 +355,41 @@ func TestSlurmPoolRestart(t *testing.T) {
 	sl.start(t, dir)
 	sl.waitNoJobs(t, "after the restart")
 }
+
+// TestSlurmNodeFailure: a job whose node fails ends its session failed,
+// scheduler_failed (chimerad submits --no-requeue: a requeued job would
+// come back as a fresh ChimeraX, the session's state lost). The test takes
+// the one node down for a moment: Slurm brings it back at once
+// (ReturnToService=2 and a live slurmd), and the cleanup makes sure.
+func TestSlurmNodeFailure(t *testing.T) {
+	sl := mustSlurm(t)
+	dir := t.TempDir()
+	token := mustToken(t, dir, "alice")
+	d := sl.start(t, dir)
+	s := d.create(t, token, `{}`)
+	d.waitReady(t, token, s.ID)
+	jobID, _ := schedulerOf(t, dir, s.ID)
+	out, err := exec.Command("squeue", "-h", "-j", jobID, "-o", "%N").Output()
+	node := strings.TrimSpace(string(out))
+	if err != nil || node == "" {
+		t.Fatalf("node of job %s: %q %v", jobID, out, err)
+	}
+	t.Cleanup(func() {
+		chimeraxtest.WaitFor(t, 30*time.Second, "node "+node+" back", func() bool {
+			out, _ := exec.Command("sinfo", "-h", "-n", node, "-o", "%t").Output()
+			st := strings.TrimSpace(string(out))
+			if strings.HasPrefix(st, "down") || strings.HasPrefix(st, "drain") {
+				exec.Command("scontrol", "update", "nodename="+node, "state=idle").Run()
+			}
+			return st == "idle" || st == "mix" || st == "alloc"
+		})
+	})
+	if out, err := exec.Command("scontrol", "update", "nodename="+node, "state=down", "reason=chimerad node failure test").CombinedOutput(); err != nil {
+		t.Fatalf("scontrol down %s: %v %s", node, err, out)
+	}
+	s = d.waitEnded(t, token, s.ID)
+	if s.State != "failed" || s.TerminationReason != "scheduler_failed" {
+		t.Errorf("after the node failed: %s/%s (%s), want failed/scheduler_failed", s.State, s.TerminationReason, s.Error)
+	}
+	sl.waitNoJobs(t, "after the node failure")
+}
