@@ -234,7 +234,7 @@ func TestSlurmUnschedulable(t *testing.T) {
 	dir := t.TempDir()
 	token := mustToken(t, dir, "alice")
 	cpus := 4096
-	if n, err := strconv.Atoi(os.Getenv("CHIMERAD_SLURM_NODE_CPUS")); err == nil {
+	if n, err := strconv.Atoi(os.Getenv("CHIMERAD_TEST_SLURM_NODE_CPUS")); err == nil {
 		cpus = 2 * n
 	}
 	d := sl.start(t, dir, "CHIMERAD_SLURM_CPUS="+strconv.Itoa(cpus))
