@@ -29,6 +29,9 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 		return err
 	}
 	sv.markOpen()
+	if sv.memWatch != nil {
+		sv.wg.Go(func() { sv.memWatch.Run(sv.ctx) })
+	}
 	sv.openPool()
 	sv.wg.Go(sv.probeVersion)
 	if sv.cfg.ActivityFlushInterval > 0 {

@@ -213,6 +213,7 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 	if err != nil {
 		return err
 	}
+	sv.memWatch.Add(p, sv.cfg.MemoryMax) // nil where memory.max bounds it
 	client := NewClient(p.Dial)
 	pctx, cancel := context.WithTimeout(ctx, adoptBound)
 	res, err := client.Run(pctx, "version")

@@ -74,9 +74,12 @@ type Config struct {
 	// child runs in its own user and network namespaces. Auto falls back to
 	// plain loopback, with a warning, where the kernel refuses them.
 	Sandbox string
-	// MemoryMax caps each child's memory, in bytes; 0 means none. It is
-	// the child cgroup's memory.max where a cgroup with the memory
-	// controller is managed (Cgroup), else the address space (RLIMIT_AS).
+	// MemoryMax caps the resident memory of each child (with all it
+	// starts), in bytes; 0 means none. It is the child cgroup's memory.max
+	// where a cgroup with the memory controller is managed (Cgroup), else
+	// a watch samples each child twice a second and kills one over it
+	// (process.MemoryWatch). The default is DefaultMemoryPercent of the
+	// machine's memory (MemoryShare).
 	MemoryMax int64
 	// CPUMax caps each child's CPU, in CPUs (1.5: one and a half), through
 	// its cgroup's cpu.max; 0 means none. Without a cgroup with the cpu
@@ -161,6 +164,7 @@ func DefaultConfig(dataDir string) Config {
 	cfg.ActivityFlushInterval = 5 * time.Second
 	cfg.PoolMaxAge = time.Hour
 	cfg.DiskMax = 1 << 30
+	cfg.MemoryMax = MemoryShare(DefaultMemoryPercent)
 	return cfg
 }
 
@@ -192,6 +196,9 @@ type Supervisor struct {
 	closing   bool
 	sandboxed bool             // decided by Open
 	cg        *process.Cgroups // decided by Open; nil: no cgroups
+	// memWatch bounds children's memory where no cgroup can; decided by
+	// Open, nil where memory.max does it or there is no bound.
+	memWatch  *process.MemoryWatch
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int

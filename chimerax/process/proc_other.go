@@ -26,14 +26,7 @@ const relaySocket = "chimerax.sock"
 // ProbeSandbox reports that this system cannot sandbox children.
 func ProbeSandbox() error { return errors.New("sandbox: needs Linux namespaces") }
 
-func sandboxInitMain(relay string, unset []string, memoryMax int64, argv []string, stderr io.Writer) int {
+func sandboxInitMain(relay string, unset []string, argv []string, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "chimerax-shim: sandbox: needs Linux namespaces")
 	return 71
-}
-
-func limitMemory(pid int, max int64) error {
-	if max <= 0 {
-		return nil
-	}
-	return errors.New("memory limit: not supported on this system")
 }

@@ -77,7 +77,7 @@ func ProbeSandbox() error {
 
 // sandboxInitMain runs inside the namespaces: loopback up, ChimeraX started with
 // the init's stdio, the relay served; it exits as ChimeraX exits.
-func sandboxInitMain(relay string, unset []string, memoryMax int64, argv []string, stderr io.Writer) int {
+func sandboxInitMain(relay string, unset []string, argv []string, stderr io.Writer) int {
 	// ChimeraX is started from this thread and dies with it (Pdeathsig), and
 	// the ambient capability is cleared on it first: ChimeraX gets none.
 	runtime.LockOSThread()
@@ -112,9 +112,6 @@ func sandboxInitMain(relay string, unset []string, memoryMax int64, argv []strin
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(stderr, "chimerax-shim: sandbox: start ChimeraX:", err)
 		return 70
-	}
-	if err := limitMemory(cmd.Process.Pid, memoryMax); err != nil {
-		fmt.Fprintln(stderr, "chimerax-shim: sandbox: limit memory:", err)
 	}
 	go relayLoop(ln)
 	cmd.Wait()
