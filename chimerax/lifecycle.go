@@ -360,6 +360,7 @@ func (sv *Supervisor) launchSpec(id string) process.Spec {
 		Sandbox:     sv.sandboxed,
 		MemoryMax:   sv.cfg.MemoryMax,
 		Watch:       sv.memWatch,
+		Zygote:      sv.zygote,
 		Cgroups:     sv.cg,
 		CPUMax:      sv.cfg.CPUMax,
 	}

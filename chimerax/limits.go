@@ -26,6 +26,9 @@ func (sv *Supervisor) decideSandbox() error {
 	switch {
 	case err == nil:
 		sv.sandboxed = true
+		if sv.cfg.OnRestart != OnRestartAdopt { // a shim starts the init instead
+			sv.zygote = process.NewZygote(sv.cfg.Shim, sv.cfg.ShimEnv)
+		}
 	case sv.cfg.Sandbox == SandboxRequired:
 		return fmt.Errorf("%w: chimerax.sandbox is required, but %v; %s, or set chimerax.sandbox: auto", ErrSandbox, err, remedy)
 	default:

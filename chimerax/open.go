@@ -100,6 +100,7 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	go func() { sv.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		sv.zygote.Close() // its children have been stopped
 		// Sessions left for adoption keep their activity for the next daemon.
 		return sv.FlushActivity(ctx)
 	case <-ctx.Done():

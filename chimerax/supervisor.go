@@ -198,7 +198,10 @@ type Supervisor struct {
 	cg        *process.Cgroups // decided by Open; nil: no cgroups
 	// memWatch bounds children's memory where no cgroup can; decided by
 	// Open, nil where memory.max does it or there is no bound.
-	memWatch  *process.MemoryWatch
+	memWatch *process.MemoryWatch
+	// zygote starts sandboxed children that need no shim; decided by
+	// Open, nil if there are none.
+	zygote    *process.Zygote
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int

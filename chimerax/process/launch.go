@@ -63,8 +63,11 @@ type Spec struct {
 	// otherwise both die with the daemon.
 	Detach bool
 	// Sandbox runs the child in its own user and network namespaces,
-	// reached through the relay socket in its session dir.
+	// reached through the relay socket in its session dir. Zygote, if
+	// set, starts it there without an init of its own (zygote_linux.go);
+	// a shim (Detach) always starts it through the init.
 	Sandbox bool
+	Zygote  *Zygote
 	// MemoryMax caps the resident memory of the child and all it starts,
 	// 0 meaning none: its cgroup's memory.max where Cgroups can, else
 	// Watch samples it and kills the child over it.
@@ -168,6 +171,12 @@ func Launch(ctx context.Context, spec Spec) (*Process, error) {
 // Sandboxed, the child is the sandbox's init (sandbox_linux.go), which
 // passes its stdio on to the ChimeraX it starts in the namespaces.
 func launchDirect(spec Spec, cg *sessionCgroup, home, tmp string) (*Process, error) {
+	if spec.Sandbox && spec.Zygote != nil {
+		p, err := spec.Zygote.launch(spec, cg, home, tmp)
+		if !errors.Is(err, errNoZygote) {
+			return p, err
+		}
+	}
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = childEnv(os.Environ(), spec, home, tmp)
 	cmd.SysProcAttr = childProcAttr(false) // own group, dies with the daemon

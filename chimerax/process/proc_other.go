@@ -30,3 +30,23 @@ func sandboxInitMain(relay string, unset []string, argv []string, stderr io.Writ
 	fmt.Fprintln(stderr, "chimerax-shim: sandbox: needs Linux namespaces")
 	return 71
 }
+
+// Zygote starts sandboxed children; there are none here.
+type Zygote struct{}
+
+// NewZygote returns nil: there is no sandbox here.
+func NewZygote(shim, shimEnv []string) *Zygote { return nil }
+
+// Close does nothing.
+func (z *Zygote) Close() {}
+
+func (z *Zygote) launch(spec Spec, cg *sessionCgroup, home, tmp string) (*Process, error) {
+	return nil, errNoZygote
+}
+
+var errNoZygote = errors.New("zygote unavailable")
+
+func zygoteMain(stderr io.Writer) int {
+	fmt.Fprintln(stderr, "chimerax-shim: zygote: needs Linux namespaces")
+	return 71
+}

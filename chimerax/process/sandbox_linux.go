@@ -113,7 +113,7 @@ func sandboxInitMain(relay string, unset []string, argv []string, stderr io.Writ
 		fmt.Fprintln(stderr, "chimerax-shim: sandbox: start ChimeraX:", err)
 		return 70
 	}
-	go relayLoop(ln)
+	go relayLoop(ln, "/proc/net/tcp", func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) })
 	cmd.Wait()
 
 	code, sig := exitInfo(cmd.ProcessState)
@@ -147,22 +147,23 @@ func loopbackUp() error {
 }
 
 // relayLoop copies each connection on the relay socket to ChimeraX's REST
-// port, found as the loopback listener of this network namespace (once,
-// and again should it stop answering there).
-func relayLoop(ln net.Listener) {
+// port, found as the loopback listener in netTCP (the /proc/.../net/tcp of
+// ChimeraX's network namespace: once, and again should it stop answering
+// there), reached with dialTCP from inside that namespace.
+func relayLoop(ln net.Listener, netTCP string, dialTCP func(addr string) (net.Conn, error)) {
 	var known atomic.Int32
 	dial := func() (net.Conn, error) {
 		if port := known.Load(); port > 0 {
-			if up, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port))); err == nil {
+			if up, err := dialTCP("127.0.0.1:" + strconv.Itoa(int(port))); err == nil {
 				return up, nil
 			}
 		}
-		port, err := loopbackListener()
+		port, err := loopbackListener(netTCP)
 		if err != nil {
 			return nil, err
 		}
 		known.Store(int32(port))
-		return net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		return dialTCP("127.0.0.1:" + strconv.Itoa(port))
 	}
 	for {
 		c, err := ln.Accept()
@@ -182,16 +183,19 @@ func relayLoop(ln net.Listener) {
 				up.(*net.TCPConn).CloseWrite()
 			})
 			io.Copy(c, up)
+			// ChimeraX is done with it (or gone): so is the client, which
+			// may be waiting for an answer that will not come.
+			c.Close()
 			wg.Wait()
 		}()
 	}
 }
 
 // loopbackListener returns the port of the TCP socket listening on
-// 127.0.0.1 in this network namespace: ChimeraX's REST server, the only
-// listener there.
-func loopbackListener() (int, error) {
-	f, err := os.Open("/proc/net/tcp")
+// 127.0.0.1 in the network namespace whose sockets netTCP lists:
+// ChimeraX's REST server, the only listener there.
+func loopbackListener(netTCP string) (int, error) {
+	f, err := os.Open(netTCP)
 	if err != nil {
 		return 0, err
 	}

@@ -70,10 +70,14 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 	linger := fs.Duration("linger", time.Hour, "how long to keep an exit status for a daemon that does not connect")
 	sandbox := fs.Bool("sandbox", false, "run ChimeraX in its own user and network namespaces")
 	sandboxInit := fs.Bool("sandbox-init", false, "be the init inside a sandbox's namespaces (internal)")
+	zygote := fs.Bool("zygote", false, "start sandboxed children for the daemon on descriptor 3 (internal)")
 	var unset multiFlag
 	fs.Var(&unset, "unset", "environment variable not to pass on to ChimeraX (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 64
+	}
+	if *zygote {
+		return zygoteMain(stderr)
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "chimerax-shim: no ChimeraX command after --")
