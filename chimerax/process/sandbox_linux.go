@@ -113,7 +113,8 @@ func sandboxInitMain(relay string, unset []string, argv []string, stderr io.Writ
 		fmt.Fprintln(stderr, "chimerax-shim: sandbox: start ChimeraX:", err)
 		return 70
 	}
-	go relayLoop(ln, "/proc/net/tcp", func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) })
+	go relayLoop(ln, func() (int, error) { return loopbackListener("/proc/net/tcp") },
+		func(port int) (net.Conn, error) { return net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)) })
 	cmd.Wait()
 
 	code, sig := exitInfo(cmd.ProcessState)
@@ -147,23 +148,22 @@ func loopbackUp() error {
 }
 
 // relayLoop copies each connection on the relay socket to ChimeraX's REST
-// port, found as the loopback listener in netTCP (the /proc/.../net/tcp of
-// ChimeraX's network namespace: once, and again should it stop answering
-// there), reached with dialTCP from inside that namespace.
-func relayLoop(ln net.Listener, netTCP string, dialTCP func(addr string) (net.Conn, error)) {
+// port, which lookup finds (once, and again should it stop answering
+// there), reached with dialTCP from inside ChimeraX's network namespace.
+func relayLoop(ln net.Listener, lookup func() (int, error), dialTCP func(port int) (net.Conn, error)) {
 	var known atomic.Int32
 	dial := func() (net.Conn, error) {
 		if port := known.Load(); port > 0 {
-			if up, err := dialTCP("127.0.0.1:" + strconv.Itoa(int(port))); err == nil {
+			if up, err := dialTCP(int(port)); err == nil {
 				return up, nil
 			}
 		}
-		port, err := loopbackListener(netTCP)
+		port, err := lookup()
 		if err != nil {
 			return nil, err
 		}
 		known.Store(int32(port))
-		return dialTCP("127.0.0.1:" + strconv.Itoa(port))
+		return dialTCP(port)
 	}
 	for {
 		c, err := ln.Accept()
@@ -193,7 +193,8 @@ func relayLoop(ln net.Listener, netTCP string, dialTCP func(addr string) (net.Co
 
 // loopbackListener returns the port of the TCP socket listening on
 // 127.0.0.1 in the network namespace whose sockets netTCP lists:
-// ChimeraX's REST server, the only listener there.
+// ChimeraX's REST server, the only listener there. Reading it walks the
+// kernel's whole TCP hash table (milliseconds on a large machine).
 func loopbackListener(netTCP string) (int, error) {
 	f, err := os.Open(netTCP)
 	if err != nil {

@@ -48,7 +48,7 @@ const zygoteFlag = "--zygote"
 // its stdout (and stderr), the listening relay socket and, if Cgroup, the
 // cgroup directory to clone it into.
 type zygoteMsg struct {
-	Op     string   `json:"op"` // start (to the zygote); started, exit (from it)
+	Op     string   `json:"op"` // start, port (to the zygote); started, exit (from it)
 	ID     uint64   `json:"id"`
 	Path   string   `json:"path,omitempty"`
 	Args   []string `json:"args,omitempty"` // after the program
@@ -57,6 +57,7 @@ type zygoteMsg struct {
 	Cgroup bool     `json:"cgroup,omitempty"`
 
 	PID    int     `json:"pid,omitempty"`
+	Port   int     `json:"port,omitempty"` // ChimeraX's REST port, from its port line
 	Error  string  `json:"error,omitempty"`
 	Code   *int    `json:"code,omitempty"`
 	Signal string  `json:"signal,omitempty"`
@@ -339,7 +340,18 @@ func (z *Zygote) launch(spec Spec, cg *sessionCgroup, home, tmp string) (p *Proc
 	if m.Error != "" || m.PID <= 0 {
 		return fail(fmt.Errorf("%w: %s", ErrStartFailed, m.Error))
 	}
-	p = &Process{pid: m.PID, dir: spec.Dir, h: directHolder{stdinW}, portCh: out.port, done: make(chan struct{}), sandboxed: true}
+	portCh := make(chan int, 1)
+	p = &Process{pid: m.PID, dir: spec.Dir, h: directHolder{stdinW}, portCh: portCh, done: make(chan struct{}), sandboxed: true}
+	go func() {
+		// The relay learns the port from the port line, as the daemon does.
+		select {
+		case port := <-out.port:
+			b, _ := json.Marshal(zygoteMsg{Op: "port", ID: id, Port: port})
+			conn.Write(b)
+			portCh <- port
+		case <-p.done:
+		}
+	}()
 	p.startTicks, _ = StartTicks(p.pid)
 	zc := &zygoteChild{p: p, outEOF: make(chan struct{}), out: out, outR: outR}
 	go func() {
@@ -404,7 +416,7 @@ func zygoteMain(stderr io.Writer) int {
 		fmt.Fprintln(stderr, "chimerax-shim: zygote:", err)
 		return 1
 	}
-	z := &zygoteServer{conn: fc.(*net.UnixConn), pgids: map[int]bool{}}
+	z := &zygoteServer{conn: fc.(*net.UnixConn), pgids: map[int]bool{}, ports: map[uint64]chan int{}}
 	buf, oob := make([]byte, 256<<10), make([]byte, unix.CmsgSpace(8*4))
 	for {
 		n, oobn, _, _, err := z.conn.ReadMsgUnix(buf, oob)
@@ -421,7 +433,19 @@ func zygoteMain(stderr io.Writer) int {
 			}
 		}
 		var m zygoteMsg
-		if err := json.Unmarshal(buf[:n], &m); err != nil || m.Op != "start" || len(files) != 3+btoi(m.Cgroup) {
+		err = json.Unmarshal(buf[:n], &m)
+		if err == nil && m.Op == "port" && len(files) == 0 {
+			z.mu.Lock()
+			if ch := z.ports[m.ID]; ch != nil {
+				select {
+				case ch <- m.Port:
+				default:
+				}
+			}
+			z.mu.Unlock()
+			continue
+		}
+		if err != nil || m.Op != "start" || len(files) != 3+btoi(m.Cgroup) {
 			closeAll(files)
 			z.send(zygoteMsg{Op: "started", ID: m.ID, Error: "bad start request"})
 			continue
@@ -455,7 +479,8 @@ type zygoteServer struct {
 	conn  *net.UnixConn
 	wmu   sync.Mutex // one message at a time
 	mu    sync.Mutex
-	pgids map[int]bool // children's process groups, while they run
+	pgids map[int]bool        // children's process groups, while they run
+	ports map[uint64]chan int // where each running child's port goes, once known
 }
 
 func (z *zygoteServer) send(m zygoteMsg) {
@@ -470,8 +495,16 @@ func (z *zygoteServer) send(m zygoteMsg) {
 // with m.Cgroup, its cgroup.
 func (z *zygoteServer) start(m zygoteMsg, files []*os.File) {
 	started := make(chan *exec.Cmd, 1)
-	dials := make(chan dialResult)
 	exited := make(chan struct{})
+	portCh := make(chan int, 1)
+	z.mu.Lock()
+	z.ports[m.ID] = portCh
+	z.mu.Unlock()
+	// TCP sockets made in the child's namespace, not yet connected: a
+	// socket belongs to the namespace it was made in, whichever thread
+	// connects it, so the relay need not wait on the child's thread.
+	sockets := make(chan int, spareSockets)
+	refill := make(chan struct{}, 1)
 	var spawn func()
 	spawn = func() {
 		// Never unlocked: the thread is left in the child's network
@@ -502,35 +535,75 @@ func (z *zygoteServer) start(m zygoteMsg, files []*os.File) {
 		z.mu.Unlock()
 		z.send(zygoteMsg{Op: "started", ID: m.ID, PID: cmd.Process.Pid})
 		started <- cmd
+		fill := func() {
+			for len(sockets) < cap(sockets) {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return
+				}
+				sockets <- fd
+			}
+		}
+		fill()
 		for {
 			select {
-			case r := <-dials:
-				var d net.Dialer
-				c, err := d.Dial("tcp", r.addr)
-				r.ch <- dialConn{c, err}
+			case <-refill:
+				fill()
 			case <-exited:
-				return
+				for {
+					select {
+					case fd := <-sockets:
+						unix.Close(fd)
+					default:
+						return
+					}
+				}
 			}
 		}
 	}
 	go spawn()
 	cmd := <-started
 	if cmd == nil {
+		z.mu.Lock()
+		delete(z.ports, m.ID)
+		z.mu.Unlock()
 		return
 	}
+	pid := cmd.Process.Pid
 	ln, err := net.FileListener(files[2])
 	files[2].Close()
 	if err == nil {
-		go relayLoop(ln, "/proc/"+strconv.Itoa(cmd.Process.Pid)+"/net/tcp", func(addr string) (net.Conn, error) {
-			r := dialResult{addr: addr, ch: make(chan dialConn, 1)}
+		lookup := func() (int, error) {
 			select {
-			case dials <- r:
-				c := <-r.ch
-				return c.conn, c.err
+			case port := <-portCh:
+				portCh <- port // for the next lookup
+				return port, nil
+			case <-time.After(time.Second): // not told: look
+				return loopbackListener("/proc/" + strconv.Itoa(pid) + "/net/tcp")
+			case <-exited:
+				return 0, errors.New("ChimeraX has exited")
+			}
+		}
+		dial := func(port int) (net.Conn, error) {
+			var fd int
+			select {
+			case fd = <-sockets:
 			case <-exited:
 				return nil, errors.New("ChimeraX has exited")
 			}
-		})
+			select {
+			case refill <- struct{}{}:
+			default:
+			}
+			if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+				unix.Close(fd)
+				return nil, err
+			}
+			f := os.NewFile(uintptr(fd), "chimerax")
+			defer f.Close()
+			return net.FileConn(f)
+		}
+		go relayLoop(ln, lookup, dial)
 	}
 	go func() {
 		cmd.Wait()
@@ -538,7 +611,8 @@ func (z *zygoteServer) start(m zygoteMsg, files []*os.File) {
 			ln.Close()
 		}
 		z.mu.Lock()
-		delete(z.pgids, cmd.Process.Pid)
+		delete(z.pgids, pid)
+		delete(z.ports, m.ID)
 		z.mu.Unlock()
 		code, sig := exitInfo(cmd.ProcessState)
 		z.send(zygoteMsg{Op: "exit", ID: m.ID, Code: code, Signal: sig, CPU: cpuSeconds(cmd.ProcessState)})
@@ -546,15 +620,9 @@ func (z *zygoteServer) start(m zygoteMsg, files []*os.File) {
 	}()
 }
 
-type dialResult struct {
-	addr string
-	ch   chan dialConn
-}
-
-type dialConn struct {
-	conn net.Conn
-	err  error
-}
+// spareSockets is how many unconnected sockets each child's thread keeps
+// made in its namespace for the relay.
+const spareSockets = 2
 
 // spawnInNewNetns, on a locked thread, moves the thread into a new network
 // namespace with its loopback up, drops the thread's capabilities and
