@@ -129,7 +129,7 @@ func TestCgroupPerChild(t *testing.T) {
 				t.Errorf("Limits().Cgroup = %q, want %q", limits.Cgroup, dir)
 			}
 			offered, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
-			wantMemory, wantCPU := "rlimit", "unenforced"
+			wantMemory, wantCPU := "watch", "unenforced"
 			if strings.Contains(string(offered), "memory") {
 				wantMemory = "cgroup"
 			}
@@ -156,26 +156,11 @@ func TestCgroupPerChild(t *testing.T) {
 					t.Errorf("process %d is in cgroup %q, want %q", pid, got, rel)
 				}
 			}
-			switch wantMemory {
-			case "cgroup":
+			// Without the memory controller the watch bounds it
+			// (TestMemoryLimit), not the cgroup.
+			if wantMemory == "cgroup" {
 				if b, _ := os.ReadFile(filepath.Join(own, "memory.max")); strings.TrimSpace(string(b)) != strconv.Itoa(memoryMax) {
 					t.Errorf("memory.max = %q, want %d", b, memoryMax)
-				}
-			default: // the address-space limit instead, on ChimeraX itself
-				pid := rec.Process.PID
-				if rec.Process.Sandboxed { // the sandbox's init; ChimeraX is its child
-					// (forked by whichever of its threads ran the start)
-					tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-					var kids []byte
-					for _, f := range tasks {
-						b, _ := os.ReadFile(f)
-						kids = append(kids, b...)
-					}
-					pid, _ = strconv.Atoi(strings.TrimSpace(string(kids)))
-				}
-				var lim unix.Rlimit
-				if err := unix.Prlimit(pid, unix.RLIMIT_AS, nil, &lim); err != nil || lim.Max != memoryMax {
-					t.Errorf("ChimeraX's (pid %d) RLIMIT_AS = %d (%v), want %d", pid, lim.Max, err, memoryMax)
 				}
 			}
 			if wantCPU == "cgroup" {
@@ -223,8 +208,8 @@ func TestCgroupOffLeavesEscapee(t *testing.T) {
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 		c.Sandbox, c.Cgroup = chimerax.SandboxOff, chimerax.CgroupOff
 	}, "CHIMERAX_SIM_ESCAPE=1")
-	if l := sv.Limits(); l.Cgroup != "" || l.Memory != "none" || l.CPU != "none" {
-		t.Errorf("Limits() = %+v, want no cgroup and no limits", l)
+	if l := sv.Limits(); l.Cgroup != "" || l.Memory != "watch" || l.CPU != "none" {
+		t.Errorf("Limits() = %+v, want no cgroup, the default memory bound by the watch, no CPU limit", l)
 	}
 	ctx := context.Background()
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
@@ -342,14 +327,14 @@ func TestCgroupDelegated(t *testing.T) {
 			t.Errorf("Delegated(%s) = true for the root cgroup", own)
 		}
 		sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.Cgroup, c.MemoryMax = chimerax.CgroupAuto, 1<<32 })
-		if l := sv.Limits(); l.Cgroup != "" || l.Memory != "rlimit" {
-			t.Errorf("auto in the root cgroup: Limits() = %+v, want no cgroup, memory by rlimit", l)
+		if l := sv.Limits(); l.Cgroup != "" || l.Memory != "watch" {
+			t.Errorf("auto in the root cgroup: Limits() = %+v, want no cgroup, memory by the watch", l)
 		}
 	}
 }
 
 // TestCgroupOutOfMemory: over its cgroup's memory.max the kernel kills the
-// child (no MemoryError in its output, as under RLIMIT_AS), and the session
+// child, and the session
 // ends out_of_memory, told by memory.events. It needs a cgroup v2 that
 // offers the memory controller (.ci/cgroup-vm boots one).
 func TestCgroupOutOfMemory(t *testing.T) {

@@ -58,10 +58,13 @@ func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unreco
 		}
 		switch {
 		case err != nil:
-			// A structure too big for the memory limit kills the child mid-open.
-			if p.WaitDone(200*time.Millisecond) && sv.outOfMemory(p) {
+			// A structure too big for the memory limit kills the child
+			// mid-open: the kernel or the watch has counted the kill by
+			// now; a child that failed an allocation says so as it exits
+			// (freeing gigabytes can take a while).
+			if p.OOMKilled() || p.WaitDone(time.Second) && sv.outOfMemory(p) {
 				p.Kill()
-				sv.failStart(c, p, store.ReasonOutOfMemory, p.StartError(fmt.Errorf("%w opening the structure (chimerax.memory_max is %d bytes)", ErrOutOfMemory, sv.cfg.MemoryMax)))
+				sv.failStart(c, p, store.ReasonOutOfMemory, p.StartError(fmt.Errorf("%w opening the structure: it went over its limit of %s (chimerax.memory_max)", ErrOutOfMemory, humanBytes(sv.cfg.MemoryMax))))
 				return
 			}
 			p.Kill()
@@ -175,7 +178,7 @@ func (sv *Supervisor) watch(c *child, p runner) {
 	}
 	if reason == store.ReasonCrashed && sv.outOfMemory(p) {
 		reason = store.ReasonOutOfMemory
-		msg = fmt.Sprintf("ChimeraX ran out of memory (chimerax.memory_max is %d bytes) and exited (%s)", sv.cfg.MemoryMax, p.DescribeExit())
+		msg = fmt.Sprintf("ChimeraX went over its memory limit of %s (chimerax.memory_max) and was stopped (%s)", humanBytes(sv.cfg.MemoryMax), p.DescribeExit())
 	}
 	sv.Logger.Warn().Str("session_id", c.id).Str("user", c.owner).Int("pid", p.PID()).
 		Str("reason", string(reason)).Msg(msg)
@@ -184,16 +187,15 @@ func (sv *Supervisor) watch(c *child, p runner) {
 }
 
 // outOfMemory reports whether p, exited, died of its memory limit: over
-// memory.max the kernel kills (memory.events counts it); over RLIMIT_AS an
-// allocation fails and ChimeraX says so as it exits.
+// memory.max the kernel kills (memory.events counts it), over the bound of
+// the memory watch the watch kills, and a child whose allocation fails
+// anyway (the machine is out of memory) says so as it exits.
 func (sv *Supervisor) outOfMemory(p runner) bool {
 	return p.OOMKilled() || sv.cfg.MemoryMax > 0 && ranOutOfMemory(p.Tail(1000))
 }
 
 // ranOutOfMemory reports whether a child's last output says it died of a
 // failed allocation: Python's MemoryError, or a runtime's "out of memory".
-// Under an address-space limit that is how the end shows; the kernel does
-// not kill the process.
 func ranOutOfMemory(lastLines []string) bool {
 	for _, l := range lastLines {
 		if strings.Contains(l, "MemoryError") || strings.Contains(l, "out of memory") {
@@ -352,6 +354,8 @@ func (sv *Supervisor) launchSpec(id string) process.Spec {
 		Detach:      sv.cfg.OnRestart == OnRestartAdopt,
 		Sandbox:     sv.sandboxed,
 		MemoryMax:   sv.cfg.MemoryMax,
+		Watch:       sv.memWatch,
+		Zygote:      sv.zygote,
 		Cgroups:     sv.cg,
 		CPUMax:      sv.cfg.CPUMax,
 	}

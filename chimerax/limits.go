@@ -26,6 +26,9 @@ func (sv *Supervisor) decideSandbox() error {
 	switch {
 	case err == nil:
 		sv.sandboxed = true
+		if sv.cfg.OnRestart != OnRestartAdopt { // a shim starts the init instead
+			sv.zygote = process.NewZygote(sv.cfg.Shim, sv.cfg.ShimEnv)
+		}
 	case sv.cfg.Sandbox == SandboxRequired:
 		return fmt.Errorf("%w: chimerax.sandbox is required, but %v; %s, or set chimerax.sandbox: auto", ErrSandbox, err, remedy)
 	default:
@@ -39,8 +42,9 @@ func (sv *Supervisor) Sandboxed() bool { return sv.sandboxed }
 
 // Limits says how each child's resources are limited.
 type Limits struct {
-	// Memory is "cgroup" (memory.max), "rlimit" (address space, RLIMIT_AS)
-	// or "none" (chimerax.memory_max is 0).
+	// Memory is "cgroup" (memory.max), "watch" (resident memory sampled
+	// twice a second, a child over it killed: process.MemoryWatch) or
+	// "none" (chimerax.memory_max is 0).
 	Memory string `json:"memory"`
 	// CPU is "cgroup" (cpu.max), "none" (chimerax.cpu_max is 0), or
 	// "unenforced": cpu_max is set, but no cgroup can enforce it.
@@ -60,7 +64,7 @@ func (sv *Supervisor) Limits() Limits {
 	case sv.cfg.MemoryMax > 0 && sv.cg.EnforcesMemory():
 		l.Memory = "cgroup"
 	case sv.cfg.MemoryMax > 0:
-		l.Memory = "rlimit"
+		l.Memory = "watch"
 	}
 	switch {
 	case sv.cfg.CPUMax > 0 && sv.cg.EnforcesCPU():
@@ -79,6 +83,9 @@ func (sv *Supervisor) decideLimits() error {
 		return fmt.Errorf("%w: %v", ErrCgroup, err)
 	}
 	sv.cg = g
+	if sv.cfg.MemoryMax > 0 && !g.EnforcesMemory() {
+		sv.memWatch = process.NewMemoryWatch(process.MemoryWatchInterval)
+	}
 	l := sv.Limits()
 	ev := sv.Logger.Info()
 	if l.CPU == "unenforced" {
@@ -88,8 +95,8 @@ func (sv *Supervisor) decideLimits() error {
 	switch {
 	case l.CPU == "unenforced":
 		ev.Msgf("chimerax.cpu_max is NOT enforced: it needs a cgroup v2 with the cpu controller (%s). Run chimerad as a systemd unit with Delegate=yes (docs/chimerad.service), or name such a cgroup in chimerax.cgroup", why)
-	case l.Memory == "rlimit":
-		ev.Msgf("chimerax.memory_max is enforced as an address-space limit (RLIMIT_AS), not memory.max: %s", why)
+	case l.Memory == "watch":
+		ev.Msgf("chimerax.memory_max (%s) is enforced by sampling each child's resident memory every %v and killing one over it, not by memory.max: %s", humanBytes(sv.cfg.MemoryMax), process.MemoryWatchInterval, why)
 	case g != nil:
 		ev.Msg("each ChimeraX child runs in a cgroup of its own")
 	}

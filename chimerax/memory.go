@@ -28,3 +28,22 @@ func UncompressedLimit(max, memoryMax int64) int64 {
 	}
 	return min(max, budget/structureMemoryFactor)
 }
+
+// DefaultMemoryPercent is the default bound of each child's memory
+// (chimerax.memory_max) as a share of the machine's: one session, however
+// large what it opens, leaves three quarters of the host to the others.
+const DefaultMemoryPercent = 25
+
+// MinMemoryMax is the least memory bound a child may have: ChimeraX does
+// not start in less.
+const MinMemoryMax = 256 << 20
+
+// MemoryShare returns percent of the machine's physical memory, but at
+// least MinMemoryMax; 0 (no bound) where the machine's memory is unknown.
+func MemoryShare(percent float64) int64 {
+	ram := process.PhysicalMemory()
+	if ram <= 0 || percent <= 0 {
+		return 0
+	}
+	return max(int64(float64(ram)*percent/100), MinMemoryMax)
+}

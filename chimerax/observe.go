@@ -309,7 +309,7 @@ func (sv *Supervisor) Ready(ctx context.Context) []Check {
 	}
 
 	if sv.sandboxed {
-		add("sandbox", nil, "namespaces: each child in its own user and network namespaces")
+		add("sandbox", nil, "namespaces: each child in a network namespace of its own, in a user namespace")
 	} else {
 		add("sandbox", nil, "off: children's REST ports are on the host's loopback")
 	}

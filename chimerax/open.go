@@ -35,6 +35,9 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 		return err
 	}
 	sv.markOpen()
+	if sv.memWatch != nil {
+		sv.wg.Go(func() { sv.memWatch.Run(sv.ctx) })
+	}
 	sv.openPool()
 	sv.wg.Go(sv.probeVersion)
 	if sv.cfg.ActivityFlushInterval > 0 {
@@ -103,6 +106,7 @@ func (sv *Supervisor) Close(ctx context.Context) error {
 	go func() { sv.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		sv.zygote.Close() // its children have been stopped
 		// Sessions left for adoption keep their activity for the next daemon.
 		return sv.FlushActivity(ctx)
 	case <-ctx.Done():

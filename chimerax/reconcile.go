@@ -230,6 +230,7 @@ func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
 		if err != nil {
 			return err
 		}
+		sv.memWatch.Add(lp, sv.cfg.MemoryMax) // nil where memory.max bounds it
 		p = lp
 	}
 	client := NewClient(p.Dial)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,5 +247,71 @@ func TestSandboxedChildTakesSIGTERM(t *testing.T) {
 				t.Errorf("stop of a busy sandboxed child: signal %q after %v, want terminated, before the 5s grace", ended.Process.Signal, took)
 			}
 		})
+	}
+}
+
+// TestSandboxZygote: without a shim, sandboxed children are started by
+// the zygote, not through an init of their own: ChimeraX itself is the
+// recorded child, in a network namespace of its own, holding no
+// capability (for a root daemon too). Should the zygote die, its children
+// die with it, their sessions end crashed, and the next create starts a
+// new zygote.
+func TestSandboxZygote(t *testing.T) {
+	if err := process.ProbeSandbox(); err != nil {
+		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
+	}
+	ctx := context.Background()
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.Sandbox = chimerax.SandboxRequired })
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func(pid int, field string) string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, field+":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return ""
+	}
+	pid := rec.Process.PID
+	for _, f := range []string{"CapEff", "CapPrm", "CapAmb"} {
+		if v := status(pid, f); v != "0000000000000000" {
+			t.Errorf("ChimeraX's %s = %q, want no capability", f, v)
+		}
+	}
+	zygote := 0
+	fmt.Sscan(status(pid, "PPid"), &zygote)
+	if zygote == os.Getpid() || zygote <= 1 {
+		t.Fatalf("ChimeraX's parent is %d (this process is %d): want the zygote", zygote, os.Getpid())
+	}
+	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", zygote)); !strings.Contains(string(cmd), "--zygote") {
+		t.Fatalf("ChimeraX's parent %d runs %q, want the zygote", zygote, cmd)
+	}
+	self, _ := os.Readlink("/proc/self/ns/net")
+	zns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", zygote))
+	cns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if cns == self || cns == zns || zns != self {
+		t.Errorf("network namespaces: host %s, zygote %s, ChimeraX %s; want the zygote in the host's, ChimeraX in one of its own", self, zns, cns)
+	}
+
+	if err := syscall.Kill(zygote, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var got chimerax.Info
+	chimeraxtest.WaitFor(t, 10*time.Second, "session ended", func() bool {
+		got, _ = sv.Session(ctx, rec.ID)
+		return !got.State.Live()
+	})
+	if got.State != store.StateFailed || got.TerminationReason != store.ReasonCrashed {
+		t.Errorf("session whose zygote died = %s/%s (%s), want failed/crashed", got.State, got.TerminationReason, got.Error)
+	}
+	again, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
+	if err != nil || !again.Process.Sandboxed {
+		t.Fatalf("create after the zygote died = %+v, %v", again.Process, err)
+	}
+	if res, err := sv.RunUnchecked(ctx, again.ID, "info models"); err != nil || !res.OK() {
+		t.Errorf("info models in a session of the new zygote = %+v, %v", res, err)
 	}
 }

@@ -75,9 +75,12 @@ type Config struct {
 	// child runs in its own user and network namespaces. Auto falls back to
 	// plain loopback, with a warning, where the kernel refuses them.
 	Sandbox string
-	// MemoryMax caps each child's memory, in bytes; 0 means none. It is
-	// the child cgroup's memory.max where a cgroup with the memory
-	// controller is managed (Cgroup), else the address space (RLIMIT_AS).
+	// MemoryMax caps the resident memory of each child (with all it
+	// starts), in bytes; 0 means none. It is the child cgroup's memory.max
+	// where a cgroup with the memory controller is managed (Cgroup), else
+	// a watch samples each child twice a second and kills one over it
+	// (process.MemoryWatch). The default is DefaultMemoryPercent of the
+	// machine's memory (MemoryShare).
 	MemoryMax int64
 	// CPUMax caps each child's CPU, in CPUs (1.5: one and a half), through
 	// its cgroup's cpu.max; 0 means none. Without a cgroup with the cpu
@@ -198,6 +201,7 @@ func DefaultConfig(dataDir string) Config {
 	cfg.ActivityFlushInterval = 5 * time.Second
 	cfg.PoolMaxAge = time.Hour
 	cfg.DiskMax = 1 << 30
+	cfg.MemoryMax = MemoryShare(DefaultMemoryPercent)
 	cfg.Launcher = LauncherLocal
 	cfg.Slurm = SlurmConfig{CPUs: 1, StartTimeout: 10 * time.Minute, CommandTimeout: 15 * time.Second}
 	return cfg
@@ -231,6 +235,12 @@ type Supervisor struct {
 	closing   bool
 	sandboxed bool             // decided by Open
 	cg        *process.Cgroups // decided by Open; nil: no cgroups
+	// memWatch bounds children's memory where no cgroup can; decided by
+	// Open, nil where memory.max does it or there is no bound.
+	memWatch *process.MemoryWatch
+	// zygote starts sandboxed children that need no shim; decided by
+	// Open, nil if there are none.
+	zygote    *process.Zygote
 	lastSweep time.Time
 	children  map[string]*child // live sessions, by id
 	perUser   map[string]int

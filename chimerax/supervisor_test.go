@@ -656,21 +656,20 @@ func mustAbs(tb testing.TB, p string) string {
 	return abs
 }
 
-// TestMemoryLimit: a child over chimerax.memory_max ends out_of_memory, not
-// crashed, directly and in the sandbox alike. Under -race the children
-// cannot run with an address-space limit at all; cmd's TestMemoryLimitEndToEnd
-// covers the limit with the real binary there.
+// TestMemoryLimit: without a cgroup, the memory watch kills a child whose
+// resident memory passes chimerax.memory_max, and the session ends
+// out_of_memory, not crashed, directly and in the sandbox alike.
 func TestMemoryLimit(t *testing.T) {
-	if raceEnabled {
-		t.Skip("race-instrumented children need more address space than any limit")
-	}
 	for _, sandbox := range []string{chimerax.SandboxOff, chimerax.SandboxAuto} {
 		t.Run(sandbox, func(t *testing.T) {
 			ctx := context.Background()
 			sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
 				c.MemoryMax = 3 << 30
-				c.Sandbox = sandbox
+				c.Sandbox, c.Cgroup = sandbox, chimerax.CgroupOff
 			}, "CHIMERAX_SIM_HOG_ON=surface")
+			if l := sv.Limits(); l.Memory != "watch" {
+				t.Fatalf("Limits() = %+v without cgroups, want memory by the watch", l)
+			}
 			rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Wait: true})
 			if err != nil {
 				t.Fatal(err)
@@ -683,14 +682,14 @@ func TestMemoryLimit(t *testing.T) {
 				got, _ = sv.Session(ctx, rec.ID)
 				return !got.State.Live()
 			})
-			if got.State != store.StateFailed || got.TerminationReason != store.ReasonOutOfMemory {
-				t.Errorf("session over its memory limit = %q/%q (%s), want failed/out_of_memory", got.State, got.TerminationReason, got.Error)
+			if got.State != store.StateFailed || got.TerminationReason != store.ReasonOutOfMemory || !strings.Contains(got.Error, "3 GiB") {
+				t.Errorf("session over its memory limit = %q/%q (%s), want failed/out_of_memory naming the 3 GiB limit", got.State, got.TerminationReason, got.Error)
 			}
 		})
 	}
 	// A structure too big for the limit: the child dies in the create's open.
 	t.Run("at open", func(t *testing.T) {
-		sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.MemoryMax = 3 << 30 }, "CHIMERAX_SIM_HOG_ON=open")
+		sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) { c.MemoryMax, c.Cgroup = 3<<30, chimerax.CgroupOff }, "CHIMERAX_SIM_HOG_ON=open")
 		rec, err := sv.Create(context.Background(), chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
 		if !errors.Is(err, chimerax.ErrOutOfMemory) || rec.State != store.StateFailed || rec.TerminationReason != store.ReasonOutOfMemory {
 			t.Errorf("Create of a structure past the limit = %q/%q, %v; want failed/out_of_memory, ErrOutOfMemory", rec.State, rec.TerminationReason, err)

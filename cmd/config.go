@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -131,8 +132,9 @@ type ChimeraXConfig struct {
 	// Sandbox is auto, required or off: each child in its own user and
 	// network namespaces.
 	Sandbox string `mapstructure:"sandbox"`
-	// MemoryMax caps each child's memory in bytes; 0 means none.
-	MemoryMax int64 `mapstructure:"memory_max"`
+	// MemoryMax caps each child's memory: a share of the machine's
+	// ("25%"), bytes (4294967296, or 4GiB), or 0 for none (parseMemoryMax).
+	MemoryMax string `mapstructure:"memory_max"`
 	// CPUMax caps each child's CPU, in CPUs; 0 means none.
 	CPUMax float64 `mapstructure:"cpu_max"`
 	// Cgroup is auto, off, or a cgroup v2 directory chimerad may manage.
@@ -226,7 +228,7 @@ func DefaultConfig() Config {
 			HealthInterval: sv.HealthInterval,
 			HealthTimeout:  sv.HealthTimeout,
 			Sandbox:        sv.Sandbox,
-			MemoryMax:      sv.MemoryMax,
+			MemoryMax:      strconv.Itoa(chimerax.DefaultMemoryPercent) + "%",
 			CPUMax:         sv.CPUMax,
 			Cgroup:         sv.Cgroup,
 		},
@@ -291,7 +293,7 @@ func (c *Config) supervisorConfig(pdb *structure.Fetcher) chimerax.Config {
 	sc.HealthInterval = c.ChimeraX.HealthInterval
 	sc.HealthTimeout = c.ChimeraX.HealthTimeout
 	sc.Sandbox = c.ChimeraX.Sandbox
-	sc.MemoryMax = c.ChimeraX.MemoryMax
+	sc.MemoryMax, _ = parseMemoryMax(c.ChimeraX.MemoryMax) // Validate checked it
 	sc.CPUMax = c.ChimeraX.CPUMax
 	sc.Cgroup = c.ChimeraX.Cgroup
 	sc.CommandTimeout = c.Commands.Timeout
@@ -496,8 +498,8 @@ func (c *Config) Validate() error {
 	if n := c.Session.DiskMax; n < 0 {
 		bad("session.disk_max", n, "must not be negative (0 means no bound)")
 	}
-	if m := c.ChimeraX.MemoryMax; m != 0 && m < 256<<20 {
-		bad("chimerax.memory_max", m, "want 0 (no limit) or at least 268435456 (256 MiB): ChimeraX does not start in less")
+	if _, err := parseMemoryMax(c.ChimeraX.MemoryMax); err != nil {
+		bad("chimerax.memory_max", c.ChimeraX.MemoryMax, err.Error())
 	}
 	for key, n := range map[string]int{
 		"limits.max_sessions":          c.Limits.MaxSessions,
@@ -767,4 +769,36 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// parseMemoryMax reads chimerax.memory_max: a share of the machine's
+// memory ("25%"), bytes with or without a binary unit ("4294967296",
+// "4GiB", "512MiB"), or "0" / "none" for no bound.
+func parseMemoryMax(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" || strings.EqualFold(s, "none") {
+		return 0, nil
+	}
+	if pct, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
+		if err != nil || f <= 0 || f > 100 {
+			return 0, errors.New("want a share of the machine's memory from 1% to 100% (\"25%\"), bytes (\"4GiB\"), or 0 for no limit")
+		}
+		return chimerax.MemoryShare(f), nil
+	}
+	num, mult := s, int64(1)
+	for i, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if n, ok := strings.CutSuffix(s, unit); ok {
+			num, mult = strings.TrimSpace(n), 1<<(10*(i+1))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("want a share of the machine's memory (\"25%\"), bytes (\"4GiB\", \"4294967296\"), or 0 for no limit")
+	}
+	if n*mult < chimerax.MinMemoryMax {
+		return 0, errors.New("want 0 (no limit) or at least 256MiB: ChimeraX does not start in less")
+	}
+	return n * mult, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chimerad/chimerad/chimerax"
+	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/server"
 	"github.com/go-viper/mapstructure/v2"
@@ -150,6 +151,10 @@ func TestConfigRejects(t *testing.T) {
 		{name: "tiny cpu_max", yaml: "chimerax:\n  cpu_max: 0.001\n", want: "chimerax.cpu_max = 0.001"},
 		{name: "negative cpu_max", yaml: "chimerax:\n  cpu_max: -1\n", want: "chimerax.cpu_max = -1"},
 		{name: "negative disk_max", yaml: "session:\n  disk_max: -1\n", want: "session.disk_max = -1"},
+		{name: "tiny memory_max", yaml: "chimerax:\n  memory_max: 100MiB\n", want: "chimerax.memory_max = 100MiB: want 0 (no limit) or at least 256MiB"},
+		{name: "memory share past 100%", yaml: "chimerax:\n  memory_max: 150%\n", want: "chimerax.memory_max = 150%: want a share of the machine's memory from 1% to 100%"},
+		{name: "memory_max not a size", yaml: "chimerax:\n  memory_max: lots\n", want: "chimerax.memory_max = lots"},
+		{name: "negative memory_max", yaml: "chimerax:\n  memory_max: -1\n", want: "chimerax.memory_max = -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "c.yaml")
@@ -219,5 +224,33 @@ func TestConfigCORSOrigins(t *testing.T) {
 		if _, err := loadFor(t); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("origins %q: %v, want an error with %q", value, err, want)
 		}
+	}
+}
+
+// TestMemoryMaxForms: chimerax.memory_max is a share of the machine's
+// memory (the default, 25%), bytes with or without a binary unit, or none.
+func TestMemoryMaxForms(t *testing.T) {
+	for in, want := range map[string]int64{
+		"25%":        chimerax.MemoryShare(25),
+		"50%":        chimerax.MemoryShare(50),
+		"0":          0,
+		"none":       0,
+		"4294967296": 4 << 30,
+		"4GiB":       4 << 30,
+		"512 MiB":    512 << 20,
+		"1TiB":       1 << 40,
+	} {
+		if got, err := parseMemoryMax(in); err != nil || got != want {
+			t.Errorf("parseMemoryMax(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if ram := process.PhysicalMemory(); ram > 0 && chimerax.MemoryShare(25) != max(ram/4, chimerax.MinMemoryMax) {
+		t.Errorf("MemoryShare(25) = %d on a machine of %d bytes", chimerax.MemoryShare(25), ram)
+	}
+	t.Chdir(t.TempDir())
+	t.Setenv("CHIMERAD_CHIMERAX_MEMORY_MAX", "8GiB")
+	cfg, err := loadFor(t)
+	if err != nil || cfg.supervisorConfig(nil).MemoryMax != 8<<30 {
+		t.Errorf("CHIMERAD_CHIMERAX_MEMORY_MAX=8GiB: %v, %v", cfg.ChimeraX.MemoryMax, err)
 	}
 }

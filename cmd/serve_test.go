@@ -433,7 +433,7 @@ func TestMemoryLimitEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	token = strings.TrimSpace(token)
-	d := startDaemon(t, dir, "--config", writeConfig(t, "chimerax:\n  memory_max: 3221225472\n"))
+	d := startDaemon(t, dir, "--config", writeConfig(t, "chimerax:\n  memory_max: 3GiB\n"))
 	code, body := d.do(t, "POST", "/api/sessions", token, `{}`)
 	var s struct {
 		ID, State         string

@@ -63,11 +63,16 @@ type Spec struct {
 	// otherwise both die with the daemon.
 	Detach bool
 	// Sandbox runs the child in its own user and network namespaces,
-	// reached through the relay socket in its session dir.
+	// reached through the relay socket in its session dir. Zygote, if
+	// set, starts it there without an init of its own (zygote_linux.go);
+	// a shim (Detach) always starts it through the init.
 	Sandbox bool
-	// MemoryMax caps the child's memory, 0 meaning none: its cgroup's
-	// memory.max where Cgroups can, else its address space (RLIMIT_AS).
+	Zygote  *Zygote
+	// MemoryMax caps the resident memory of the child and all it starts,
+	// 0 meaning none: its cgroup's memory.max where Cgroups can, else
+	// Watch samples it and kills the child over it.
 	MemoryMax int64
+	Watch     *MemoryWatch
 	// Cgroups, if set, gives the child and all it starts a cgroup of its
 	// own (cgroup_linux.go), with CPUMax CPUs where it can.
 	Cgroups *Cgroups
@@ -85,13 +90,16 @@ type Process struct {
 	sandboxed                  bool
 	cg                         *sessionCgroup // nil without cgroups
 
-	h       holder
-	portCh  <-chan int    // receives the port once it is known
-	done    chan struct{} // closed once ChimeraX has exited (or its shim is gone)
-	code    *int
-	signal  string
-	cpu     float64 // CPU seconds of the reaped child and what it waited for
-	failure string  // why ChimeraX could not be started at all
+	h      holder
+	portCh <-chan int    // receives the port once it is known
+	done   chan struct{} // closed once ChimeraX has exited (or its shim is gone)
+	code   *int
+	signal string
+	cpu    float64 // CPU seconds of the reaped child and what it waited for
+	// overMemory is the resident memory for which a MemoryWatch killed
+	// the child, 0 if it did not.
+	overMemory atomic.Int64
+	failure    string // why ChimeraX could not be started at all
 }
 
 // holder holds a child's stdio and reaps it.
@@ -123,9 +131,6 @@ func Launch(ctx context.Context, spec Spec) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
 	}
-	if spec.Cgroups.EnforcesMemory() {
-		spec.MemoryMax = 0 // memory.max does it, not RLIMIT_AS
-	}
 	timer := time.NewTimer(spec.Timeout)
 	defer timer.Stop()
 	var p *Process
@@ -139,6 +144,9 @@ func Launch(ctx context.Context, spec Spec) (*Process, error) {
 		return nil, err
 	}
 	p.cg = cg
+	if !spec.Cgroups.EnforcesMemory() {
+		spec.Watch.Add(p, spec.MemoryMax)
+	}
 	select {
 	case p.port = <-p.portCh:
 		return p, nil
@@ -163,6 +171,12 @@ func Launch(ctx context.Context, spec Spec) (*Process, error) {
 // Sandboxed, the child is the sandbox's init (sandbox_linux.go), which
 // passes its stdio on to the ChimeraX it starts in the namespaces.
 func launchDirect(spec Spec, cg *sessionCgroup, home, tmp string) (*Process, error) {
+	if spec.Sandbox && spec.Zygote != nil {
+		p, err := spec.Zygote.launch(spec, cg, home, tmp)
+		if !errors.Is(err, errNoZygote) {
+			return p, err
+		}
+	}
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = childEnv(os.Environ(), spec, home, tmp)
 	cmd.SysProcAttr = childProcAttr(false) // own group, dies with the daemon
@@ -170,7 +184,7 @@ func launchDirect(spec Spec, cg *sessionCgroup, home, tmp string) (*Process, err
 		if len(spec.Shim) == 0 {
 			return nil, fmt.Errorf("%w: no sandbox init command (chimerad's own binary was not found)", ErrStartFailed)
 		}
-		args := append(slices.Clone(spec.Shim[1:]), sandboxInitArgs(envKeys(spec.ShimEnv), spec.MemoryMax, cmd.Args)...)
+		args := append(slices.Clone(spec.Shim[1:]), sandboxInitArgs(envKeys(spec.ShimEnv), cmd.Args)...)
 		cmd = exec.Command(spec.Shim[0], args...)
 		cmd.Env = append(childEnv(os.Environ(), spec, home, tmp), spec.ShimEnv...)
 		cmd.SysProcAttr = sandboxProcAttr()
@@ -193,12 +207,6 @@ func launchDirect(spec Spec, cg *sessionCgroup, home, tmp string) (*Process, err
 		return nil, fmt.Errorf("%w: run %s: %v", ErrStartFailed, cmd.Path, err)
 	}
 	p := &Process{pid: cmd.Process.Pid, dir: spec.Dir, h: directHolder{stdin}, portCh: out.port, done: make(chan struct{}), sandboxed: spec.Sandbox}
-	if !spec.Sandbox { // the sandbox's init limits ChimeraX itself
-		if err := limitMemory(p.pid, spec.MemoryMax); err != nil {
-			p.Kill()
-			return nil, fmt.Errorf("%w: limit memory: %v", ErrStartFailed, err)
-		}
-	}
 	p.startTicks, _ = StartTicks(p.pid)
 	go func() {
 		cmd.Wait()
@@ -255,9 +263,6 @@ func launchShim(ctx context.Context, spec Spec, cg *sessionCgroup, home, tmp str
 	}
 	if spec.Sandbox {
 		args = append(args, "--sandbox")
-	}
-	if spec.MemoryMax > 0 {
-		args = append(args, "--memory-max", strconv.FormatInt(spec.MemoryMax, 10))
 	}
 	args = append(append(args, "--", spec.Path), spec.Args...)
 
@@ -558,9 +563,9 @@ func (p *Process) CPUSeconds() (float64, bool) {
 	return p.cpu, p.code != nil || p.signal != ""
 }
 
-// OOMKilled reports whether the kernel's OOM killer acted in the child's
-// cgroup (memory.max); false without one.
-func (p *Process) OOMKilled() bool { return p.cg.oomKills() > 0 }
+// OOMKilled reports whether the child was killed for its memory: by the
+// kernel's OOM killer in its cgroup (memory.max), or by a MemoryWatch.
+func (p *Process) OOMKilled() bool { return p.overMemory.Load() > 0 || p.cg.oomKills() > 0 }
 
 // Detach lets go of a live child for the next daemon to adopt: its shim
 // and ChimeraX run on.

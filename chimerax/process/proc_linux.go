@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // childProcAttr puts a child (ChimeraX, or a shim) in its own process
@@ -85,14 +83,4 @@ func processHasEnv(pid int, kv string) bool {
 		}
 	}
 	return false
-}
-
-// limitMemory caps process pid's address space at max bytes (RLIMIT_AS):
-// its allocations past that fail, as Python's MemoryError.
-func limitMemory(pid int, max int64) error {
-	if max <= 0 {
-		return nil
-	}
-	lim := unix.Rlimit{Cur: uint64(max), Max: uint64(max)}
-	return unix.Prlimit(pid, unix.RLIMIT_AS, &lim, nil)
 }

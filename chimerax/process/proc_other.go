@@ -26,14 +26,27 @@ const relaySocket = "chimerax.sock"
 // ProbeSandbox reports that this system cannot sandbox children.
 func ProbeSandbox() error { return errors.New("sandbox: needs Linux namespaces") }
 
-func sandboxInitMain(relay string, unset []string, memoryMax int64, argv []string, stderr io.Writer) int {
+func sandboxInitMain(relay string, unset []string, argv []string, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "chimerax-shim: sandbox: needs Linux namespaces")
 	return 71
 }
 
-func limitMemory(pid int, max int64) error {
-	if max <= 0 {
-		return nil
-	}
-	return errors.New("memory limit: not supported on this system")
+// Zygote starts sandboxed children; there are none here.
+type Zygote struct{}
+
+// NewZygote returns nil: there is no sandbox here.
+func NewZygote(shim, shimEnv []string) *Zygote { return nil }
+
+// Close does nothing.
+func (z *Zygote) Close() {}
+
+func (z *Zygote) launch(spec Spec, cg *sessionCgroup, home, tmp string) (*Process, error) {
+	return nil, errNoZygote
+}
+
+var errNoZygote = errors.New("zygote unavailable")
+
+func zygoteMain(stderr io.Writer) int {
+	fmt.Fprintln(stderr, "chimerax-shim: zygote: needs Linux namespaces")
+	return 71
 }

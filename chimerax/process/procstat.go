@@ -20,36 +20,68 @@ type GroupUsage struct {
 // usageCacheTTL is how long one walk of /proc serves Load and SessionStats.
 const usageCacheTTL = time.Second
 
-// UsageCache keeps the last walk of /proc, so that a scrape, a session list
-// and a burst of session reads cost one walk a second at most.
+// maxTreeReads is how many stale or unseen children are read through
+// their own process trees rather than by one walk of all /proc.
+const maxTreeReads = 4
+
+// UsageCache keeps what the last reads of /proc found, so that a scrape, a
+// session list and a burst of session reads cost one walk a second at
+// most, and a read of one new child costs no walk at all.
 type UsageCache struct {
 	mu     sync.Mutex
-	at     time.Time
-	byPGID map[int]GroupUsage // by process group id, i.e. the child's pid
+	byPGID map[int]usageEntry // by process group id, i.e. the child's pid
 }
 
-// Groups returns the usage of the process groups led by pids, walking
-// /proc again if the last walk is older than usageCacheTTL or did not see
-// one of them. A group whose leader is gone is missing from the result.
+type usageEntry struct {
+	g    GroupUsage
+	live bool // the group's leader was there
+	at   time.Time
+}
+
+// Groups returns the usage of the process groups led by pids, read again
+// for those last read more than usageCacheTTL ago: through their process
+// trees if they are few, else by one walk of /proc. A group whose leader
+// is gone is missing from the result.
 func (pc *UsageCache) Groups(pids []int) map[int]GroupUsage {
 	if len(pids) == 0 {
 		return nil
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	fresh := time.Since(pc.at) < usageCacheTTL
+	now := time.Now()
+	var stale []int
 	for _, pid := range pids {
-		if _, ok := pc.byPGID[pid]; !ok {
-			fresh = false
+		if e, ok := pc.byPGID[pid]; !ok || now.Sub(e.at) >= usageCacheTTL {
+			stale = append(stale, pid)
 		}
 	}
-	if !fresh {
-		pc.byPGID, pc.at = readGroups(pids), time.Now()
+	if len(stale) > 0 {
+		var got map[int]GroupUsage
+		ok := false
+		if len(stale) <= maxTreeReads {
+			got, ok = readGroupTrees(stale)
+		}
+		if !ok || pc.byPGID == nil || len(pc.byPGID) > 4*len(pids)+64 {
+			if !ok { // one walk serves them all
+				got, stale = readGroups(pids), pids
+			}
+			old := pc.byPGID
+			pc.byPGID = make(map[int]usageEntry, len(pids))
+			for _, pid := range pids { // drop what nobody asks for any more
+				if e, found := old[pid]; found {
+					pc.byPGID[pid] = e
+				}
+			}
+		}
+		for _, pid := range stale {
+			g, live := got[pid]
+			pc.byPGID[pid] = usageEntry{g: g, live: live, at: now}
+		}
 	}
 	out := make(map[int]GroupUsage, len(pids))
 	for _, pid := range pids {
-		if g, ok := pc.byPGID[pid]; ok {
-			out[pid] = g
+		if e := pc.byPGID[pid]; e.live {
+			out[pid] = e.g
 		}
 	}
 	return out

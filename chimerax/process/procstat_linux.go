@@ -2,6 +2,8 @@ package process
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -110,4 +112,53 @@ func PhysicalMemory() int64 {
 		return 0
 	}
 	return int64(si.Totalram) * int64(si.Unit)
+}
+
+// readGroupTrees is readGroups for a few leaders that reads only each
+// leader and its descendants (listed by /proc/<pid>/task/<tid>/children)
+// instead of every process on the machine. A group member that is no
+// descendant of its leader (its parent died) is missed; ok is false where
+// the kernel does not list children.
+func readGroupTrees(leaders []int) (usage map[int]GroupUsage, ok bool) {
+	page := int64(os.Getpagesize())
+	usage = make(map[int]GroupUsage, len(leaders))
+	for _, leader := range leaders {
+		lst, found := readProcStat(strconv.Itoa(leader))
+		if !found || lst.pgrp != leader {
+			continue // gone, or not a group's leader
+		}
+		g := GroupUsage{LeaderCPUSeconds: float64(lst.cpuTicks) / clockTicks}
+		queue := []int{leader}
+		for len(queue) > 0 && len(queue) < 10000 {
+			pid := queue[0]
+			queue = queue[1:]
+			st, found := lst, true
+			if pid != leader {
+				st, found = readProcStat(strconv.Itoa(pid))
+			}
+			if !found {
+				continue
+			}
+			if st.pgrp == leader {
+				g.RSSBytes += st.rssPages * page
+			}
+			tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+			if err != nil {
+				continue
+			}
+			for _, t := range tasks {
+				b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/children")
+				if errors.Is(err, fs.ErrNotExist) && pid == leader {
+					return nil, false // no CONFIG_PROC_CHILDREN
+				}
+				for _, f := range strings.Fields(string(b)) {
+					if c, err := strconv.Atoi(f); err == nil {
+						queue = append(queue, c)
+					}
+				}
+			}
+		}
+		usage[leader] = g
+	}
+	return usage, true
 }

@@ -1,6 +1,12 @@
 package process
 
-import "testing"
+import (
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+)
 
 func TestParseProcStat(t *testing.T) {
 	// A real line's shape, with a command name holding ") (" and spaces.
@@ -14,5 +20,47 @@ func TestParseProcStat(t *testing.T) {
 		if _, ok := parseProcStat([]byte(bad)); ok {
 			t.Errorf("ParseProcStat(%q) ok, want not", bad)
 		}
+	}
+}
+
+// TestGroupTreesMatchTheWalk: reading a group through its leader's process
+// tree finds what a walk of all /proc finds: the leader's CPU and the
+// resident memory of every member (here a shell and two children).
+func TestGroupTreesMatchTheWalk(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30 & sleep 30 & wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	leader := cmd.Process.Pid
+	t.Cleanup(func() {
+		syscall.Kill(-leader, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	members := func() int {
+		n := 0
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			if st, ok := readProcStat(e.Name()); ok && st.pgrp == leader {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); members() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the group has %d members, want 3", members())
+		}
+	}
+	walk := readGroups([]int{leader})[leader]
+	trees, ok := readGroupTrees([]int{leader, 1 << 30})
+	if !ok {
+		t.Skip("this kernel does not list children in /proc")
+	}
+	if walk.RSSBytes == 0 || trees[leader] != walk {
+		t.Errorf("group %d through its tree = %+v, by a walk of /proc = %+v; want the same, not zero", leader, trees[leader], walk)
+	}
+	if _, found := trees[1<<30]; found {
+		t.Error("a pid that does not exist has a usage")
 	}
 }

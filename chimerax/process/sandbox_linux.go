@@ -77,7 +77,7 @@ func ProbeSandbox() error {
 
 // sandboxInitMain runs inside the namespaces: loopback up, ChimeraX started with
 // the init's stdio, the relay served; it exits as ChimeraX exits.
-func sandboxInitMain(relay string, unset []string, memoryMax int64, argv []string, stderr io.Writer) int {
+func sandboxInitMain(relay string, unset []string, argv []string, stderr io.Writer) int {
 	// ChimeraX is started from this thread and dies with it (Pdeathsig), and
 	// the ambient capability is cleared on it first: ChimeraX gets none.
 	runtime.LockOSThread()
@@ -113,10 +113,8 @@ func sandboxInitMain(relay string, unset []string, memoryMax int64, argv []strin
 		fmt.Fprintln(stderr, "chimerax-shim: sandbox: start ChimeraX:", err)
 		return 70
 	}
-	if err := limitMemory(cmd.Process.Pid, memoryMax); err != nil {
-		fmt.Fprintln(stderr, "chimerax-shim: sandbox: limit memory:", err)
-	}
-	go relayLoop(ln)
+	go relayLoop(ln, func() (int, error) { return loopbackListener("/proc/net/tcp") },
+		func(port int) (net.Conn, error) { return net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)) })
 	cmd.Wait()
 
 	code, sig := exitInfo(cmd.ProcessState)
@@ -150,22 +148,22 @@ func loopbackUp() error {
 }
 
 // relayLoop copies each connection on the relay socket to ChimeraX's REST
-// port, found as the loopback listener of this network namespace (once,
-// and again should it stop answering there).
-func relayLoop(ln net.Listener) {
+// port, which lookup finds (once, and again should it stop answering
+// there), reached with dialTCP from inside ChimeraX's network namespace.
+func relayLoop(ln net.Listener, lookup func() (int, error), dialTCP func(port int) (net.Conn, error)) {
 	var known atomic.Int32
 	dial := func() (net.Conn, error) {
 		if port := known.Load(); port > 0 {
-			if up, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port))); err == nil {
+			if up, err := dialTCP(int(port)); err == nil {
 				return up, nil
 			}
 		}
-		port, err := loopbackListener()
+		port, err := lookup()
 		if err != nil {
 			return nil, err
 		}
 		known.Store(int32(port))
-		return net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		return dialTCP(port)
 	}
 	for {
 		c, err := ln.Accept()
@@ -185,16 +183,20 @@ func relayLoop(ln net.Listener) {
 				up.(*net.TCPConn).CloseWrite()
 			})
 			io.Copy(c, up)
+			// ChimeraX is done with it (or gone): so is the client, which
+			// may be waiting for an answer that will not come.
+			c.Close()
 			wg.Wait()
 		}()
 	}
 }
 
 // loopbackListener returns the port of the TCP socket listening on
-// 127.0.0.1 in this network namespace: ChimeraX's REST server, the only
-// listener there.
-func loopbackListener() (int, error) {
-	f, err := os.Open("/proc/net/tcp")
+// 127.0.0.1 in the network namespace whose sockets netTCP lists:
+// ChimeraX's REST server, the only listener there. Reading it walks the
+// kernel's whole TCP hash table (milliseconds on a large machine).
+func loopbackListener(netTCP string) (int, error) {
+	f, err := os.Open(netTCP)
 	if err != nil {
 		return 0, err
 	}

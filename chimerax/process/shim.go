@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,18 +70,21 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 	linger := fs.Duration("linger", time.Hour, "how long to keep an exit status for a daemon that does not connect")
 	sandbox := fs.Bool("sandbox", false, "run ChimeraX in its own user and network namespaces")
 	sandboxInit := fs.Bool("sandbox-init", false, "be the init inside a sandbox's namespaces (internal)")
-	memoryMax := fs.Int64("memory-max", 0, "cap ChimeraX's address space at this many bytes (0: none)")
+	zygote := fs.Bool("zygote", false, "start sandboxed children for the daemon on descriptor 3 (internal)")
 	var unset multiFlag
 	fs.Var(&unset, "unset", "environment variable not to pass on to ChimeraX (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 64
+	}
+	if *zygote {
+		return zygoteMain(stderr)
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "chimerax-shim: no ChimeraX command after --")
 		return 64
 	}
 	if *sandboxInit {
-		return sandboxInitMain(relaySocket, unset, *memoryMax, fs.Args(), stderr)
+		return sandboxInitMain(relaySocket, unset, fs.Args(), stderr)
 	}
 	// One thread starts ChimeraX and stays: the parent-death signal set on
 	// ChimeraX follows the thread that forked it.
@@ -115,7 +117,7 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 		// This very program again, as the init inside the namespaces: the
 		// same arguments up to the shim's own (the subcommand, if any).
 		initArgs := slices.Clone(os.Args[1 : len(os.Args)-len(args)])
-		cmd = exec.Command("/proc/self/exe", append(initArgs, sandboxInitArgs(unset, *memoryMax, fs.Args())...)...)
+		cmd = exec.Command("/proc/self/exe", append(initArgs, sandboxInitArgs(unset, fs.Args())...)...)
 		cmd.SysProcAttr = sandboxProcAttr()
 	}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -128,11 +130,6 @@ func ShimMain(args []string, stdout, stderr io.Writer) int {
 		s.status.Exited, s.status.Error = true, err.Error()
 		fmt.Fprintln(stderr, "chimerax-shim: start ChimeraX:", err)
 	} else {
-		if !*sandbox { // a sandbox's init limits ChimeraX itself
-			if err := limitMemory(cmd.Process.Pid, *memoryMax); err != nil {
-				fmt.Fprintln(stderr, "chimerax-shim: limit memory:", err)
-			}
-		}
 		s.stdin = stdin
 		s.status.PID = cmd.Process.Pid
 		s.status.StartTicks, _ = StartTicks(cmd.Process.Pid)
@@ -251,10 +248,9 @@ func (s *shim) handle(c net.Conn) {
 }
 
 // sandboxInitArgs are the shim's flags that make it the sandbox's init,
-// running argv in the namespaces without the unset variables, its address
-// space capped at memoryMax bytes (0: none).
-func sandboxInitArgs(unset []string, memoryMax int64, argv []string) []string {
-	args := []string{"--sandbox-init", "--memory-max", strconv.FormatInt(memoryMax, 10)}
+// running argv in the namespaces without the unset variables.
+func sandboxInitArgs(unset []string, argv []string) []string {
+	args := []string{"--sandbox-init"}
 	for _, k := range unset {
 		args = append(args, "--unset", k)
 	}

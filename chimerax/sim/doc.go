@@ -153,8 +153,9 @@
 //	                              leaking ChimeraX grows; with
 //	CHIMERAX_SIM_LEAK_ON=word     only the commands whose first word is word.
 //	CHIMERAX_SIM_HOG_ON=word      a command whose first word is word first
-//	                              allocates memory (up to 4 GiB, then let go),
-//	                              so that a memory limit on the child ends it.
+//	                              allocates 4 GiB and holds it for 5 s, then
+//	                              lets go, so that a memory limit (or a watch
+//	                              of the child's memory) ends it.
 //	CHIMERAX_SIM_BURN_ON=word     a command whose first word is word first
 //	                              keeps a CPU busy for a second, so that a CPU
 //	                              limit on the child shows.

@@ -147,16 +147,22 @@ func burnCPU(d time.Duration) {
 }
 
 // hogMemory allocates and touches memory, as a ChimeraX loading a huge
-// structure would, up to 4 GiB. Under an address-space limit the Go runtime
-// dies of it ("fatal error: runtime: out of memory"), as Python would raise
-// MemoryError.
+// structure would, up to 4 GiB. Over a cgroup's memory.max the kernel kills
+// it; under an address-space limit the Go runtime dies of it ("fatal error:
+// runtime: out of memory"), as Python would raise MemoryError.
 func hogMemory() {
 	var hog [][]byte
 	for len(hog) < 64 {
 		hog = append(hog, touched(64<<20))
 	}
+	// Held a while, as ChimeraX holds what it loads, so that a watch
+	// sampling the child's memory sees it too.
+	time.Sleep(hogHold)
 	runtime.KeepAlive(hog)
 }
+
+// hogHold is how long hogMemory holds what it allocated before it lets go.
+const hogHold = 5 * time.Second
 
 // touched allocates n bytes and writes to every page, so that they count
 // as resident memory.
