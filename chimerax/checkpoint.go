@@ -24,7 +24,7 @@ const purgeInterval = time.Hour
 
 // checkpoints is the checkpoint area.
 func (sv *Supervisor) checkpoints() checkpoints.Area {
-	return checkpoints.Area{Dir: filepath.Join(sv.cfg.DataDir, "checkpoints")}
+	return checkpoints.Area{Dir: filepath.Join(sharedRoot(sv.cfg), "checkpoints")}
 }
 
 // Checkpoint saves a ready session's whole ChimeraX state as a session

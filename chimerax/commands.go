@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chimerad/chimerad/chimerax/policy"
-	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
@@ -122,7 +121,7 @@ const probeTimeout = 2 * time.Second
 // left to its watcher, which records the crash.
 func (sv *Supervisor) commandTimedOut(c *child, id string) error {
 	var state string
-	var p *process.Process
+	var p runner
 	var client *Client
 	if c != nil {
 		p, client = sv.handle(c)
@@ -146,7 +145,7 @@ func (sv *Supervisor) commandTimedOut(c *child, id string) error {
 	return fmt.Errorf("%w: session %s: no answer within %v; %s", ErrCommandTimeout, id, sv.cfg.CommandTimeout, state)
 }
 
-func exited(p *process.Process) bool { return p == nil || p.Exited() }
+func exited(p runner) bool { return p == nil || p.Exited() }
 
 // liveChild returns the child of a session that has not ended, or nil.
 func (sv *Supervisor) liveChild(id string) *child {

@@ -2,10 +2,13 @@ package chimerax
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -119,7 +122,7 @@ func (sv *Supervisor) create(ctx context.Context, req CreateRequest) (store.Sess
 		if u.Gzip {
 			openPath += ".gz"
 		}
-		if err := os.Rename(u.Path, openPath); err != nil {
+		if err := moveFile(u.Path, openPath); err != nil {
 			return store.Session{}, fmt.Errorf("create session: move upload: %w", err)
 		}
 		rec.Structure = store.Structure{
@@ -199,4 +202,32 @@ func (sv *Supervisor) checkIdleTimeout(d time.Duration) error {
 		return fmt.Errorf("%w: idle timeout %v: want between 0 and %v", ErrInvalid, d, sv.cfg.MaxIdleTimeout)
 	}
 	return nil
+}
+
+// moveFile renames from to to, or copies it where they are on different
+// file systems (a Slurm session root is shared, the upload area local).
+func moveFile(from, to string) error {
+	err := os.Rename(from, to)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(to)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(to)
+		return err
+	}
+	return os.Remove(from)
 }

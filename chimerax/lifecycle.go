@@ -24,21 +24,21 @@ import (
 func (sv *Supervisor) start(c *child, rec store.Session, openPath string, unrecorded bool) {
 	log := sv.Logger.With().Str("session_id", c.id).Str("user", c.owner).Logger()
 	var (
-		p      *process.Process
+		p      runner
 		client *Client
 		err    error
 	)
 	if w := c.warm; w != nil { // from the pool: started already
 		p, client = w.proc, w.client
 	} else {
-		p, err = process.Launch(c.startCtx, sv.launchSpec(c.id))
+		p, err = sv.launch(c.startCtx, c.id, c)
 		if err != nil {
 			sv.failStart(c, p, store.ReasonStartFailed, err)
 			return
 		}
 		client = NewClient(p.Dial)
 	}
-	log.Debug().Int("pid", p.PID()).Int("port", p.Info().Port).Msg("chimerax listening")
+	log.Debug().Int("pid", p.PID()).Int("port", processRecord(p).Port).Msg("chimerax listening")
 
 	var open string
 	switch {
@@ -143,7 +143,7 @@ func (sv *Supervisor) record(rec store.Session) {
 }
 
 // failStart ends a session whose start failed, unless a Stop has claimed it.
-func (sv *Supervisor) failStart(c *child, p *process.Process, reason store.Reason, err error) {
+func (sv *Supervisor) failStart(c *child, p runner, reason store.Reason, err error) {
 	c.startErr = err
 	if !sv.claimEnd(c) {
 		close(c.started)
@@ -161,7 +161,7 @@ func (sv *Supervisor) failStart(c *child, p *process.Process, reason store.Reaso
 
 // watch waits for c's child p to exit and, unless a Stop made it exit or
 // a Restart replaced it, ends the session as crashed.
-func (sv *Supervisor) watch(c *child, p *process.Process) {
+func (sv *Supervisor) watch(c *child, p runner) {
 	<-p.Done()
 	sv.mu.Lock()
 	replaced := c.proc != p || c.restarting
@@ -171,7 +171,12 @@ func (sv *Supervisor) watch(c *child, p *process.Process) {
 	}
 	msg := "ChimeraX exited on its own (" + p.DescribeExit() + ")"
 	reason := store.ReasonCrashed
-	if sv.outOfMemory(p) {
+	if j, ok := p.(*jobRunner); ok {
+		if r, m, ok := j.endReason(); ok { // Slurm ended the job
+			reason, msg = r, m
+		}
+	}
+	if reason == store.ReasonCrashed && sv.outOfMemory(p) {
 		reason = store.ReasonOutOfMemory
 		msg = fmt.Sprintf("ChimeraX went over its memory limit of %s (chimerax.memory_max) and was stopped (%s)", humanBytes(sv.cfg.MemoryMax), p.DescribeExit())
 	}
@@ -185,7 +190,7 @@ func (sv *Supervisor) watch(c *child, p *process.Process) {
 // memory.max the kernel kills (memory.events counts it), over the bound of
 // the memory watch the watch kills, and a child whose allocation fails
 // anyway (the machine is out of memory) says so as it exits.
-func (sv *Supervisor) outOfMemory(p *process.Process) bool {
+func (sv *Supervisor) outOfMemory(p runner) bool {
 	return p.OOMKilled() || sv.cfg.MemoryMax > 0 && ranOutOfMemory(p.Tail(1000))
 }
 
@@ -334,16 +339,6 @@ func (sv *Supervisor) endOrphan(ctx context.Context, rec store.Session, reason s
 	return rec, err
 }
 
-// processRecord describes a child for its session record.
-func processRecord(p *process.Process) *store.Process {
-	i := p.Info()
-	return &store.Process{
-		PID: i.PID, StartTicks: i.StartTicks, Port: i.Port, Dir: i.Dir,
-		ShimPID: i.ShimPID, ShimStartTicks: i.ShimStartTicks,
-		Sandboxed: i.Sandboxed,
-	}
-}
-
 // launchSpec is how a session's child, or a pool child, is started.
 func (sv *Supervisor) launchSpec(id string) process.Spec {
 	return process.Spec{
@@ -381,7 +376,7 @@ func (sv *Supervisor) Restart(ctx context.Context, id string) (Info, error) {
 	c := sv.children[id]
 	ok := c != nil && liveProc(c) != nil && !c.ending && !c.restarting
 	restarting := c != nil && c.restarting
-	var old *process.Process
+	var old runner
 	if ok {
 		c.restarting, old = true, c.proc
 		sv.markActive(c, sv.now())
@@ -479,8 +474,8 @@ func (sv *Supervisor) Restart(ctx context.Context, id string) (Info, error) {
 
 // launchAndOpen starts a new child for c and has it run open (if any); on
 // failure it kills what it started and says why, with the end reason.
-func (sv *Supervisor) launchAndOpen(c *child, open string) (*process.Process, *Client, store.Reason, error) {
-	p, err := process.Launch(c.startCtx, sv.launchSpec(c.id))
+func (sv *Supervisor) launchAndOpen(c *child, open string) (runner, *Client, store.Reason, error) {
+	p, err := sv.launch(c.startCtx, c.id, c)
 	if err != nil {
 		return p, nil, store.ReasonStartFailed, err
 	}

@@ -43,11 +43,12 @@ func (sv *Supervisor) Sandboxed() bool { return sv.sandboxed }
 // Limits says how each child's resources are limited.
 type Limits struct {
 	// Memory is "cgroup" (memory.max), "watch" (resident memory sampled
-	// twice a second, a child over it killed: process.MemoryWatch) or
-	// "none" (chimerax.memory_max is 0).
+	// twice a second, a child over it killed: process.MemoryWatch),
+	// "none" (chimerax.memory_max is 0) or "slurm" (the job's limits).
 	Memory string `json:"memory"`
-	// CPU is "cgroup" (cpu.max), "none" (chimerax.cpu_max is 0), or
-	// "unenforced": cpu_max is set, but no cgroup can enforce it.
+	// CPU is "cgroup" (cpu.max), "none" (chimerax.cpu_max is 0),
+	// "unenforced" (cpu_max is set, but no cgroup can enforce it) or
+	// "slurm" (the job's limits).
 	CPU string `json:"cpu"`
 	// Cgroup is the cgroup v2 directory under which each child gets a
 	// cgroup of its own; empty without one.
@@ -56,6 +57,9 @@ type Limits struct {
 
 // Limits reports how children's resources are limited; Open decides it.
 func (sv *Supervisor) Limits() Limits {
+	if sv.cfg.Launcher == LauncherSlurm {
+		return Limits{Memory: "slurm", CPU: "slurm"} // the job's --mem and --cpus-per-task
+	}
 	l := Limits{Memory: "none", CPU: "none"}
 	if sv.cg != nil {
 		l.Cgroup = sv.cg.Dir()

@@ -111,7 +111,11 @@ func (sv *Supervisor) redact(rec store.Session, lines []string) {
 	if rec.Process != nil {
 		port = rec.Process.Port
 	}
-	process.Redact(lines, port, map[string]string{sv.sessionDir(rec.ID): "<session>", sv.cfg.DataDir: "<data_dir>"})
+	paths := map[string]string{sv.sessionDir(rec.ID): "<session>", sv.cfg.DataDir: "<data_dir>"}
+	if root := sharedRoot(sv.cfg); root != sv.cfg.DataDir {
+		paths[root] = "<session_root>"
+	}
+	process.Redact(lines, port, paths)
 }
 
 func lastN(lines []string, n int) []string {

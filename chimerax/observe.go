@@ -131,7 +131,7 @@ func (sv *Supervisor) retire(c *child) {
 
 // exitedCPU returns the CPU time of a reaped child (itself and the
 // processes it waited for), false if p has not been reaped.
-func exitedCPU(p *process.Process) (float64, bool) {
+func exitedCPU(p runner) (float64, bool) {
 	if p == nil {
 		return 0, false
 	}
@@ -174,7 +174,7 @@ func (sv *Supervisor) Load() Load {
 		p := liveProc(c)
 		if cpu, ok := exitedCPU(p); ok {
 			l.CPUSeconds += cpu // reaped, not yet released
-		} else if p != nil {
+		} else if p != nil && p.PID() > 0 { // a job's processes are on its node
 			pids = append(pids, p.PID())
 		}
 	}
@@ -211,12 +211,12 @@ func (sv *Supervisor) SessionStats(id string) (stats store.SessionStats, ok bool
 }
 
 // fillStats adds child p's CPU time and memory to stats (nothing for nil).
-func (sv *Supervisor) fillStats(stats *store.SessionStats, p *process.Process) {
+func (sv *Supervisor) fillStats(stats *store.SessionStats, p runner) {
 	if cpu, ok := exitedCPU(p); ok {
 		stats.CPUSeconds = cpu
 		return
 	}
-	if p != nil {
+	if p != nil && p.PID() > 0 { // a Slurm job's processes are on its node
 		g := sv.mon.procs.Groups([]int{p.PID()})[p.PID()]
 		stats.CPUSeconds, stats.RSSBytes = g.LeaderCPUSeconds, g.RSSBytes
 	}
@@ -270,7 +270,10 @@ func (sv *Supervisor) Ready(ctx context.Context) []Check {
 		add("store", nil, "writable")
 	}
 
-	if !engine.IsExecutable(sv.engine.Path) {
+	if sv.cfg.Launcher == LauncherSlurm {
+		// ChimeraX is on the nodes: whether it runs shows when a job starts.
+		add("engine", nil, sv.engine.Name+" on the Slurm nodes")
+	} else if !engine.IsExecutable(sv.engine.Path) {
 		add("engine", errors.New("not found or not executable"), "")
 	} else {
 		add("engine", nil, sv.engine.Name+" found")

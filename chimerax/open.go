@@ -19,11 +19,17 @@ func (sv *Supervisor) Open(ctx context.Context) error {
 	if reason := policy.DirReason(sv.sessionDir("00000000-0000-4000-8000-000000000000")); reason != "" {
 		return fmt.Errorf("%w: data dir %q: its session directories %s", ErrInvalid, sv.cfg.DataDir, reason)
 	}
-	if err := sv.decideSandbox(); err != nil {
-		return err
-	}
-	if err := sv.decideLimits(); err != nil {
-		return err
+	if sv.cfg.Launcher == LauncherSlurm {
+		if err := sv.checkSlurm(); err != nil {
+			return err
+		}
+	} else {
+		if err := sv.decideSandbox(); err != nil {
+			return err
+		}
+		if err := sv.decideLimits(); err != nil {
+			return err
+		}
 	}
 	if err := sv.Reconcile(ctx); err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/google/uuid"
 )
 
@@ -38,7 +37,7 @@ type pool struct {
 // warmChild is one started child waiting in the pool.
 type warmChild struct {
 	id     string
-	proc   *process.Process
+	proc   runner
 	client *Client
 	born   time.Time
 	out    chan struct{} // closed when it leaves the pool (taken, recycled, closed)
@@ -147,11 +146,11 @@ func (sv *Supervisor) startWarm() {
 	}()
 }
 
-func (sv *Supervisor) launchWarm(id, dir string) (*process.Process, error) {
+func (sv *Supervisor) launchWarm(id, dir string) (runner, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return process.Launch(sv.pool.ctx, sv.launchSpec(id))
+	return sv.launch(sv.pool.ctx, id, nil)
 }
 
 // watchWarm removes a pool child that dies while it waits.

@@ -26,6 +26,11 @@ func (sv *Supervisor) Public(text string) string {
 	for _, form := range []string{dir, url.QueryEscape(dir), url.PathEscape(dir)} {
 		text = strings.ReplaceAll(text, form, "<data_dir>")
 	}
+	if root := sharedRoot(sv.cfg); root != dir { // the Slurm session root
+		for _, form := range []string{root, url.QueryEscape(root), url.PathEscape(root)} {
+			text = strings.ReplaceAll(text, form, "<session_root>")
+		}
+	}
 	lines := []string{text}
 	process.Redact(lines, 0, nil)
 	return pidOrPort.ReplaceAllString(lines[0], "$1 (hidden)")

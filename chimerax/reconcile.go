@@ -25,8 +25,11 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sessionsDir := filepath.Join(sv.cfg.DataDir, "sessions")
-	strays := process.FindChildren(sessionsDir)
+	sessionsDir := sv.sessionsDir()
+	strays := map[string][]int{}
+	if sv.cfg.Launcher != LauncherSlurm { // jobs run elsewhere: cancelStrayJobs
+		strays = process.FindChildren(sessionsDir)
+	}
 	adopted := 0
 	resume := sv.cfg.OnRestart == OnRestartResume
 	var toResume, toEnd []store.Session
@@ -62,6 +65,9 @@ func (sv *Supervisor) Reconcile(ctx context.Context) error {
 			sv.Logger.Warn().Str("session_id", id).Int("pid", pid).Msg("killing unrecorded chimerax child")
 			process.KillGroup(pid)
 		}
+	}
+	if sv.cfg.Launcher == LauncherSlurm {
+		sv.cancelStrayJobs(ctx)
 	}
 	if adopted > 0 {
 		sv.Logger.Info().Int("sessions", adopted).Msg("adopted sessions left running by the previous chimerad")
@@ -202,18 +208,31 @@ func (sv *Supervisor) adoptAll(ctx context.Context, live []store.Session) map[st
 // previous daemon: the shim must answer on its socket about the very child
 // recorded (pid and start time), and the child must answer a command.
 func (sv *Supervisor) adopt(ctx context.Context, rec store.Session) error {
-	if rec.State != store.StateReady || rec.Process == nil || rec.Process.ShimPID == 0 {
-		return fmt.Errorf("session was %s, not ready with a shim", rec.State)
+	var p runner
+	if sv.cfg.Launcher == LauncherSlurm {
+		if rec.State != store.StateReady {
+			return fmt.Errorf("session was %s, not ready", rec.State)
+		}
+		j, err := sv.adoptJob(rec)
+		if err != nil {
+			return err
+		}
+		p = j
+	} else {
+		if rec.State != store.StateReady || rec.Process == nil || rec.Process.ShimPID == 0 {
+			return fmt.Errorf("session was %s, not ready with a shim", rec.State)
+		}
+		r := rec.Process
+		lp, err := process.Adopt(sv.sessionDir(rec.ID), process.Info{
+			PID: r.PID, StartTicks: r.StartTicks, Port: r.Port, Dir: r.Dir,
+			ShimPID: r.ShimPID, ShimStartTicks: r.ShimStartTicks, Sandboxed: r.Sandboxed,
+		}, sv.cg, rec.ID, adoptBound)
+		if err != nil {
+			return err
+		}
+		sv.memWatch.Add(lp, sv.cfg.MemoryMax) // nil where memory.max bounds it
+		p = lp
 	}
-	r := rec.Process
-	p, err := process.Adopt(sv.sessionDir(rec.ID), process.Info{
-		PID: r.PID, StartTicks: r.StartTicks, Port: r.Port, Dir: r.Dir,
-		ShimPID: r.ShimPID, ShimStartTicks: r.ShimStartTicks, Sandboxed: r.Sandboxed,
-	}, sv.cg, rec.ID, adoptBound)
-	if err != nil {
-		return err
-	}
-	sv.memWatch.Add(p, sv.cfg.MemoryMax) // nil where memory.max bounds it
 	client := NewClient(p.Dial)
 	pctx, cancel := context.WithTimeout(ctx, adoptBound)
 	res, err := client.Run(pctx, "version")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/store"
 )
 
@@ -31,6 +30,9 @@ type Info struct {
 	// Stats are what a live session's child has done and uses now, or for
 	// an ended session what its record kept (nil if nothing).
 	Stats *store.SessionStats
+	// QueuePosition is a starting session's place among its Slurm
+	// partition's pending jobs (1: next), while its job waits; 0 otherwise.
+	QueuePosition int
 }
 
 // Execution states (Info.ExecutionState).
@@ -55,10 +57,13 @@ func (sv *Supervisor) info(rec store.Session) Info {
 	c := sv.children[rec.ID]
 	idle := true
 	var stats store.SessionStats
-	var p *process.Process
+	var p runner
 	if c != nil {
 		stats.Commands = c.commands
 		p = liveProc(c)
+		if p == nil {
+			in.QueuePosition = c.queuePos
+		}
 		if p != nil && !c.ending {
 			in.ExecutionState = ExecutionIdle
 			if c.busy > 0 {

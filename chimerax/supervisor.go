@@ -15,6 +15,7 @@ import (
 	"github.com/chimerad/chimerad/chimerax/fanout"
 	"github.com/chimerad/chimerad/chimerax/policy"
 	"github.com/chimerad/chimerad/chimerax/process"
+	"github.com/chimerad/chimerad/chimerax/slurm"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/store"
 )
@@ -117,7 +118,43 @@ type Config struct {
 	// DiskMax bounds the bytes in a session's directory that commands
 	// writing there may reach (disk.go); 0 means no bound.
 	DiskMax int64
+	// Launcher is LauncherLocal (each ChimeraX a child process) or
+	// LauncherSlurm (each ChimeraX a Slurm job, configured by Slurm).
+	Launcher string
+	Slurm    SlurmConfig
 }
+
+// SlurmConfig configures LauncherSlurm (launch_slurm.go).
+type SlurmConfig struct {
+	// Partition and Account are the jobs' (empty: Slurm's defaults).
+	Partition, Account string
+	// TimeLimit, CPUs and Memory (bytes) are each job's limits; 0 leaves
+	// Slurm's defaults.
+	TimeLimit time.Duration
+	CPUs      int
+	Memory    int64
+	// ExtraArgs are more sbatch options, checked (slurm.CheckExtraArgs)
+	// and passed as arguments, never through a shell.
+	ExtraArgs []string
+	// ChimeraXPath is ChimeraX on the nodes; SlurmSimulator runs the
+	// built-in simulator from chimerad on the nodes. The caller builds the
+	// supervisor's Engine from it.
+	ChimeraXPath string
+	// ChimeradPath is chimerad on the nodes, which runs the node agent;
+	// empty means this daemon's own path.
+	ChimeradPath string
+	// SessionRoot is a directory on the file system shared by this host
+	// and the nodes: session directories (and checkpoints) live under it.
+	SessionRoot string
+	// StartTimeout covers a job's wait in the queue and its start.
+	StartTimeout time.Duration
+	// CommandTimeout bounds each Slurm command (they hang while
+	// slurmctld is down).
+	CommandTimeout time.Duration
+}
+
+// SlurmSimulator as SlurmConfig.ChimeraXPath runs the simulator.
+const SlurmSimulator = "simulator"
 
 // Sandbox modes (Config.Sandbox).
 const (
@@ -165,6 +202,8 @@ func DefaultConfig(dataDir string) Config {
 	cfg.PoolMaxAge = time.Hour
 	cfg.DiskMax = 1 << 30
 	cfg.MemoryMax = MemoryShare(DefaultMemoryPercent)
+	cfg.Launcher = LauncherLocal
+	cfg.Slurm = SlurmConfig{CPUs: 1, StartTimeout: 10 * time.Minute, CommandTimeout: 15 * time.Second}
 	return cfg
 }
 
@@ -216,6 +255,8 @@ type Supervisor struct {
 	dirty map[string]struct{} // sessions with activity not yet flushed (activity.go)
 	pool  pool                // warm children (pool.go)
 	queue []*waiter           // creates waiting for a place (queue.go)
+
+	cluster *slurm.Cluster // the jobs' limits, with LauncherSlurm
 }
 
 // child is the supervisor's view of one live session.
@@ -230,7 +271,7 @@ type child struct {
 
 	// Set once started is closed and startErr is nil; a Restart replaces
 	// them, under Supervisor.mu (read them with handle where it may run).
-	proc   *process.Process
+	proc   runner
 	client *Client
 	warm   *warmChild // the pool child it took, if any (pool.go)
 
@@ -259,6 +300,10 @@ type child struct {
 	// diskMeasured (guarded by Supervisor.mu).
 	diskBytes    int64
 	diskMeasured bool
+
+	// queuePos is the session's place among the partition's pending jobs
+	// while its Slurm job waits (guarded by Supervisor.mu).
+	queuePos int
 }
 
 // NewSupervisor returns a supervisor that starts engine for each session
@@ -268,6 +313,11 @@ func NewSupervisor(db *store.DB, engine Engine, cfg Config) *Supervisor {
 	// kernel reports as an absolute path.
 	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
 		cfg.DataDir = abs
+	}
+	if cfg.Slurm.SessionRoot != "" {
+		if abs, err := filepath.Abs(cfg.Slurm.SessionRoot); err == nil {
+			cfg.Slurm.SessionRoot = abs
+		}
 	}
 	if len(cfg.Shim) == 0 {
 		if self, err := os.Executable(); err == nil {
@@ -285,9 +335,22 @@ func NewSupervisor(db *store.DB, engine Engine, cfg Config) *Supervisor {
 		children:     make(map[string]*child),
 		wake:         make(chan struct{}, 1),
 		perUser:      make(map[string]int),
-		inSessionDir: regexp.MustCompile(regexp.QuoteMeta(filepath.Join(cfg.DataDir, "sessions")) + `[/\\][0-9a-f-]+[/\\]?`),
+		inSessionDir: regexp.MustCompile(regexp.QuoteMeta(filepath.Join(sharedRoot(cfg), "sessions")) + `[/\\][0-9a-f-]+[/\\]?`),
+		cluster:      newCluster(cfg.Slurm),
 	}
 }
+
+// sharedRoot is where session directories and checkpoints live: the data
+// dir, or with LauncherSlurm the session root the nodes share.
+func sharedRoot(cfg Config) string {
+	if cfg.Launcher == LauncherSlurm && cfg.Slurm.SessionRoot != "" {
+		return cfg.Slurm.SessionRoot
+	}
+	return cfg.DataDir
+}
+
+// sessionsDir holds a directory for each live session.
+func (sv *Supervisor) sessionsDir() string { return filepath.Join(sharedRoot(sv.cfg), "sessions") }
 
 // Engine returns the program the supervisor starts.
 func (sv *Supervisor) Engine() Engine { return sv.engine }
@@ -307,12 +370,12 @@ func (sv *Supervisor) now() time.Time {
 func (sv *Supervisor) SetClock(now func() time.Time) { sv.clock.Store(&now) }
 
 func (sv *Supervisor) sessionDir(id string) string {
-	return filepath.Join(sv.cfg.DataDir, "sessions", id)
+	return filepath.Join(sv.sessionsDir(), id)
 }
 
 // liveProc returns c's child once its start has completed, nil before.
 // Reading c.proc is safe only after c.started is closed. Called with sv.mu held.
-func liveProc(c *child) *process.Process {
+func liveProc(c *child) runner {
 	select {
 	case <-c.started:
 		return c.proc
@@ -361,7 +424,7 @@ func (sv *Supervisor) newChild(id, owner string, idle time.Duration, created, ac
 
 // handle returns c's child and client as they are now: a Restart may
 // replace them.
-func (sv *Supervisor) handle(c *child) (*process.Process, *Client) {
+func (sv *Supervisor) handle(c *child) (runner, *Client) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	return c.proc, c.client

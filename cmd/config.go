@@ -21,6 +21,7 @@ import (
 
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/chimerax/policy"
+	"github.com/chimerad/chimerad/chimerax/slurm"
 	"github.com/chimerad/chimerad/chimerax/structure"
 	"github.com/chimerad/chimerad/server"
 )
@@ -42,6 +43,31 @@ type Config struct {
 	PDB      PDBConfig      `mapstructure:"pdb"`
 	Metrics  MetricsConfig  `mapstructure:"metrics"`
 	MCP      MCPConfig      `mapstructure:"mcp"`
+	Slurm    SlurmConfig    `mapstructure:"slurm"`
+}
+
+// SlurmConfig configures sessions as Slurm jobs (chimerax.launcher: slurm).
+type SlurmConfig struct {
+	// Partition and Account are the jobs' (empty: Slurm's defaults).
+	Partition string `mapstructure:"partition"`
+	Account   string `mapstructure:"account"`
+	// TimeLimit, CPUs and Memory (bytes) are each job's limits; 0 leaves
+	// Slurm's default.
+	TimeLimit time.Duration `mapstructure:"time_limit"`
+	CPUs      int           `mapstructure:"cpus"`
+	Memory    int64         `mapstructure:"memory"`
+	// ExtraArgs are more sbatch options (--name=value each).
+	ExtraArgs []string `mapstructure:"extra_args"`
+	// ChimeraXPath is ChimeraX on the nodes, or "simulator".
+	ChimeraXPath string `mapstructure:"chimerax_path"`
+	// ChimeradPath is chimerad on the nodes (empty: this binary's path).
+	ChimeradPath string `mapstructure:"chimerad_path"`
+	// SessionRoot is the directory shared with the nodes for sessions.
+	SessionRoot string `mapstructure:"session_root"`
+	// StartTimeout covers a job's time in the queue and its start.
+	StartTimeout time.Duration `mapstructure:"start_timeout"`
+	// CommandTimeout bounds each sbatch, squeue, scancel.
+	CommandTimeout time.Duration `mapstructure:"command_timeout"`
 }
 
 // MCPConfig configures the Model Context Protocol server for AI agents:
@@ -92,6 +118,9 @@ type CORSConfig struct {
 
 // ChimeraXConfig says which ChimeraX runs sessions and how it is handled.
 type ChimeraXConfig struct {
+	// Launcher is local (each ChimeraX a child process) or slurm (each a
+	// Slurm job; see SlurmConfig).
+	Launcher     string        `mapstructure:"launcher"`
 	Path         string        `mapstructure:"path"`
 	StartTimeout time.Duration `mapstructure:"start_timeout"`
 	StopGrace    time.Duration `mapstructure:"stop_grace"`
@@ -192,6 +221,7 @@ func DefaultConfig() Config {
 		},
 		CORS: CORSConfig{AllowedOrigins: append([]string{}, srv.AllowedOrigins...)},
 		ChimeraX: ChimeraXConfig{
+			Launcher:       sv.Launcher,
 			StartTimeout:   sv.StartTimeout,
 			StopGrace:      sv.StopGrace,
 			LogMaxBytes:    sv.LogMaxBytes,
@@ -237,6 +267,19 @@ func DefaultConfig() Config {
 			MaxSnapshotSide:   srv.MCP.MaxSnapshotSide,
 			SessionTimeout:    srv.MCP.SessionTimeout,
 		},
+		Slurm: SlurmConfig{
+			Partition:      sv.Slurm.Partition,
+			Account:        sv.Slurm.Account,
+			TimeLimit:      sv.Slurm.TimeLimit,
+			CPUs:           sv.Slurm.CPUs,
+			Memory:         sv.Slurm.Memory,
+			ExtraArgs:      append([]string{}, sv.Slurm.ExtraArgs...),
+			ChimeraXPath:   sv.Slurm.ChimeraXPath,
+			ChimeradPath:   sv.Slurm.ChimeradPath,
+			SessionRoot:    sv.Slurm.SessionRoot,
+			StartTimeout:   sv.Slurm.StartTimeout,
+			CommandTimeout: sv.Slurm.CommandTimeout,
+		},
 	}
 }
 
@@ -273,6 +316,17 @@ func (c *Config) supervisorConfig(pdb *structure.Fetcher) chimerax.Config {
 	sc.MaxUncompressedBytes = c.Limits.MaxUncompressedBytes
 	sc.PoolSize, sc.PoolMaxAge = c.Pool.Size, c.Pool.MaxAge
 	sc.PDB = pdb
+	sc.Launcher = c.ChimeraX.Launcher
+	sc.Slurm = chimerax.SlurmConfig{
+		Partition: c.Slurm.Partition, Account: c.Slurm.Account,
+		TimeLimit: c.Slurm.TimeLimit, CPUs: c.Slurm.CPUs, Memory: c.Slurm.Memory,
+		ChimeraXPath: c.Slurm.ChimeraXPath, ChimeradPath: c.Slurm.ChimeradPath,
+		SessionRoot:  c.Slurm.SessionRoot,
+		StartTimeout: c.Slurm.StartTimeout, CommandTimeout: c.Slurm.CommandTimeout,
+	}
+	if len(c.Slurm.ExtraArgs) > 0 {
+		sc.Slurm.ExtraArgs = c.Slurm.ExtraArgs
+	}
 	return sc
 }
 
@@ -341,6 +395,33 @@ func (c *Config) Validate() error {
 	}
 	if m := c.ChimeraX.CPUMax; m != 0 && !(m >= 0.01 && m <= 1024) {
 		bad("chimerax.cpu_max", m, "want 0 (no limit) or a number of CPUs from 0.01 to 1024, e.g. 1.5")
+	}
+	switch c.ChimeraX.Launcher {
+	case chimerax.LauncherLocal:
+	case chimerax.LauncherSlurm:
+		if r := c.Slurm.SessionRoot; r == "" || !filepath.IsAbs(r) {
+			bad("slurm.session_root", strconv.Quote(r), "want the absolute path of a directory shared by this host and the Slurm nodes")
+		}
+	default:
+		bad("chimerax.launcher", c.ChimeraX.Launcher, "want local or slurm")
+	}
+	if err := slurm.CheckExtraArgs(c.Slurm.ExtraArgs); err != nil {
+		bad("slurm.extra_args", c.Slurm.ExtraArgs, err.Error())
+	}
+	if n := c.Slurm.CPUs; n < 0 {
+		bad("slurm.cpus", n, "must not be negative (0: Slurm's default)")
+	}
+	if n := c.Slurm.Memory; n < 0 {
+		bad("slurm.memory", n, "must not be negative (0: Slurm's default)")
+	}
+	if d := c.Slurm.TimeLimit; d < 0 {
+		bad("slurm.time_limit", d, "must not be negative (0: the partition's default)")
+	}
+	if d := c.Slurm.StartTimeout; d <= 0 {
+		bad("slurm.start_timeout", d, "must be positive")
+	}
+	if d := c.Slurm.CommandTimeout; d <= 0 {
+		bad("slurm.command_timeout", d, "must be positive")
 	}
 	if !slices.Contains([]string{chimerax.OnRestartTerminate, chimerax.OnRestartAdopt, chimerax.OnRestartResume}, c.Session.OnRestart) {
 		bad("session.on_restart", c.Session.OnRestart, "want terminate, adopt or resume")

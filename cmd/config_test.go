@@ -31,9 +31,22 @@ func loadFor(t *testing.T, args ...string) (Config, error) {
 	return loadConfig(serve)
 }
 
+// clearConfigEnv unsets every CHIMERAD_* variable for the test (restored
+// after it): CI exports some for the Slurm tests (.ci/slurm-up), and they
+// are configuration.
+func clearConfigEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "CHIMERAD_") {
+			t.Setenv(k, v) // restored at the end
+			os.Unsetenv(k)
+		}
+	}
+}
+
 // TestConfigExample keeps config.example.yaml honest: it loads cleanly,
 // every key it sets has the default value, and it names every key.
 func TestConfigExample(t *testing.T) {
+	clearConfigEnv(t)
 	example := mustAbs(t, "../config.example.yaml")
 	t.Chdir(t.TempDir()) // no ./chimerad.yaml
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())

@@ -25,17 +25,18 @@ type goPackage struct {
 // "cmd -> server -> chimerax -> store"): for each package (path relative
 // to the module, "" for main), the internal packages it may import. A
 // package not listed may import nothing internal. The leaves of chimerax
-// (checkpoints, engine, fanout, policy, process, rest, structure, sim) and
+// (checkpoints, engine, fanout, policy, process, rest, slurm, structure,
+// sim) and
 // store import nothing of the module; nor does server/mcp, the MCP tools,
 // which call a Backend that server (over the supervisor) and cmd (over the
 // REST API) provide.
 // chimeraxtest is the test harness: only tests may import it.
 var layoutRules = map[string][]string{
 	"":                      {"cmd"},
-	"cmd":                   {"server", "server/mcp", "chimerax", "chimerax/policy", "chimerax/process", "chimerax/sim", "chimerax/structure", "store"},
+	"cmd":                   {"server", "server/mcp", "chimerax", "chimerax/policy", "chimerax/process", "chimerax/sim", "chimerax/slurm", "chimerax/structure", "store"},
 	"server":                {"server/mcp", "chimerax", "chimerax/structure", "store"},
 	"server/mcp":            nil,
-	"chimerax":              {"chimerax/checkpoints", "chimerax/engine", "chimerax/fanout", "chimerax/policy", "chimerax/process", "chimerax/rest", "chimerax/structure", "store"},
+	"chimerax":              {"chimerax/checkpoints", "chimerax/engine", "chimerax/fanout", "chimerax/policy", "chimerax/process", "chimerax/rest", "chimerax/slurm", "chimerax/structure", "store"},
 	"chimerax/chimeraxtest": {"chimerax", "chimerax/process", "chimerax/sim", "store"},
 	"chimerax/policy":       nil,
 	"chimerax/checkpoints":  nil,
@@ -43,6 +44,7 @@ var layoutRules = map[string][]string{
 	"chimerax/fanout":       nil,
 	"chimerax/process":      nil,
 	"chimerax/rest":         nil,
+	"chimerax/slurm":        nil,
 	"chimerax/structure":    nil,
 	"chimerax/sim":          nil,
 	"store":                 nil,

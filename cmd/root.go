@@ -18,6 +18,7 @@ import (
 	"github.com/chimerad/chimerad/chimerax"
 	"github.com/chimerad/chimerad/chimerax/process"
 	"github.com/chimerad/chimerad/chimerax/sim"
+	"github.com/chimerad/chimerad/chimerax/slurm"
 )
 
 // Version is chimerad's version; release builds set it with
@@ -77,6 +78,7 @@ Run the daemon with "chimerad serve"; manage it with "chimerad users" and
 		newMCPCommand(),
 		newSimulatorCommand(),
 		newShimCommand(),
+		newAgentCommand(),
 	)
 	return root
 }
@@ -154,6 +156,26 @@ func newShimCommand() *cobra.Command {
 			// The shim ends when its work is done, never on a terminal's ^C.
 			signal.Ignore(os.Interrupt)
 			if code := process.ShimMain(args, os.Stdout, os.Stderr); code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+}
+
+// newAgentCommand is the hidden node agent a session's Slurm job runs
+// (see slurm.AgentMain).
+func newAgentCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:                slurm.AgentCommand + " --dir DIR [flags] -- CHIMERAX [ARGS]",
+		Short:              "Run a session's ChimeraX in a Slurm job and serve the daemon",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Slurm's SIGTERM is the agent's to handle (it ends ChimeraX
+			// and reports), not main's context.
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			if code := slurm.AgentMain(args, os.Stderr); code != 0 {
 				return exitCode(code)
 			}
 			return nil

@@ -50,7 +50,7 @@ Without ChimeraX installed, sessions run on the built-in simulator.`,
 // serve runs the daemon until ctx ends: config, logger, store, supervisor,
 // reconcile, server; and shuts down in reverse.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
-	engine, fellBack, err := chimerax.FindEngine(cfg.ChimeraX.Path)
+	engine, fellBack, err := findEngine(cfg)
 	if err != nil {
 		return err
 	}
@@ -166,4 +166,21 @@ func urlKey(dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("write the URL signing key: %w", err)
 	}
 	return key, nil
+}
+
+// findEngine decides what runs sessions: chimerax.path here, or with the
+// Slurm launcher slurm.chimerax_path on the nodes ("simulator": chimerad's
+// simulator, from chimerad on the nodes; empty: as chimerax.path here).
+func findEngine(cfg Config) (chimerax.Engine, bool, error) {
+	if cfg.ChimeraX.Launcher != chimerax.LauncherSlurm || cfg.Slurm.ChimeraXPath == "" {
+		return chimerax.FindEngine(cfg.ChimeraX.Path)
+	}
+	if cfg.Slurm.ChimeraXPath != chimerax.SlurmSimulator {
+		return chimerax.Engine{Name: chimerax.EngineChimeraX, Path: cfg.Slurm.ChimeraXPath}, false, nil
+	}
+	e, _, err := chimerax.FindEngine(chimerax.SlurmSimulator)
+	if p := cfg.Slurm.ChimeradPath; p != "" {
+		e.Path = p
+	}
+	return e, false, err
 }

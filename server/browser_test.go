@@ -37,7 +37,7 @@ func TestSessionJSONShape(t *testing.T) {
 	fields := []string{"id", "owner", "name", "state", "engine", "structure", "created_at", "ready_at",
 		"last_activity_at", "idle_timeout_seconds", "idle_expires_at", "max_lifetime_expires_at",
 		"terminated_at", "termination_reason", "error", "checkpoint_at", "resumed_from", "process",
-		"stats", "from_pool", "execution_state", "busy_since", "restarts"}
+		"stats", "from_pool", "execution_state", "busy_since", "restarts", "queue_position"}
 	for _, id := range []string{live.ID, ended.ID} {
 		_, body := d.call(t, "GET", "/api/sessions/"+id, alice, nil)
 		var m map[string]any

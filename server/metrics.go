@@ -50,7 +50,8 @@ var (
 		store.ReasonCrashed, store.ReasonUnresponsive, store.ReasonStartFailed,
 		store.ReasonOpenFailed, store.ReasonShutdown, store.ReasonDaemonRestart,
 		store.ReasonAdminKill, store.ReasonUserRemoved, store.ReasonOutOfMemory,
-		store.ReasonClientGone,
+		store.ReasonClientGone, store.ReasonSchedulerCancelled, store.ReasonSchedulerFailed,
+		store.ReasonSchedulerTimeLimit,
 	}
 	queueOutcomes   = []string{chimerax.QueueGranted, chimerax.QueueTimeout, chimerax.QueueGone, chimerax.QueueFull}
 	commandOutcomes = []chimerax.CommandOutcome{

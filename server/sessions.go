@@ -58,6 +58,9 @@ type SessionView struct {
 	BusySince      *time.Time `json:"busy_since"`
 	// Restarts counts the times its ChimeraX was replaced (POST .../restart).
 	Restarts int `json:"restarts"`
+	// QueuePosition is a starting session's place among its Slurm
+	// partition's pending jobs while its job waits; 0 (null) otherwise.
+	QueuePosition int `json:"queue_position"`
 }
 
 // MarshalJSON writes every field of the view: empty strings and missing
@@ -91,6 +94,7 @@ func (v SessionView) MarshalJSON() ([]byte, error) {
 		ExecutionState       *string             `json:"execution_state"`
 		BusySince            apiTime             `json:"busy_since"`
 		Restarts             int                 `json:"restarts"`
+		QueuePosition        *int                `json:"queue_position"`
 	}{
 		v.ID, v.Owner, v.Name, v.State, v.Engine, v.Structure,
 		apiTime(v.CreatedAt), optTime(v.ReadyAt), optTime(v.LastActivityAt), idle,
@@ -98,6 +102,7 @@ func (v SessionView) MarshalJSON() ([]byte, error) {
 		optString(string(v.TerminationReason)), optString(v.Error), optTime(v.CheckpointAt),
 		optString(v.ResumedFrom), v.Process, v.Stats, v.FromPool,
 		optString(v.ExecutionState), optTime(v.BusySince), v.Restarts,
+		optInt(v.QueuePosition),
 	})
 }
 
@@ -123,6 +128,7 @@ func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
 		ExecutionState:       rec.ExecutionState,
 		BusySince:            timePtr(rec.BusySince),
 		Restarts:             rec.Restarts,
+		QueuePosition:        rec.QueuePosition,
 	}
 	if rec.Checkpoint != nil {
 		v.CheckpointAt = timePtr(rec.Checkpoint.At)
@@ -134,6 +140,14 @@ func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
 		v.Error = s.sv.Public(v.Error)
 	}
 	return v
+}
+
+// optInt is n, or nil (null) for 0.
+func optInt(n int) *int {
+	if n == 0 {
+		return nil
+	}
+	return &n
 }
 
 func timePtr(t time.Time) *time.Time {

@@ -59,6 +59,14 @@ const (
 	ReasonAdminKill     Reason = "admin_kill"
 	ReasonUserRemoved   Reason = "user_removed"
 	ReasonOutOfMemory   Reason = "out_of_memory"
+	// ReasonSchedulerCancelled, ReasonSchedulerFailed and
+	// ReasonSchedulerTimeLimit: the session's Slurm job was cancelled
+	// from outside chimerad (scancel, preemption that cancels), failed
+	// (node failure, preemption, the job's own memory limit), or reached
+	// its time limit.
+	ReasonSchedulerCancelled Reason = "scheduler_cancelled"
+	ReasonSchedulerFailed    Reason = "scheduler_failed"
+	ReasonSchedulerTimeLimit Reason = "scheduler_time_limit"
 	// ReasonClientGone: the client that created the session, waiting for
 	// it, went away before it could be told of it.
 	ReasonClientGone Reason = "client_gone"
@@ -102,6 +110,28 @@ type Process struct {
 	ExitCode   *int     `json:"exit_code,omitempty"`
 	Signal     string   `json:"signal,omitempty"`
 	LastOutput []string `json:"last_output,omitempty"`
+	// Scheduler is the session's Slurm job, with chimerax.launcher: slurm.
+	Scheduler *Scheduler `json:"scheduler,omitempty"`
+}
+
+// Scheduler is what chimerad knows of a session's Slurm job: its id, its
+// state and Slurm's reason for it as last seen, where it runs, and the
+// limits it was submitted with. For the daemon and admins only.
+type Scheduler struct {
+	JobID string `json:"job_id"`
+	// State is Slurm's (PENDING, RUNNING, CANCELLED, TIMEOUT…), Reason
+	// why it waits or ended (Resources, Priority, None…).
+	State  string `json:"state,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Node runs the job; Agent is its node agent's host:port.
+	Node  string `json:"node,omitempty"`
+	Agent string `json:"agent,omitempty"`
+	// The job's limits, as submitted (zero: Slurm's default).
+	Partition        string `json:"partition,omitempty"`
+	Account          string `json:"account,omitempty"`
+	TimeLimitSeconds int64  `json:"time_limit_seconds,omitempty"`
+	CPUs             int    `json:"cpus,omitempty"`
+	MemoryBytes      int64  `json:"memory_bytes,omitempty"`
 }
 
 // Session is the persisted record of one user session.
