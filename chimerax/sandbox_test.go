@@ -315,3 +315,27 @@ func TestSandboxZygote(t *testing.T) {
 		t.Errorf("info models in a session of the new zygote = %+v, %v", res, err)
 	}
 }
+
+// TestSandboxDeepDataDir: a data dir so deep that a session's relay
+// socket path is too long for a socket address still works, through the
+// directory's descriptor.
+func TestSandboxDeepDataDir(t *testing.T) {
+	if err := process.ProbeSandbox(); err != nil {
+		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
+	}
+	ctx := context.Background()
+	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
+		c.Sandbox = chimerax.SandboxRequired
+		c.DataDir = filepath.Join(c.DataDir, strings.Repeat("deep", 25))
+	})
+	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(filepath.Join(rec.Process.Dir, "chimerax.sock")); n < 108 {
+		t.Fatalf("relay socket path is %d bytes, want one too long for a socket address", n)
+	}
+	if res, err := sv.RunUnchecked(ctx, rec.ID, "info models"); err != nil || !res.OK() {
+		t.Errorf("info models through a deep relay socket = %+v, %v", res, err)
+	}
+}

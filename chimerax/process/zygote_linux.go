@@ -384,15 +384,11 @@ func (z *Zygote) launch(spec Spec, cg *sessionCgroup, home, tmp string) (p *Proc
 func listenRelay(dir string) (*os.File, error) {
 	path := filepath.Join(dir, relaySocket)
 	os.Remove(path)
-	addr := path
-	if len(path) >= 100 {
-		d, err := os.Open(dir)
-		if err != nil {
-			return nil, err
-		}
-		defer d.Close()
-		addr = fmt.Sprintf("/proc/self/fd/%d/%s", d.Fd(), relaySocket)
+	addr, done, err := socketAddr(dir, relaySocket)
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
 	if err != nil {
 		return nil, err
