@@ -77,6 +77,7 @@ Run the daemon with "chimerad serve"; manage it with "chimerad users" and
 		newMCPCommand(),
 		newSimulatorCommand(),
 		newShimCommand(),
+		newBenchCommand(),
 	)
 	return root
 }
