@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -49,6 +50,7 @@ type benchOptions struct {
 	records  int    // other users' records in (d) and (f)
 	sessions int    // live sessions in (f)
 	keep     bool   // keep the temporary directory
+	profile  string // write a CPU profile of the run there
 }
 
 // newBenchCommand is the hidden `chimerad bench`: issue 19's targets
@@ -81,6 +83,7 @@ requests. The machine should be quiet: the figures are its own.`,
 	f.IntVar(&o.records, "records", 10000, "other users' stored records in (d) and (f)")
 	f.IntVar(&o.sessions, "sessions", 100, "live sessions in (f)")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory (its logs)")
+	f.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the whole run (daemon and load alike) to this file")
 	return c
 }
 
@@ -119,6 +122,17 @@ func runBench(ctx context.Context, out io.Writer, o benchOptions) error {
 	engine, _, err := chimerax.FindEngine("simulator")
 	if err != nil {
 		return err
+	}
+	if o.profile != "" {
+		f, err := os.Create(o.profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	b := &bench{o: o, dir: dir, engine: engine}
 	fmt.Fprintf(out, "chimerad bench %s: %d CPUs, %s, load average %s\n", version(), runtime.NumCPU(), runtime.Version(), loadAverage())

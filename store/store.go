@@ -81,6 +81,7 @@ type DB struct {
 	bolt *bolt.DB
 	dir  string
 	auth authCache // token hash → user (authcache.go)
+	live liveCache // live sessions' records (livecache.go)
 	// full is set while writes fail for want of space: from a write that
 	// failed with ENOSPC to the next one that succeeds.
 	full atomic.Bool
