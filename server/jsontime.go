@@ -13,11 +13,25 @@ type apiTime time.Time
 
 // MarshalJSON writes t in timeLayout, or null.
 func (t apiTime) MarshalJSON() ([]byte, error) {
+	return t.appendJSON(make([]byte, 0, len(timeLayout)+2)), nil
+}
+
+// appendJSON appends t's JSON to b.
+func (t apiTime) appendJSON(b []byte) []byte {
 	tt := time.Time(t)
 	if tt.IsZero() {
-		return []byte("null"), nil
+		return append(b, "null"...)
 	}
-	return []byte(`"` + tt.UTC().Format(timeLayout) + `"`), nil
+	b = append(b, '"')
+	b = tt.UTC().AppendFormat(b, timeLayout)
+	return append(b, '"')
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// escapes it.
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // never fails for a string
+	return append(b, q...)
 }
 
 // UnmarshalJSON reads an RFC 3339 time or null.
