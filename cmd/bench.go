@@ -196,6 +196,7 @@ type benchDaemon struct {
 	url   string
 	token string // alice's
 	admin string // root's, an admin
+	flush func() error
 }
 
 // daemon starts a daemon with the default configuration, the simulator
@@ -216,12 +217,13 @@ func (b *bench) daemon(ctx context.Context, tune func(*Config)) (*benchDaemon, e
 	if err != nil {
 		return nil, err
 	}
-	log := newLogger(logFile, cfg.Log)
+	logw, flush := newLogBuffer(logFile, cfg.Log.FlushInterval) // as serve's
+	log := newLogger(logw, cfg.Log)
 	db, err := store.Open(cfg.DataDir, time.Second)
 	if err != nil {
 		return nil, err
 	}
-	d := &benchDaemon{db: db}
+	d := &benchDaemon{db: db, flush: flush}
 	d.sv = chimerax.NewSupervisor(db, b.engine, cfg.supervisorConfig(nil))
 	d.sv.Logger = log
 	metrics, err := server.NewMetrics(prometheus.NewRegistry(), d.sv)
@@ -262,6 +264,7 @@ func (d *benchDaemon) close() {
 	defer cancel()
 	d.sv.Close(ctx)
 	d.db.Close()
+	d.flush()
 }
 
 // upload spools a copy of the bench's structure, as a request would.

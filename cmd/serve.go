@@ -39,7 +39,12 @@ Without ChimeraX installed, sessions run on the built-in simulator.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, newLogger(cmd.ErrOrStderr(), cfg.Log))
+			w, flush := cmd.ErrOrStderr(), func() error { return nil }
+			if cfg.Log.Format == "json" {
+				w, flush = newLogBuffer(w, cfg.Log.FlushInterval)
+			}
+			defer flush()
+			return serve(cmd.Context(), cfg, newLogger(w, cfg.Log))
 		},
 	}
 	c.Flags().String("listen", "", "API address, host:port (default "+DefaultListen+")")
