@@ -25,8 +25,41 @@ func (t apiTime) appendJSON(b []byte) []byte {
 		return append(b, "null"...)
 	}
 	b = append(b, '"')
-	b = tt.UTC().AppendFormat(b, timeLayout)
+	b = appendAPITime(b, tt)
 	return append(b, '"')
+}
+
+// appendAPITime appends t in timeLayout, as t.UTC().AppendFormat does,
+// without interpreting the layout each time.
+func appendAPITime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, min, sec := t.Clock()
+	digits := func(b []byte, v, n int) []byte {
+		var d [4]byte
+		for i := n - 1; i >= 0; i-- {
+			d[i] = byte('0' + v%10)
+			v /= 10
+		}
+		return append(b, d[:n]...)
+	}
+	b = digits(b, year, 4)
+	b = append(b, '-')
+	b = digits(b, int(month), 2)
+	b = append(b, '-')
+	b = digits(b, day, 2)
+	b = append(b, 'T')
+	b = digits(b, hour, 2)
+	b = append(b, ':')
+	b = digits(b, min, 2)
+	b = append(b, ':')
+	b = digits(b, sec, 2)
+	b = append(b, '.')
+	b = digits(b, t.Nanosecond()/1e6, 3)
+	return append(b, 'Z')
 }
 
 // appendJSONString appends s as a JSON string, escaped as encoding/json

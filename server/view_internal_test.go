@@ -83,3 +83,21 @@ func jsonEqual(a, b map[string]any) bool {
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
 }
+
+// TestAppendAPITime: the API's times are written as AppendFormat would.
+func TestAppendAPITime(t *testing.T) {
+	times := []time.Time{
+		{}, time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 6, 11, 22, 33, 456789000, time.FixedZone("X", -5*3600)),
+		time.Date(2026, 2, 28, 23, 59, 59, 999_500_000, time.Local), time.Now(),
+	}
+	for i := range 1000 {
+		times = append(times, time.Unix(int64(i)*7919*86400/7+int64(i)*104729, int64(i)*999_983).In(time.FixedZone("Y", i*60)))
+	}
+	for _, at := range times {
+		if got, want := string(appendAPITime(nil, at)), at.UTC().Format(timeLayout); got != want {
+			t.Errorf("appendAPITime(%v) = %s, want %s", at, got, want)
+		}
+	}
+}
