@@ -201,6 +201,7 @@ func launchDirect(spec Spec, cg *sessionCgroup, home, tmp string) (*Process, err
 	}
 	p.startTicks, _ = StartTicks(p.pid)
 	go func() {
+		awaitExit(p.pid) // no thread held meanwhile (exitwait_linux.go)
 		cmd.Wait()
 		out.Close()
 		p.code, p.signal = exitInfo(cmd.ProcessState)
