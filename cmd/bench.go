@@ -51,6 +51,7 @@ type benchOptions struct {
 	sessions int    // live sessions in (f)
 	keep     bool   // keep the temporary directory
 	profile  string // write a CPU profile of the run there
+	heap     string // write a heap profile with (f)'s sessions live there
 }
 
 // newBenchCommand is the hidden `chimerad bench`: issue 19's targets
@@ -84,6 +85,7 @@ requests. The machine should be quiet: the figures are its own.`,
 	f.IntVar(&o.sessions, "sessions", 100, "live sessions in (f)")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory (its logs)")
 	f.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the whole run (daemon and load alike) to this file")
+	f.StringVar(&o.heap, "memprofile", "", "write a heap profile, taken while (f)'s sessions live, to this file")
 	return c
 }
 
@@ -122,6 +124,9 @@ func runBench(ctx context.Context, out io.Writer, o benchOptions) error {
 	engine, _, err := chimerax.FindEngine("simulator")
 	if err != nil {
 		return err
+	}
+	if o.heap != "" {
+		runtime.MemProfileRate = 512 // every allocation, nearly
 	}
 	if o.profile != "" {
 		f, err := os.Create(o.profile)
@@ -787,6 +792,7 @@ func (b *bench) rssPerSession(ctx context.Context, row *benchRow) error {
 	if err != nil {
 		return err
 	}
+	goroutinesBefore, threadsBefore := runtime.NumGoroutine(), selfThreads()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
@@ -813,6 +819,19 @@ func (b *bench) rssPerSession(ctx context.Context, row *benchRow) error {
 	if err != nil {
 		return err
 	}
+	goroutines, threads := runtime.NumGoroutine(), selfThreads()
+	if b.o.heap != "" {
+		f, err := os.Create(b.o.heap)
+		if err != nil {
+			return err
+		}
+		pprof.WriteHeapProfile(f)
+		f.Close()
+		if g, err := os.Create(b.o.heap + ".goroutines"); err == nil {
+			pprof.Lookup("goroutine").WriteTo(g, 1)
+			g.Close()
+		}
+	}
 	per := (after - before) / float64(b.o.sessions)
 	sandbox := "sandbox off"
 	if d.sv.Sandboxed() {
@@ -820,7 +839,8 @@ func (b *bench) rssPerSession(ctx context.Context, row *benchRow) error {
 	}
 	row.what = fmt.Sprintf("daemon RSS per live session, %d more, %s", b.o.sessions, sandbox)
 	row.value = fmt.Sprintf("%.1f KB", per/1000)
-	row.baseline = fmt.Sprintf("%.1f MiB before", before/(1<<20))
+	row.baseline = fmt.Sprintf("%.1f MiB before; a session: %.1f goroutines, %.1f threads", before/(1<<20),
+		float64(goroutines-goroutinesBefore)/float64(b.o.sessions), float64(threads-threadsBefore)/float64(b.o.sessions))
 	row.measured(per/1000, 50, false, "-")
 	row.ratio = "-"
 	return nil
@@ -840,6 +860,19 @@ func selfRSS() (float64, error) {
 		return 0, err
 	}
 	return resident * float64(os.Getpagesize()), nil
+}
+
+// selfThreads is this process's number of threads, from /proc/self/status.
+func selfThreads() int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			var n int
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return 0
 }
 
 // daemonStart times `chimerad serve` on a data directory holding
