@@ -16,27 +16,26 @@ const logBufferMax = 64 << 10
 // memory for up to an interval, or until logBufferMax bytes wait, and go
 // out in one write, off the requests' path. A warning or an error, or a
 // line of unknown level, goes out at once with the lines before it, in
-// order: none waits, so none is lost to a crash that follows it. Close
-// writes what waits. A crash loses at most an interval of info and debug
-// lines.
+// order: none waits, so none is lost to a crash that follows it. Flush
+// writes what waits (serve calls it once serving, and at its end). A
+// crash loses at most an interval of info and debug lines.
 type logBuffer struct {
 	out      io.Writer
 	interval time.Duration
 
-	mu     sync.Mutex
-	buf    []byte
-	timer  *time.Timer // the pending write, if any
-	closed bool
+	mu    sync.Mutex
+	buf   []byte
+	timer *time.Timer // the pending write, if any
 }
 
 // newLogBuffer returns out itself when interval is 0, else a buffer in
-// front of it; close writes what waits.
-func newLogBuffer(out io.Writer, interval time.Duration) (w io.Writer, close func() error) {
+// front of it; flush writes what waits, and is to be called at the end.
+func newLogBuffer(out io.Writer, interval time.Duration) (w io.Writer, flush func() error) {
 	if interval <= 0 {
 		return out, func() error { return nil }
 	}
 	b := &logBuffer{out: out, interval: interval}
-	return b, b.Close
+	return b, b.Flush
 }
 
 // Write takes a line of unknown level: it goes out at once.
@@ -47,7 +46,7 @@ func (b *logBuffer) WriteLevel(l zerolog.Level, p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
-	if l >= zerolog.WarnLevel || b.closed || len(b.buf) >= logBufferMax {
+	if l >= zerolog.WarnLevel || len(b.buf) >= logBufferMax {
 		return len(p), b.flushLocked()
 	}
 	if b.timer == nil {
@@ -75,10 +74,9 @@ func (b *logBuffer) flushLocked() error {
 	return err
 }
 
-// Close writes what waits; later lines go out at once.
-func (b *logBuffer) Close() error {
+// Flush writes what waits now.
+func (b *logBuffer) Flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.closed = true
 	return b.flushLocked()
 }
