@@ -130,14 +130,16 @@ func (sv *Supervisor) TouchRecord(in Info) (Info, error) {
 	now := sv.now()
 	sv.mu.Lock()
 	c := sv.children[in.ID]
+	var idleFrom time.Time
 	if c != nil && !c.ending {
 		sv.markActive(c, now)
+		idleFrom = sv.idleDeadlineLocked(c)
 	}
 	sv.mu.Unlock()
 	if c == nil {
 		return in, notLive(in.Session, false)
 	}
-	sv.wakeSweeper() // the next deadline may have moved
+	sv.wakeSweeperFor(idleFrom) // the next deadline may have moved
 	if in.State.Live() && now.After(in.LastActivityAt) {
 		in.LastActivityAt = now
 		return sv.info(in.Session), nil
