@@ -77,9 +77,9 @@ requests. The machine should be quiet: the figures are its own.`,
 	f := c.Flags()
 	f.StringVar(&o.parts, "parts", "a,b,c,d,e,f", "the parts to measure")
 	f.IntVar(&o.starts, "starts", 20, "creates (and bare starts) per side in (a) and (b)")
-	f.IntVar(&o.requests, "requests", 10000, "requests per round in (c)")
+	f.IntVar(&o.requests, "requests", 5000, "requests per round in (c)")
 	f.IntVar(&o.clients, "clients", 32, "concurrent keep-alive connections in (c)")
-	f.IntVar(&o.rounds, "rounds", 5, "rounds per side in (c) and (e), interleaved")
+	f.IntVar(&o.rounds, "rounds", 9, "rounds per side in (c) and (e), interleaved")
 	f.IntVar(&o.commands, "commands", 100, "commands per round in (e)")
 	f.IntVar(&o.records, "records", 10000, "other users' stored records in (d) and (f)")
 	f.IntVar(&o.sessions, "sessions", 100, "live sessions in (f)")
@@ -581,16 +581,26 @@ func (b *bench) reads(ctx context.Context) []benchRow {
 			r.row.err = err
 			continue
 		}
-		for range b.o.rounds {
-			bt, err := lg.run(ctx, r.method, bareURL+r.path, b.o.requests)
+		for i := range b.o.rounds {
+			// The sides take turns going first, so that a drift of the
+			// machine's load favours neither.
+			first, second := bareURL, d.url
+			if i%2 == 1 {
+				first, second = second, first
+			}
+			ft, err := lg.run(ctx, r.method, first+r.path, b.o.requests)
 			if err != nil {
 				r.row.err = err
 				break
 			}
-			ot, err := lg.run(ctx, r.method, d.url+r.path, b.o.requests)
+			st, err := lg.run(ctx, r.method, second+r.path, b.o.requests)
 			if err != nil {
 				r.row.err = err
 				break
+			}
+			bt, ot := ft, st
+			if i%2 == 1 {
+				bt, ot = st, ft
 			}
 			theirs, ours, ratios = append(theirs, bt), append(ours, ot), append(ratios, ot/bt)
 		}
@@ -717,36 +727,74 @@ func (b *bench) commands(ctx context.Context) []benchRow {
 		return []benchRow{row}
 	}
 	direct := fmt.Sprintf("http://127.0.0.1:%d", rec.Process.Port)
+	relay, err := startBareRelay(rec.Process.Port)
+	if err != nil {
+		row.err = err
+		return []benchRow{row}
+	}
+	defer relay.Close()
 	lg := newLoad(1, d.token)
 	defer lg.close()
 	body := []byte(`{"command":"version"}`)
 	path := d.url + "/api/sessions/" + rec.ID + "/commands"
-	var ours, theirs samples
-	for range b.o.rounds + 1 { // the first round warms up
-		var o, t samples
-		for range b.o.commands {
-			dt, err := timeIt(func() error { return runDirect(direct, "version") })
-			if err != nil {
-				row.err = err
-				return []benchRow{row}
+	var ours, theirs, floor samples
+	sides := []struct {
+		s   *samples
+		run func() error
+	}{
+		{&theirs, func() error { return runDirect(direct, "version") }},
+		{&ours, func() error { return lg.one(ctx, http.MethodPost, path, d.token, body) }},
+		{&floor, func() error { return lg.one(ctx, http.MethodPost, "http://"+relay.Addr+"/run", "", body) }},
+	}
+	for round := range b.o.rounds + 1 { // the first round warms up
+		for i := range b.o.commands {
+			for j := range sides { // each side in turn goes first
+				side := sides[(i+j)%len(sides)]
+				t, err := timeIt(side.run)
+				if err != nil {
+					row.err = err
+					return []benchRow{row}
+				}
+				if round > 0 {
+					*side.s = append(*side.s, t)
+				}
 			}
-			ot, err := timeIt(func() error { return lg.one(ctx, http.MethodPost, path, d.token, body) })
-			if err != nil {
-				row.err = err
-				return []benchRow{row}
-			}
-			t, o = append(t, dt), append(o, ot)
 		}
-		if ours == nil && theirs == nil {
-			ours, theirs = samples{}, samples{}
-			continue
-		}
-		ours, theirs = append(ours, o...), append(theirs, t...)
 	}
 	row.what = fmt.Sprintf("POST .../commands version, sandbox off (p50 of %d)", len(ours))
 	row.value, row.baseline = ms(ours.median()), "GET /run on the child "+ms(theirs.median())
 	row.measured(float64(ours.median())/float64(theirs.median()), 1.30, false, "%.2f×")
-	return []benchRow{row}
+	info := benchRow{what: "  the same through a bare Gin relay (no auth, log, policy)", value: ms(floor.median()),
+		baseline: "GET /run on the child " + ms(theirs.median()), target: "(floor)"}
+	info.ratio = fmt.Sprintf("%.2f×", float64(floor.median())/float64(theirs.median()))
+	return []benchRow{row, info}
+}
+
+// startBareRelay is the floor of (e): a minimal Gin program that takes
+// the command as chimerad does (a JSON body, on a keep-alive connection)
+// and sends it to the child with chimerad's own REST client, nothing else.
+func startBareRelay(port int) (*bareGin, error) {
+	client := chimerax.NewClient(func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	})
+	r := gin.New()
+	r.POST("/run", func(c *gin.Context) {
+		var body struct {
+			Command string `json:"command"`
+		}
+		if err := c.ShouldBindJSON(&body); err != nil {
+			c.AbortWithStatus(http.StatusBadRequest)
+			return
+		}
+		res, err := client.Run(c, body.Command)
+		if err != nil {
+			c.AbortWithStatus(http.StatusBadGateway)
+			return
+		}
+		c.JSON(http.StatusOK, res)
+	})
+	return serveBare(r)
 }
 
 // footprint is (f): the daemon's resident memory per live session (its
@@ -1061,11 +1109,16 @@ func startBareGin(token string, rec store.Session) (*bareGin, error) {
 			c.JSON(http.StatusOK, gin.H{"id": rec.ID, "last_activity_at": rec.LastActivityAt, "idle_expires_at": rec.LastActivityAt})
 		}
 	})
+	return serveBare(r)
+}
+
+// serveBare serves h on a loopback port of its own.
+func serveBare(h http.Handler) (*bareGin, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	b := &bareGin{srv: &http.Server{Handler: r}, Addr: ln.Addr().String()}
+	b := &bareGin{srv: &http.Server{Handler: h}, Addr: ln.Addr().String()}
 	go b.srv.Serve(ln)
 	return b, nil
 }
