@@ -572,13 +572,15 @@ func (b *bench) reads(ctx context.Context) []benchRow {
 	} {
 		lg := newLoad(b.o.clients, d.token)
 		var ours, theirs, ratios []float64
-		// A warm-up round of each, discarded.
-		if _, err := lg.run(ctx, r.method, d.url+r.path, b.o.requests/4); err != nil {
-			r.row.err = err
-			continue
+		// Two warm-up rounds of each, discarded: the first rounds paid
+		// for the heaps' growth and were the slowest.
+		for _, u := range []string{d.url, bareURL, d.url, bareURL} {
+			if _, err := lg.run(ctx, r.method, u+r.path, b.o.requests); err != nil {
+				r.row.err = err
+				break
+			}
 		}
-		if _, err := lg.run(ctx, r.method, bareURL+r.path, b.o.requests/4); err != nil {
-			r.row.err = err
+		if r.row.err != nil {
 			continue
 		}
 		for i := range b.o.rounds {
