@@ -613,7 +613,7 @@ func (b *bench) reads(ctx context.Context) []benchRow {
 		o, t := medianF(ours), medianF(theirs)
 		r.row.value = fmt.Sprintf("%.0f req/s", o)
 		r.row.baseline = fmt.Sprintf("bare Gin %.0f req/s", t)
-		r.row.measured(medianF(ratios), r.target, true, "%.2f×") // of the rounds' ratios: a round and its pair share the machine's load
+		r.row.measured(medianF(ratios), r.target, true, "%.3f×") // of the rounds' ratios: a round and its pair share the machine's load
 	}
 	return []benchRow{get, hb}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -180,7 +181,10 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Next()
 		return
 	}
-	q := c.Request.URL.Query()
+	var q url.Values // most requests have no query: parse none
+	if c.Request.URL.RawQuery != "" {
+		q = c.Request.URL.Query()
+	}
 	if q.Has("access_token") || q.Has("token") {
 		s.fail(c, errTokenInURL)
 		return
