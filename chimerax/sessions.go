@@ -141,8 +141,12 @@ func (sv *Supervisor) TouchRecord(in Info) (Info, error) {
 	}
 	sv.wakeSweeperFor(idleFrom) // the next deadline may have moved
 	if in.State.Live() && now.After(in.LastActivityAt) {
+		// What activity changes of what info just derived: the idle end,
+		// if it has one (no command in flight, no stream keeping it).
 		in.LastActivityAt = now
-		return sv.info(in.Session), nil
+		if !in.IdleExpiresAt.IsZero() {
+			in.IdleExpiresAt = now.Add(sv.idleTimeout(in.IdleTimeout))
+		}
 	}
 	return in, nil
 }
