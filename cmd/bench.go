@@ -20,6 +20,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -83,6 +84,7 @@ requests. The machine should be quiet: the figures are its own.`,
 	f.IntVar(&o.commands, "commands", 100, "commands per round in (e)")
 	f.IntVar(&o.records, "records", 10000, "other users' stored records in (d) and (f)")
 	f.IntVar(&o.sessions, "sessions", 100, "live sessions in (f)")
+	c.AddCommand(newBenchLoadCommand())
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory (its logs)")
 	f.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the whole run (daemon and load alike) to this file")
 	f.StringVar(&o.heap, "memprofile", "", "write a heap profile, taken while (f)'s sessions live, to this file")
@@ -570,12 +572,11 @@ func (b *bench) reads(ctx context.Context) []benchRow {
 		{&get, http.MethodGet, "/api/sessions/" + rec.ID, 0.85},
 		{&hb, http.MethodPut, "/api/sessions/" + rec.ID + "/heartbeat", 0.80},
 	} {
-		lg := newLoad(b.o.clients, d.token)
 		var ours, theirs, ratios []float64
 		// Two warm-up rounds of each, discarded: the first rounds paid
 		// for the heaps' growth and were the slowest.
 		for _, u := range []string{d.url, bareURL, d.url, bareURL} {
-			if _, err := lg.run(ctx, r.method, u+r.path, b.o.requests); err != nil {
+			if _, err := b.loadRound(ctx, r.method, u+r.path, d.token); err != nil {
 				r.row.err = err
 				break
 			}
@@ -590,12 +591,12 @@ func (b *bench) reads(ctx context.Context) []benchRow {
 			if i%2 == 1 {
 				first, second = second, first
 			}
-			ft, err := lg.run(ctx, r.method, first+r.path, b.o.requests)
+			ft, err := b.loadRound(ctx, r.method, first+r.path, d.token)
 			if err != nil {
 				r.row.err = err
 				break
 			}
-			st, err := lg.run(ctx, r.method, second+r.path, b.o.requests)
+			st, err := b.loadRound(ctx, r.method, second+r.path, d.token)
 			if err != nil {
 				r.row.err = err
 				break
@@ -606,7 +607,6 @@ func (b *bench) reads(ctx context.Context) []benchRow {
 			}
 			theirs, ours, ratios = append(theirs, bt), append(ours, ot), append(ratios, ot/bt)
 		}
-		lg.close()
 		if r.row.err != nil {
 			continue
 		}
@@ -616,6 +616,64 @@ func (b *bench) reads(ctx context.Context) []benchRow {
 		r.row.measured(medianF(ratios), r.target, true, "%.3f×") // of the rounds' ratios: a round and its pair share the machine's load
 	}
 	return []benchRow{get, hb}
+}
+
+// benchTokenEnv passes the token to `chimerad bench load`: not in its
+// arguments, which ps shows.
+const benchTokenEnv = "CHIMERAD_BENCH_TOKEN"
+
+// loadRound sends one round of (c)'s load from a process of its own,
+// `chimerad bench load`, as hey would: the load's allocations and GC then
+// weigh on neither server.
+func (b *bench) loadRound(ctx context.Context, method, url, token string) (float64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.CommandContext(ctx, self, "bench", "load", "--method", method, "--url", url,
+		"--requests", strconv.Itoa(b.o.requests), "--clients", strconv.Itoa(b.o.clients))
+	cmd.Env = append(os.Environ(), benchTokenEnv+"="+token)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("bench load: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+}
+
+// newBenchLoadCommand is `chimerad bench load`, (c)'s load generator: n
+// requests to one loopback URL over c keep-alive connections, with the
+// token in CHIMERAD_BENCH_TOKEN; it prints the requests per second.
+func newBenchLoadCommand() *cobra.Command {
+	var method, target string
+	var n, c int
+	cmd := &cobra.Command{
+		Use:    "load",
+		Short:  "Send the bench's load to one loopback URL and print the requests per second",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			u, err := url.Parse(target)
+			if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" {
+				return fmt.Errorf("bench load: --url %q: want http://127.0.0.1:port/…", target)
+			}
+			lg := newLoad(c, os.Getenv(benchTokenEnv))
+			defer lg.close()
+			rps, err := lg.run(cmd.Context(), method, target, n)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%f\n", rps)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&method, "method", http.MethodGet, "the requests' method")
+	f.StringVar(&target, "url", "", "the URL, on 127.0.0.1")
+	f.IntVar(&n, "requests", 5000, "requests in all")
+	f.IntVar(&c, "clients", 32, "concurrent keep-alive connections")
+	return cmd
 }
 
 func medianF(v []float64) float64 {
