@@ -141,7 +141,7 @@ func runBench(ctx context.Context, out io.Writer, o benchOptions) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	b := &bench{o: o, dir: dir, engine: engine}
+	b := &bench{o: o, dir: dir, engine: engine, pdb: benchPDB()}
 	fmt.Fprintf(out, "chimerad bench %s: %d CPUs, %s, load average %s\n", version(), runtime.NumCPU(), runtime.Version(), loadAverage())
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "part\tmeasure\tchimerad\tbaseline\tratio\ttarget\t")
@@ -191,7 +191,8 @@ type bench struct {
 	o      benchOptions
 	dir    string
 	engine chimerax.Engine
-	n      int // daemons made, for their directories
+	n      int    // daemons made, for their directories
+	pdb    []byte // the structure opened in (a) and (b): benchPDB
 }
 
 // benchDaemon is a daemon as `serve` wires it, in this process: store,
@@ -276,12 +277,12 @@ func (d *benchDaemon) close() {
 
 // upload spools a copy of the bench's structure, as a request would.
 func (b *bench) upload() (*structure.Upload, error) {
-	return structure.SaveUpload(b.dir, "bench.pdb", bytes.NewReader(benchPDB()), 1<<30)
+	return structure.SaveUpload(b.dir, "bench.pdb", bytes.NewReader(b.pdb), 1<<30)
 }
 
 // benchPDB is a structure of 1,800 atoms (1hpv has 1,521), made up: the
 // binary carries no test data.
-var benchPDB = sync.OnceValue(func() []byte {
+func benchPDB() []byte {
 	var buf bytes.Buffer
 	buf.WriteString("HEADER    CHIMERAD BENCH                          06-DEC-26   0BEN\n")
 	names := []struct{ name, elem string }{{"N", "N"}, {"CA", "C"}, {"C", "C"}, {"O", "O"}, {"CB", "C"}, {"CG", "C"}}
@@ -295,7 +296,7 @@ var benchPDB = sync.OnceValue(func() []byte {
 	}
 	buf.WriteString("END\n")
 	return buf.Bytes()
-})
+}
 
 // bareChild is the simulator started as a script would start ChimeraX:
 // fork/exec with its arguments, stdout read up to the port line.
@@ -435,7 +436,7 @@ func (b *bench) createReady(ctx context.Context) []benchRow {
 				return err
 			}
 			path := filepath.Join(c.dir, "structure.pdb")
-			if err := os.WriteFile(path, benchPDB(), 0o600); err != nil {
+			if err := os.WriteFile(path, b.pdb, 0o600); err != nil {
 				return err
 			}
 			return c.run("open " + path)
@@ -501,7 +502,7 @@ func (b *bench) pooled(ctx context.Context) []benchRow {
 			return []benchRow{row}
 		}
 		path := filepath.Join(c.dir, "structure.pdb")
-		os.WriteFile(path, benchPDB(), 0o600)
+		os.WriteFile(path, b.pdb, 0o600)
 		t, err = timeIt(func() error { return c.run("open " + path) })
 		c.stop()
 		if err != nil {
