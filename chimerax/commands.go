@@ -381,10 +381,11 @@ func (sv *Supervisor) run(ctx context.Context, id, command string, activity bool
 	if err == nil {
 		c.lastHealthy = sv.now()
 	}
+	idleFrom := sv.idleDeadlineLocked(c)
 	sv.mu.Unlock()
 	if wentIdle {
 		sv.publishExecution(c, time.Time{})
-		sv.wakeSweeper() // the idle deadline starts now
+		sv.wakeSweeperFor(idleFrom) // the idle deadline starts now
 	}
 	sv.observeCommand(time.Since(begin), res, err)
 	if err != nil {

@@ -135,17 +135,23 @@ func (sv *Supervisor) TouchRecord(in Info) (Info, error) {
 	now := sv.now()
 	sv.mu.Lock()
 	c := sv.children[in.ID]
+	var idleFrom time.Time
 	if c != nil && !c.ending {
 		sv.markActive(c, now)
+		idleFrom = sv.idleDeadlineLocked(c)
 	}
 	sv.mu.Unlock()
 	if c == nil {
 		return in, notLive(in.Session, false)
 	}
-	sv.wakeSweeper() // the next deadline may have moved
+	sv.wakeSweeperFor(idleFrom) // the next deadline may have moved
 	if in.State.Live() && now.After(in.LastActivityAt) {
+		// What activity changes of what info just derived: the idle end,
+		// if it has one (no command in flight, no stream keeping it).
 		in.LastActivityAt = now
-		return sv.info(in.Session), nil
+		if !in.IdleExpiresAt.IsZero() {
+			in.IdleExpiresAt = now.Add(sv.idleTimeout(in.IdleTimeout))
+		}
 	}
 	return in, nil
 }

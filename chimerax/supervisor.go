@@ -230,6 +230,7 @@ type Supervisor struct {
 	wg        sync.WaitGroup // every goroutine the supervisor starts
 	sweepDone chan struct{}  // closed when the sweeper has stopped
 	wake      chan struct{}  // wakes the sweeper (wakeSweeper)
+	sweepAt   atomic.Int64   // when the sweeper means to look next, unix ns; 0 while sweeping
 
 	mu        sync.Mutex
 	closing   bool

@@ -37,6 +37,7 @@ func (sv *Supervisor) sweepLoop() {
 		case <-sv.wake:
 		case <-timer.C:
 		}
+		sv.sweepAt.Store(0) // sweeping: every wake counts (wakeSweeperFor)
 		var next time.Time
 		if now := sv.now(); now.Sub(lastFull) >= interval {
 			lastFull = now
@@ -59,6 +60,7 @@ func (sv *Supervisor) sweepLoop() {
 			wait = min(wait, max(next.Sub(now)+sweepSlop, sweepSlop))
 		}
 		timer.Reset(max(wait, sweepSlop))
+		sv.sweepAt.Store(now.Add(max(wait, sweepSlop)).UnixNano())
 	}
 }
 
@@ -72,6 +74,29 @@ func (sv *Supervisor) wakeSweeper() {
 	case sv.wake <- struct{}{}:
 	default: // a wake-up is pending already
 	}
+}
+
+// wakeSweeperFor wakes the sweeper unless it already means to look by
+// at, the earliest deadline a session can now have. Activity only moves a
+// session's deadlines later, so after a heartbeat or a command the sweeper
+// rarely needs waking: that saves a wake-up of its goroutine (a futex on
+// a busy machine) on each. A zero at always wakes it.
+func (sv *Supervisor) wakeSweeperFor(at time.Time) {
+	if planned := sv.sweepAt.Load(); planned != 0 && !at.IsZero() && planned <= at.UnixNano() {
+		return
+	}
+	sv.wakeSweeper()
+}
+
+// idleDeadlineLocked is the earliest deadline c's activity can give it:
+// its idle warning, or its idle end; zero if it has none to compute
+// (wake the sweeper then). The caller holds sv.mu.
+func (sv *Supervisor) idleDeadlineLocked(c *child) time.Time {
+	timeout := sv.idleTimeout(c.idleTimeout)
+	if timeout <= 0 || c.lastActivity.IsZero() {
+		return time.Time{}
+	}
+	return c.lastActivity.Add(timeout - max(sv.cfg.IdleWarning, 0))
 }
 
 // Sweep is the full sweep of every SweepInterval: it ends every session

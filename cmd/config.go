@@ -95,6 +95,10 @@ type PDBConfig struct {
 type LogConfig struct {
 	Level  string `mapstructure:"level"`
 	Format string `mapstructure:"format"`
+	// FlushInterval is how long info and debug lines of the JSON log may
+	// wait in memory before they are written together (logbuffer.go);
+	// warnings and errors are written at once. 0 writes every line at once.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
 }
 
 // HTTPConfig configures the API listener.
@@ -211,7 +215,7 @@ func DefaultConfig() Config {
 	sv, srv := chimerax.DefaultConfig(""), server.DefaultConfig()
 	return Config{
 		DataDir: defaultDataDir(),
-		Log:     LogConfig{Level: "info", Format: "json"},
+		Log:     LogConfig{Level: "info", Format: "json", FlushInterval: 100 * time.Millisecond},
 		HTTP: HTTPConfig{
 			Listen:            DefaultListen,
 			AllowedHosts:      slices.Clone(srv.AllowedHosts),
@@ -379,6 +383,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "json" && c.Log.Format != "console" {
 		bad("log.format", c.Log.Format, "want json or console")
+	}
+	if c.Log.FlushInterval < 0 || c.Log.FlushInterval > 10*time.Second {
+		bad("log.flush_interval", c.Log.FlushInterval.String(), "want 0 (every line at once) to 10s")
 	}
 	if host, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", c.HTTP.Listen, "want host:port, e.g. "+DefaultListen)

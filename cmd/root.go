@@ -79,6 +79,7 @@ Run the daemon with "chimerad serve"; manage it with "chimerad users" and
 		newSimulatorCommand(),
 		newShimCommand(),
 		newAgentCommand(),
+		newBenchCommand(),
 	)
 	return root
 }

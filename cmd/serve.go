@@ -39,7 +39,12 @@ Without ChimeraX installed, sessions run on the built-in simulator.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, newLogger(cmd.ErrOrStderr(), cfg.Log))
+			w, flush := cmd.ErrOrStderr(), func() error { return nil }
+			if cfg.Log.Format == "json" {
+				w, flush = newLogBuffer(w, cfg.Log.FlushInterval)
+			}
+			defer flush()
+			return serve(cmd.Context(), cfg, newLogger(w, cfg.Log), flush)
 		},
 	}
 	c.Flags().String("listen", "", "API address, host:port (default "+DefaultListen+")")
@@ -48,8 +53,9 @@ Without ChimeraX installed, sessions run on the built-in simulator.`,
 }
 
 // serve runs the daemon until ctx ends: config, logger, store, supervisor,
-// reconcile, server; and shuts down in reverse.
-func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
+// reconcile, server; and shuts down in reverse. flushLog writes the log
+// lines that wait (logbuffer.go), once it serves.
+func serve(ctx context.Context, cfg Config, log zerolog.Logger, flushLog func() error) (err error) {
 	engine, fellBack, err := findEngine(cfg)
 	if err != nil {
 		return err
@@ -122,6 +128,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 		Str("engine", engine.Name).Str("engine_path", engine.Path).Str("data_dir", cfg.DataDir).
 		Bool("sandbox", sv.Sandboxed()).
 		Str("version", version()).Msg("chimerad serving")
+	flushLog() // whoever waits for the daemon learns it serves at once
 
 	select {
 	case <-ctx.Done():

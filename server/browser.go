@@ -309,6 +309,6 @@ func (s *Server) updateSession(c *gin.Context) error {
 	if rec, err = s.sv.Update(c, rec.ID, u); err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, s.view(rec, caller(c).Admin))
+	answerJSON(c, http.StatusOK, s.view(rec, caller(c).Admin))
 	return nil
 }

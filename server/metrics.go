@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -39,6 +40,7 @@ type Metrics struct {
 	requestSeconds *prometheus.HistogramVec
 	queueSeconds   *prometheus.HistogramVec
 	mcp            *mcpMetrics // mcp_metrics.go
+	series         sync.Map    // requestKey → *requestSeries
 }
 
 // endReasons and commandOutcomes are the label values known in advance:
@@ -163,8 +165,31 @@ func (m *Metrics) QueueWaited(outcome string, d time.Duration) {
 
 // request counts one answered HTTP request.
 func (m *Metrics) request(route, method string, code int, d time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
-	m.requestSeconds.WithLabelValues(route, method).Observe(d.Seconds())
+	k := requestKey{route, method, code}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &requestSeries{
+			count:   m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+			seconds: m.requestSeconds.WithLabelValues(route, method),
+		})
+	}
+	rs := v.(*requestSeries)
+	rs.count.Inc()
+	rs.seconds.Observe(d.Seconds())
+}
+
+// requestKey names the series of one kind of request: route template,
+// method (known ones, else OTHER) and status, so few of them exist.
+type requestKey struct {
+	route, method string
+	code          int
+}
+
+// requestSeries are the series a kind of request counts in, looked up
+// once instead of by their labels on every request.
+type requestSeries struct {
+	count   prometheus.Counter
+	seconds prometheus.Observer
 }
 
 // loadCollector turns the supervisor's Load into metrics at each scrape:

@@ -119,6 +119,7 @@ type Server struct {
 	logger zerolog.Logger
 	start  time.Time
 	engine *gin.Engine
+	ids    *requestIDs // middleware.go
 
 	streamsDone chan struct{} // closed when the HTTP servers shut down
 	endStreams  sync.Once
@@ -132,7 +133,7 @@ func New(cfg Config, sv Supervisor, users Users, logger zerolog.Logger) *Server 
 	if c := sv.Capabilities().MaxUncompressedBytes; c > 0 && c < cfg.MaxUncompressedBytes {
 		cfg.MaxUncompressedBytes = c
 	}
-	s := &Server{cfg: cfg, sv: sv, users: users, logger: logger, start: time.Now()}
+	s := &Server{cfg: cfg, sv: sv, users: users, logger: logger, start: time.Now(), ids: newRequestIDs()}
 	s.streamsDone = make(chan struct{})
 	s.engine = s.routes()
 	return s

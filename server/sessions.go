@@ -64,8 +64,108 @@ type SessionView struct {
 }
 
 // MarshalJSON writes every field of the view: empty strings and missing
-// times as null, times in UTC with milliseconds (timeLayout).
+// times as null, times in UTC with milliseconds (timeLayout). It appends
+// the fields itself, without reflection (a GET of a session is the API's
+// hottest path); marshalReflect is the same document by encoding/json,
+// which the tests hold it to, and what it falls back on for what it does
+// not write itself (an admin's process, a float JSON refuses).
 func (v SessionView) MarshalJSON() ([]byte, error) {
+	if v.Process != nil || (v.Stats != nil && !finite(v.Stats.CPUSeconds)) {
+		return v.marshalReflect()
+	}
+	b := make([]byte, 0, 768)
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, v.ID)
+	b = append(b, `,"owner":`...)
+	b = appendJSONString(b, v.Owner)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, v.Name)
+	b = append(b, `,"state":`...)
+	b = appendJSONString(b, string(v.State))
+	b = append(b, `,"engine":`...)
+	b = appendJSONString(b, v.Engine)
+	b = append(b, `,"structure":{"source":`...)
+	st := v.Structure
+	b = appendJSONString(b, st.Source)
+	if st.PDBID != "" {
+		b = append(b, `,"pdb_id":`...)
+		b = appendJSONString(b, st.PDBID)
+	}
+	if st.Filename != "" {
+		b = append(b, `,"filename":`...)
+		b = appendJSONString(b, st.Filename)
+	}
+	if st.Format != "" {
+		b = append(b, `,"format":`...)
+		b = appendJSONString(b, st.Format)
+	}
+	if st.SizeBytes != 0 {
+		b = append(b, `,"size_bytes":`...)
+		b = strconv.AppendInt(b, st.SizeBytes, 10)
+	}
+	b = append(b, `},"created_at":`...)
+	b = apiTime(v.CreatedAt).appendJSON(b)
+	b = append(b, `,"ready_at":`...)
+	b = optTime(v.ReadyAt).appendJSON(b)
+	b = append(b, `,"last_activity_at":`...)
+	b = optTime(v.LastActivityAt).appendJSON(b)
+	b = append(b, `,"idle_timeout_seconds":`...)
+	if v.IdleTimeoutSeconds > 0 {
+		b = strconv.AppendInt(b, v.IdleTimeoutSeconds, 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"idle_expires_at":`...)
+	b = optTime(v.IdleExpiresAt).appendJSON(b)
+	b = append(b, `,"max_lifetime_expires_at":`...)
+	b = optTime(v.MaxLifetimeExpiresAt).appendJSON(b)
+	b = append(b, `,"terminated_at":`...)
+	b = optTime(v.TerminatedAt).appendJSON(b)
+	b = append(b, `,"termination_reason":`...)
+	b = appendOptString(b, string(v.TerminationReason))
+	b = append(b, `,"error":`...)
+	b = appendOptString(b, v.Error)
+	b = append(b, `,"checkpoint_at":`...)
+	b = optTime(v.CheckpointAt).appendJSON(b)
+	b = append(b, `,"resumed_from":`...)
+	b = appendOptString(b, v.ResumedFrom)
+	b = append(b, `,"process":null,"stats":`...)
+	if s := v.Stats; s == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, `{"commands":`...)
+		b = strconv.AppendInt(b, s.Commands, 10)
+		b = append(b, `,"cpu_seconds":`...)
+		b = appendJSONFloat(b, s.CPUSeconds)
+		if s.RSSBytes != 0 {
+			b = append(b, `,"rss_bytes":`...)
+			b = strconv.AppendInt(b, s.RSSBytes, 10)
+		}
+		if s.DiskBytes != 0 {
+			b = append(b, `,"disk_bytes":`...)
+			b = strconv.AppendInt(b, s.DiskBytes, 10)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `,"from_pool":`...)
+	b = strconv.AppendBool(b, v.FromPool)
+	b = append(b, `,"execution_state":`...)
+	b = appendOptString(b, v.ExecutionState)
+	b = append(b, `,"busy_since":`...)
+	b = optTime(v.BusySince).appendJSON(b)
+	b = append(b, `,"restarts":`...)
+	b = strconv.AppendInt(b, int64(v.Restarts), 10)
+	b = append(b, `,"queue_position":`...)
+	if v.QueuePosition > 0 {
+		b = strconv.AppendInt(b, int64(v.QueuePosition), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	return append(b, '}'), nil
+}
+
+// marshalReflect is MarshalJSON's document, written by encoding/json.
+func (v SessionView) marshalReflect() ([]byte, error) {
 	var idle *int64
 	if v.IdleTimeoutSeconds > 0 {
 		idle = &v.IdleTimeoutSeconds
@@ -107,6 +207,15 @@ func (v SessionView) MarshalJSON() ([]byte, error) {
 }
 
 func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
+	// The view's times, in one allocation rather than one each.
+	times := new([7]time.Time)
+	at := func(i int, t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		times[i] = t.UTC().Truncate(time.Millisecond)
+		return &times[i]
+	}
 	v := SessionView{
 		ID:                   rec.ID,
 		Owner:                rec.Owner,
@@ -115,23 +224,23 @@ func (s *Server) view(rec chimerax.Info, admin bool) SessionView {
 		Engine:               rec.Engine,
 		Structure:            rec.Structure,
 		CreatedAt:            rec.CreatedAt.UTC().Truncate(time.Millisecond),
-		ReadyAt:              timePtr(rec.ReadyAt),
-		LastActivityAt:       timePtr(rec.LastActivityAt),
+		ReadyAt:              at(0, rec.ReadyAt),
+		LastActivityAt:       at(1, rec.LastActivityAt),
 		IdleTimeoutSeconds:   int64(rec.IdleTimeout / time.Second),
-		IdleExpiresAt:        timePtr(rec.IdleExpiresAt),
-		MaxLifetimeExpiresAt: timePtr(rec.MaxLifetimeExpiresAt),
-		TerminatedAt:         timePtr(rec.TerminatedAt),
+		IdleExpiresAt:        at(2, rec.IdleExpiresAt),
+		MaxLifetimeExpiresAt: at(3, rec.MaxLifetimeExpiresAt),
+		TerminatedAt:         at(4, rec.TerminatedAt),
 		TerminationReason:    rec.TerminationReason,
 		Error:                rec.Error,
 		Stats:                rec.Stats,
 		FromPool:             rec.FromPool,
 		ExecutionState:       rec.ExecutionState,
-		BusySince:            timePtr(rec.BusySince),
+		BusySince:            at(5, rec.BusySince),
 		Restarts:             rec.Restarts,
 		QueuePosition:        rec.QueuePosition,
 	}
 	if rec.Checkpoint != nil {
-		v.CheckpointAt = timePtr(rec.Checkpoint.At)
+		v.CheckpointAt = at(6, rec.Checkpoint.At)
 	}
 	v.ResumedFrom = rec.ResumedFrom
 	if admin {
@@ -148,14 +257,6 @@ func optInt(n int) *int {
 		return nil
 	}
 	return &n
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC().Truncate(time.Millisecond)
-	return &t
 }
 
 // maxJSONBody caps every JSON request body.
@@ -217,7 +318,7 @@ func (s *Server) createSession(c *gin.Context) error {
 	if rec.State == store.StateStarting {
 		status = http.StatusAccepted
 	}
-	c.JSON(status, s.view(rec, caller(c).Admin))
+	answerJSON(c, status, s.view(rec, caller(c).Admin))
 	return nil
 }
 
@@ -391,7 +492,7 @@ func (s *Server) getSession(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, s.view(rec, caller(c).Admin))
+	answerJSON(c, http.StatusOK, s.view(rec, caller(c).Admin))
 	return nil
 }
 
@@ -405,12 +506,41 @@ func (s *Server) heartbeat(c *gin.Context) error {
 	if rec, err = s.sv.TouchRecord(rec); err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"id":               rec.ID,
-		"last_activity_at": apiTime(rec.LastActivityAt),
-		"idle_expires_at":  apiTime(rec.IdleExpiresAt),
-	})
+	answerJSON(c, http.StatusOK, heartbeatAnswer{rec.ID, apiTime(rec.LastActivityAt), apiTime(rec.IdleExpiresAt)})
 	return nil
+}
+
+// heartbeatAnswer is the answer to PUT /api/sessions/{id}/heartbeat.
+type heartbeatAnswer struct {
+	ID             string  `json:"id"`
+	LastActivityAt apiTime `json:"last_activity_at"`
+	IdleExpiresAt  apiTime `json:"idle_expires_at"`
+}
+
+// MarshalJSON writes the answer without reflection: it is on the
+// heartbeat's hot path.
+func (h heartbeatAnswer) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, h.ID)
+	b = append(b, `,"last_activity_at":`...)
+	b = h.LastActivityAt.appendJSON(b)
+	b = append(b, `,"idle_expires_at":`...)
+	b = h.IdleExpiresAt.appendJSON(b)
+	return append(b, '}'), nil
+}
+
+// answerJSON answers v's JSON. Unlike c.JSON, it does not run the bytes
+// v.MarshalJSON returns through encoding/json's check and compaction
+// again: the views are on the hot paths.
+func answerJSON(c *gin.Context, status int, v json.Marshaler) {
+	b, err := v.MarshalJSON()
+	if err != nil {
+		c.Error(err)
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	c.Data(status, "application/json; charset=utf-8", b)
 }
 
 func (s *Server) deleteSession(c *gin.Context) error {
@@ -429,7 +559,7 @@ func (s *Server) deleteSession(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, s.view(rec, caller(c).Admin))
+	answerJSON(c, http.StatusOK, s.view(rec, caller(c).Admin))
 	return nil
 }
 
@@ -445,6 +575,6 @@ func (s *Server) restartSession(c *gin.Context) error {
 		}
 		return err
 	}
-	c.JSON(http.StatusOK, s.view(rec, caller(c).Admin))
+	answerJSON(c, http.StatusOK, s.view(rec, caller(c).Admin))
 	return nil
 }

@@ -18,7 +18,7 @@ func (db *DB) SetLastActivity(ctx context.Context, at map[string]time.Time) erro
 	if len(at) == 0 {
 		return nil
 	}
-	err := db.batch(func(tx *bolt.Tx) error {
+	err := db.writeSessions(db.batch, func(tx *bolt.Tx, w *sessionWrites) error {
 		b := tx.Bucket(bucketSessions)
 		for id, t := range at {
 			v := b.Get([]byte(id))
@@ -33,7 +33,7 @@ func (db *DB) SetLastActivity(ctx context.Context, at map[string]time.Time) erro
 				continue
 			}
 			s.LastActivityAt = t
-			if err := putJSON(b, []byte(id), &s); err != nil {
+			if err := w.putSession(b, &s); err != nil {
 				return err
 			}
 		}

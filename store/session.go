@@ -204,8 +204,22 @@ type SessionFilter struct {
 	After string
 }
 
-// Session returns the session with the given id.
+// Session returns the session with the given id. A live session's
+// record comes from memory (livecache.go), equal to the file's.
 func (db *DB) Session(ctx context.Context, id string) (Session, error) {
+	if s, ok := db.live.get(id); ok {
+		return s, nil
+	}
+	gen := db.live.generation()
+	s, err := db.readSession(id)
+	if err == nil {
+		db.live.fill(gen, s)
+	}
+	return s, err
+}
+
+// readSession reads and decodes id's record from the file.
+func (db *DB) readSession(id string) (Session, error) {
 	var s Session
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketSessions).Get([]byte(id))
@@ -308,12 +322,12 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	return db.update(func(tx *bolt.Tx) error {
+	return db.writeSessions(db.update, func(tx *bolt.Tx, w *sessionWrites) error {
 		b := tx.Bucket(bucketSessions)
 		if b.Get([]byte(s.ID)) != nil {
 			return fmt.Errorf("session %s: %w", s.ID, ErrExists)
 		}
-		if err := putJSON(b, []byte(s.ID), s); err != nil {
+		if err := w.putSession(b, s); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketByCreated).Put(createdKey(*s), nil); err != nil {
@@ -328,12 +342,13 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 // written and that error is returned.
 func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*Session) error) (Session, error) {
 	var s Session
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.writeSessions(db.update, func(tx *bolt.Tx, w *sessionWrites) error {
 		b := tx.Bucket(bucketSessions)
 		v := b.Get([]byte(id))
 		if v == nil {
 			return fmt.Errorf("session %s: %w", id, ErrNotFound)
 		}
+		s = Session{}
 		if err := json.Unmarshal(v, &s); err != nil {
 			return err
 		}
@@ -349,14 +364,14 @@ func (db *DB) UpdateSession(ctx context.Context, id string, fn func(*Session) er
 		if err := s.Validate(); err != nil {
 			return err
 		}
-		return putJSON(b, []byte(id), &s)
+		return w.putSession(b, &s)
 	})
 	return s, err
 }
 
 // DeleteSession removes a session record for good.
 func (db *DB) DeleteSession(ctx context.Context, id string) error {
-	return db.update(func(tx *bolt.Tx) error {
+	return db.writeSessions(db.update, func(tx *bolt.Tx, w *sessionWrites) error {
 		b := tx.Bucket(bucketSessions)
 		v := b.Get([]byte(id))
 		if v == nil {
@@ -372,6 +387,7 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 		if err := tx.Bucket(bucketByOwner).Delete(ownerKey(s)); err != nil {
 			return err
 		}
+		w.remove(id)
 		return b.Delete([]byte(id))
 	})
 }
@@ -381,7 +397,7 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 // oldest first, since a session ends after it is created.
 func (db *DB) PurgeSessions(ctx context.Context, cutoff time.Time) (int, error) {
 	n := 0
-	err := db.update(func(tx *bolt.Tx) error {
+	err := db.writeSessions(db.update, func(tx *bolt.Tx, w *sessionWrites) error {
 		sessions, index, byOwner := tx.Bucket(bucketSessions), tx.Bucket(bucketByCreated), tx.Bucket(bucketByOwner)
 		c := index.Cursor()
 		limit := uint64(cutoff.UnixNano())
@@ -401,6 +417,7 @@ func (db *DB) PurgeSessions(ctx context.Context, cutoff time.Time) (int, error) 
 				if err := sessions.Delete(k[8:]); err != nil {
 					return err
 				}
+				w.remove(s.ID)
 			}
 			// After a delete, seek again from a copy of the key: the cursor's
 			// position and the key's memory are not reliable past it.

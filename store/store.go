@@ -27,6 +27,10 @@
 // from the sessions in the same transaction. Tokens are never stored in
 // the clear: only their hash is a key.
 //
+// The records of live sessions are also kept in memory, as the file has
+// them (livecache.go): the daemon is the file's only writer, so a read of
+// a live session needs neither bbolt nor a JSON decode.
+//
 // A write the disk has no room for returns ErrNoSpace and leaves the file
 // as it was (bbolt commits all of a transaction or nothing); Full says so
 // until a write succeeds. Open writes nothing to a file that already has
@@ -81,6 +85,7 @@ type DB struct {
 	bolt *bolt.DB
 	dir  string
 	auth authCache // token hash → user (authcache.go)
+	live liveCache // live sessions' records (livecache.go)
 	// full is set while writes fail for want of space: from a write that
 	// failed with ENOSPC to the next one that succeeds.
 	full atomic.Bool

@@ -22,7 +22,8 @@ type Topic[T any] struct {
 	subs    map[chan T]struct{}
 	closed  bool
 	seq     uint64 // the last value's id
-	history []T    // the last keep values
+	history []T    // the last keep values: a ring once full, oldest at start
+	start   int    // the oldest value's index in a full history
 	readers atomic.Int32
 }
 
@@ -63,7 +64,8 @@ func (t *Topic[T]) Subscribe(after uint64) (Subscription[T], bool) {
 		if after > t.seq || after+1 < oldest {
 			sub.Reset = true
 		} else {
-			sub.Replay = slices.Clone(t.history[len(t.history)-int(t.seq-after):])
+			ordered := append(slices.Clone(t.history[t.start:]), t.history[:t.start]...)
+			sub.Replay = ordered[len(ordered)-int(t.seq-after):]
 		}
 	}
 	ch := make(chan T, t.buffer)
@@ -100,10 +102,14 @@ func (t *Topic[T]) Publish(v T) uint64 {
 	}
 	t.seq++
 	t.setID(&v, t.seq)
-	if len(t.history) == t.keep {
-		t.history = slices.Delete(t.history, 0, 1)
+	// A ring: shifting a full history of keep values on every publish
+	// cost a copy of all of them (three publishes a command).
+	if len(t.history) < t.keep {
+		t.history = append(t.history, v)
+	} else if t.keep > 0 {
+		t.history[t.start] = v
+		t.start = (t.start + 1) % t.keep
 	}
-	t.history = append(t.history, v)
 	for ch := range t.subs {
 		select {
 		case ch <- v:

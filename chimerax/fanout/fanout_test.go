@@ -76,3 +76,36 @@ func TestSlowSubscriberDropped(t *testing.T) {
 		t.Error("Subscribe after Close succeeded")
 	}
 }
+
+// TestReplayAfterManyWraps: the kept values are a ring; after it has
+// wrapped many times a replay is still the last values, in order.
+func TestReplayAfterManyWraps(t *testing.T) {
+	tp := newTopic(nil) // keeps 3
+	for i := range 100 {
+		tp.Publish(item{v: string(rune('a' + i%26))})
+		if i < 3 {
+			continue
+		}
+		seq := uint64(i + 1)
+		for back := uint64(0); back <= 3; back++ {
+			sub, _ := tp.Subscribe(seq - back)
+			got := ""
+			for _, it := range sub.Replay {
+				got += it.v
+			}
+			want := ""
+			for j := seq - back; j < seq; j++ {
+				want += string(rune('a' + int(j)%26))
+			}
+			if sub.Reset || got != want {
+				t.Fatalf("after %d published, Subscribe(%d) = %q reset %v, want %q", seq, seq-back, got, sub.Reset, want)
+			}
+			for k, it := range sub.Replay {
+				if it.id != seq-back+1+uint64(k) {
+					t.Fatalf("replayed ids %v, want from %d", sub.Replay, seq-back+1)
+				}
+			}
+			sub.Cancel()
+		}
+	}
+}

@@ -209,6 +209,7 @@ func launchDirect(spec Spec, cg *sessionCgroup, home, tmp string) (*Process, err
 	p := &Process{pid: cmd.Process.Pid, dir: spec.Dir, h: directHolder{stdin}, portCh: out.port, done: make(chan struct{}), sandboxed: spec.Sandbox}
 	p.startTicks, _ = StartTicks(p.pid)
 	go func() {
+		awaitExit(p.pid) // no thread held meanwhile (exitwait_linux.go)
 		cmd.Wait()
 		out.Close()
 		p.code, p.signal = exitInfo(cmd.ProcessState)

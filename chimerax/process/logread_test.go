@@ -118,3 +118,28 @@ type logQuery struct {
 	Lines int
 	After string
 }
+
+// TestOutputLogReadFrom: draining a pipe through ReadFrom keeps what Write
+// keeps: the port, the last lines, the file.
+func TestOutputLogReadFrom(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.log")
+	o, err := newOutputLog(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "starting\nREST server started on host 127.0.0.1 port 4321\n" + strings.Repeat("x", 3*outputReadSize) + "\nlast"
+	n, err := o.ReadFrom(strings.NewReader(text))
+	if err != nil || n != int64(len(text)) {
+		t.Fatalf("ReadFrom = %d, %v, want %d", n, err, len(text))
+	}
+	if port := <-o.port; port != 4321 {
+		t.Errorf("port = %d", port)
+	}
+	if tail := o.Tail(2); len(tail) != 2 || tail[0] != strings.Repeat("x", 3*outputReadSize) || tail[1] != "last" {
+		t.Errorf("Tail = %q", tail)
+	}
+	o.Close()
+	if b, err := os.ReadFile(path); err != nil || string(b) != text {
+		t.Errorf("log file = %d bytes, %v, want the %d written", len(b), err, len(text))
+	}
+}

@@ -3,6 +3,7 @@ package process
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -60,6 +61,32 @@ func (o *outputLog) Write(b []byte) (int, error) {
 		o.partial = o.partial[:0]
 	}
 	return len(b), nil
+}
+
+// outputReadSize is ReadFrom's buffer. ChimeraX's output comes in lines,
+// and the buffer lives as long as the session.
+const outputReadSize = 2 << 10
+
+// ReadFrom drains r, the child's output pipe, into the log. exec's copying
+// goroutine calls it (through io.Copy) instead of copying with a buffer
+// of its own: io.Copy's is 32 KiB, held for the child's whole life, the
+// largest part of a live session's memory in the daemon.
+func (o *outputLog) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, outputReadSize)
+	var n int64
+	for {
+		m, err := r.Read(buf)
+		if m > 0 {
+			o.Write(buf[:m])
+			n += int64(m)
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 func (o *outputLog) writeFile(b []byte) {

@@ -5,6 +5,7 @@
 package rest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Result is ChimeraX's answer to one /run request (docs/chimerax-protocol.md, JSON mode).
@@ -64,7 +66,8 @@ type Dialer func(ctx context.Context) (net.Conn, error)
 // time, so the client sends one at a time too; a caller waiting its turn
 // gives up when its context ends.
 type Client struct {
-	http *http.Client
+	dial Dialer
+	http *http.Client // for Ping
 	turn chan struct{}
 }
 
@@ -78,7 +81,7 @@ func NewClient(dial Dialer) *Client {
 		DisableKeepAlives: true, // ChimeraX closes every connection anyway (HTTP/1.0)
 		MaxIdleConns:      -1,
 	}
-	return &Client{http: &http.Client{Transport: tr}, turn: make(chan struct{}, 1)}
+	return &Client{dial: dial, http: &http.Client{Transport: tr}, turn: make(chan struct{}, 1)}
 }
 
 // Run runs one command line and returns ChimeraX's result. A command that
@@ -92,25 +95,9 @@ func (c *Client) Run(ctx context.Context, command string) (*Result, error) {
 	case <-ctx.Done():
 		return nil, c.ctxErr(ctx)
 	}
-	u := "http://chimerax/run?command=" + url.QueryEscape(command)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, body, err := c.get(ctx, "/run?command="+url.QueryEscape(command))
 	if err != nil {
 		return nil, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, c.ctxErr(ctx)
-		}
-		return nil, fmt.Errorf("%w: %s", ErrUnavailable, transport(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, c.ctxErr(ctx)
-		}
-		return nil, fmt.Errorf("%w: reading its reply: %s", ErrUnavailable, transport(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: /run answered %s", ErrProtocol, resp.Status)
@@ -123,6 +110,42 @@ func (c *Client) Run(ctx context.Context, command string) (*Result, error) {
 		return nil, fmt.Errorf("%w: content type %q", ErrProtocol, resp.Header.Get("Content-Type"))
 	}
 	return ParseResult(body)
+}
+
+// get sends one GET for path on a connection of its own (ChimeraX closes
+// each after its answer) and reads the answer, all in the calling
+// goroutine: net/http's Transport would dial, write and read in
+// goroutines of its own, a hand-off each on a command's path.
+func (c *Client) get(ctx context.Context, path string) (*http.Response, []byte, error) {
+	fail := func(what string, err error) error {
+		if ctx.Err() != nil {
+			return c.ctxErr(ctx)
+		}
+		return fmt.Errorf("%w: %s%s", ErrUnavailable, what, transport(err))
+	}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, nil, fail("", err)
+	}
+	defer conn.Close()
+	// ctx's end (its deadline or a cancel) ends the exchange at once; ctx
+	// is done by then, so fail reports it rather than the i/o error.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	req := "GET " + path + " HTTP/1.1\r\nHost: chimerax\r\nUser-Agent: chimerad\r\nConnection: close\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return nil, nil, fail("", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodGet})
+	if err != nil {
+		return nil, nil, fail("", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
+	if err != nil {
+		return nil, nil, fail("reading its reply: ", err)
+	}
+	return resp, body, nil
 }
 
 func (c *Client) ctxErr(ctx context.Context) error {
