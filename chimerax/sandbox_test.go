@@ -281,6 +281,14 @@ func TestSandboxZygote(t *testing.T) {
 			t.Errorf("ChimeraX's %s = %q, want no capability", f, v)
 		}
 	}
+	// The daemon talks to ChimeraX over sockets the zygote made in its
+	// namespace: there is no relay socket.
+	if _, err := os.Stat(filepath.Join(rec.Process.Dir, "chimerax.sock")); err == nil {
+		t.Error("a zygote's child has a relay socket")
+	}
+	if res, err := sv.RunUnchecked(ctx, rec.ID, "info models"); err != nil || !res.OK() {
+		t.Errorf("info models = %+v, %v", res, err)
+	}
 	zygote := 0
 	fmt.Sscan(status(pid, "PPid"), &zygote)
 	if zygote == os.Getpid() || zygote <= 1 {
@@ -316,16 +324,16 @@ func TestSandboxZygote(t *testing.T) {
 	}
 }
 
-// TestSandboxDeepDataDir: a data dir so deep that a session's relay
-// socket path is too long for a socket address still works, through the
-// directory's descriptor.
+// TestSandboxDeepDataDir: with a data dir so deep that a session's relay
+// socket path is too long for a socket address, a child started through
+// the init (adopt mode) still works, through the directory's descriptor.
 func TestSandboxDeepDataDir(t *testing.T) {
 	if err := process.ProbeSandbox(); err != nil {
 		t.Skipf("this kernel refuses the sandbox's namespaces: %v", err)
 	}
 	ctx := context.Background()
 	sv, _ := chimeraxtest.MustStartSupervisor(t, func(c *chimerax.Config) {
-		c.Sandbox = chimerax.SandboxRequired
+		c.Sandbox, c.OnRestart = chimerax.SandboxRequired, chimerax.OnRestartAdopt
 		c.DataDir = filepath.Join(c.DataDir, strings.Repeat("deep", 25))
 	})
 	rec, err := sv.Create(ctx, chimerax.CreateRequest{Owner: "alice", Upload: mustUpload(t, "pept.pdb"), Wait: true})

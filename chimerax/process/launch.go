@@ -96,6 +96,8 @@ type Process struct {
 	code   *int
 	signal string
 	cpu    float64 // CPU seconds of the reaped child and what it waited for
+	// dial, if set, connects to ChimeraX's REST port (a zygote's child).
+	dial func(context.Context) (net.Conn, error)
 	// overMemory is the resident memory for which a MemoryWatch killed
 	// the child, 0 if it did not.
 	overMemory atomic.Int64
@@ -523,9 +525,13 @@ func (p *Process) Info() Info {
 // PID is the child's pid: it leads its process group.
 func (p *Process) PID() int { return p.pid }
 
-// Dial connects to the child's REST server: its loopback port, or for a
-// sandboxed child the relay socket in its session directory.
+// Dial connects to the child's REST server: its loopback port; for a
+// sandboxed child a socket its zygote connected in the child's namespace,
+// or (started through the init) the relay socket in its session directory.
 func (p *Process) Dial(ctx context.Context) (net.Conn, error) {
+	if p.dial != nil {
+		return p.dial(ctx)
+	}
 	if p.sandboxed {
 		return dialUnix(ctx, p.dir, relaySocket)
 	}

@@ -1,6 +1,7 @@
 package process
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,9 +26,11 @@ import (
 // CAP_NET_ADMIN there. For each child, one of its threads, locked for the
 // child's life, unshares a new network namespace, brings its loopback up,
 // drops its capabilities and forks ChimeraX, which so starts in a network
-// namespace of its own, as under the sandbox's init (sandbox_linux.go); the
-// same thread later dials ChimeraX's port for each connection on the
-// child's relay socket, so the relay needs no process of its own either.
+// namespace of its own, as under the sandbox's init (sandbox_linux.go).
+// The daemon reaches ChimeraX's port with sockets made on that thread (a
+// socket belongs to the namespace it was made in): the zygote connects one
+// for each connection the daemon asks for and passes it over, so the
+// daemon then talks to ChimeraX directly, with no relay in between.
 // The daemon keeps ChimeraX's stdio (pipes passed with the request), so
 // its output log and port line work as for a direct child.
 //
@@ -45,11 +48,12 @@ const zygoteFlag = "--zygote"
 
 // zygoteMsg is one message on the control socket (SOCK_SEQPACKET, one
 // message per packet). A start carries, as SCM_RIGHTS, ChimeraX's stdin,
-// its stdout (and stderr), the listening relay socket and, if Cgroup, the
-// cgroup directory to clone it into.
+// its stdout (and stderr) and, if Cgroup, the cgroup directory to clone it
+// into; a dialed, the connected socket asked for by the dial of that Ref.
 type zygoteMsg struct {
-	Op     string   `json:"op"` // start, port (to the zygote); started, exit (from it)
+	Op     string   `json:"op"` // start, port, dial (to the zygote); started, exit, dialed (from it)
 	ID     uint64   `json:"id"`
+	Ref    uint64   `json:"ref,omitempty"`
 	Path   string   `json:"path,omitempty"`
 	Args   []string `json:"args,omitempty"` // after the program
 	Env    []string `json:"env,omitempty"`
@@ -85,7 +89,15 @@ type Zygote struct {
 	started map[uint64]bool
 	early   map[uint64]zygoteMsg
 	running map[uint64]*zygoteChild
+	nextRef uint64
+	dials   map[uint64]chan dialed // dials awaiting their socket
 	closed  bool
+}
+
+// dialed is the answer to a dial: a connected socket, or why not.
+type dialed struct {
+	fd  int
+	err string
 }
 
 // zygoteChild is the daemon's side of one child the zygote started.
@@ -103,7 +115,8 @@ func NewZygote(shim, shimEnv []string) *Zygote {
 		return nil
 	}
 	return &Zygote{shim: shim, shimEnv: shimEnv, waiting: map[uint64]chan zygoteMsg{},
-		started: map[uint64]bool{}, early: map[uint64]zygoteMsg{}, running: map[uint64]*zygoteChild{}}
+		started: map[uint64]bool{}, early: map[uint64]zygoteMsg{}, running: map[uint64]*zygoteChild{},
+		dials: map[uint64]chan dialed{}}
 }
 
 // Close ends the zygote and, with it, every child it started.
@@ -171,18 +184,37 @@ func (z *Zygote) startLocked() error {
 // read receives the zygote's messages until it is gone, then fails what
 // waits on it.
 func (z *Zygote) read(conn *net.UnixConn, cmd *exec.Cmd, gone chan struct{}) {
-	buf := make([]byte, 64<<10)
+	buf, oob := make([]byte, 64<<10), make([]byte, unix.CmsgSpace(4))
 	for {
-		n, err := conn.Read(buf)
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 		if err != nil || n == 0 {
 			break
 		}
+		fds := passedFDs(oob[:oobn])
 		var m zygoteMsg
 		if json.Unmarshal(buf[:n], &m) != nil {
+			closeFDs(fds)
 			continue
+		}
+		if m.Op != "dialed" || len(fds) > 1 { // only a dialed passes one
+			closeFDs(fds)
+			fds = nil
 		}
 		z.mu.Lock()
 		switch m.Op {
+		case "dialed":
+			d := dialed{fd: -1, err: m.Error}
+			if len(fds) == 1 {
+				d.fd = fds[0]
+			} else if d.err == "" {
+				d.err = "no socket passed"
+			}
+			if ch := z.dials[m.Ref]; ch != nil {
+				delete(z.dials, m.Ref)
+				ch <- d
+			} else if d.fd >= 0 { // its dial gave up
+				unix.Close(d.fd)
+			}
 		case "started":
 			if ch := z.waiting[m.ID]; ch != nil {
 				delete(z.waiting, m.ID)
@@ -207,12 +239,16 @@ func (z *Zygote) read(conn *net.UnixConn, cmd *exec.Cmd, gone chan struct{}) {
 	if z.conn == conn {
 		z.conn = nil
 	}
-	waiting, running := z.waiting, z.running
+	waiting, running, dials := z.waiting, z.running, z.dials
 	z.waiting, z.running = map[uint64]chan zygoteMsg{}, map[uint64]*zygoteChild{}
+	z.dials = map[uint64]chan dialed{}
 	clear(z.started)
 	clear(z.early)
 	z.mu.Unlock()
 	close(gone)
+	for _, ch := range dials {
+		ch <- dialed{fd: -1, err: "the sandbox's zygote exited"}
+	}
 	for _, ch := range waiting {
 		ch <- zygoteMsg{Error: "the sandbox's zygote exited"}
 	}
@@ -308,12 +344,7 @@ func (z *Zygote) launch(spec Spec, cg *sessionCgroup, home, tmp string) (p *Proc
 		outR.Close()
 		return nil, err
 	}
-	relay, err := listenRelay(spec.Dir)
-	if err != nil {
-		return fail(fmt.Errorf("%w: relay socket: %v", ErrStartFailed, err))
-	}
-	toClose = append(toClose, relay)
-	files := []int{int(stdinR.Fd()), int(outW.Fd()), int(relay.Fd())}
+	files := []int{int(stdinR.Fd()), int(outW.Fd())}
 	cmd := exec.Command(spec.Path, spec.Args...) // for its resolved path
 	if cmd.Err != nil {
 		return fail(fmt.Errorf("%w: run %s: %v", ErrStartFailed, spec.Path, cmd.Err))
@@ -342,6 +373,7 @@ func (z *Zygote) launch(spec Spec, cg *sessionCgroup, home, tmp string) (p *Proc
 	}
 	portCh := make(chan int, 1)
 	p = &Process{pid: m.PID, dir: spec.Dir, h: directHolder{stdinW}, portCh: portCh, done: make(chan struct{}), sandboxed: true}
+	p.dial = func(ctx context.Context) (net.Conn, error) { return z.dial(ctx, conn, id) }
 	go func() {
 		// The relay learns the port from the port line, as the daemon does.
 		select {
@@ -378,27 +410,67 @@ func (z *Zygote) launch(spec Spec, cg *sessionCgroup, home, tmp string) (p *Proc
 	return p, nil
 }
 
-// listenRelay binds the relay socket in dir (through the directory's
-// descriptor when the path is too long for a socket address) and returns
-// the listening socket's descriptor; the socket file stays.
-func listenRelay(dir string) (*os.File, error) {
-	path := filepath.Join(dir, relaySocket)
-	os.Remove(path)
-	addr, done, err := socketAddr(dir, relaySocket)
+// dial connects to the REST port of child id through the zygote on
+// conn: it connects a socket made in the child's namespace and passes it.
+func (z *Zygote) dial(ctx context.Context, conn *net.UnixConn, id uint64) (net.Conn, error) {
+	z.mu.Lock()
+	if z.conn != conn {
+		z.mu.Unlock()
+		return nil, errors.New("the sandbox's zygote exited")
+	}
+	z.nextRef++
+	ref := z.nextRef
+	ch := make(chan dialed, 1)
+	z.dials[ref] = ch
+	z.mu.Unlock()
+	b, _ := json.Marshal(zygoteMsg{Op: "dial", ID: id, Ref: ref})
+	if _, err := conn.Write(b); err != nil {
+		z.mu.Lock()
+		delete(z.dials, ref)
+		z.mu.Unlock()
+		return nil, err
+	}
+	select {
+	case d := <-ch:
+		if d.fd < 0 {
+			return nil, errors.New(d.err)
+		}
+		f := os.NewFile(uintptr(d.fd), "chimerax")
+		defer f.Close()
+		return net.FileConn(f)
+	case <-ctx.Done():
+		z.mu.Lock()
+		delete(z.dials, ref)
+		z.mu.Unlock()
+		select { // answered as it gave up
+		case d := <-ch:
+			if d.fd >= 0 {
+				unix.Close(d.fd)
+			}
+		default:
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// passedFDs returns the descriptors passed (SCM_RIGHTS) in oob.
+func passedFDs(oob []byte) []int {
+	var out []int
+	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return nil, err
+		return nil
 	}
-	defer done()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
-	if err != nil {
-		return nil, err
+	for _, cm := range msgs {
+		fds, _ := unix.ParseUnixRights(&cm)
+		out = append(out, fds...)
 	}
-	ln.SetUnlinkOnClose(false)
-	defer ln.Close()
-	if err := os.Chmod(path, 0o600); err != nil {
-		return nil, err
+	return out
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
 	}
-	return ln.File()
 }
 
 // zygoteMain is the zygote process: it serves start requests on
@@ -412,7 +484,8 @@ func zygoteMain(stderr io.Writer) int {
 		fmt.Fprintln(stderr, "chimerax-shim: zygote:", err)
 		return 1
 	}
-	z := &zygoteServer{conn: fc.(*net.UnixConn), pgids: map[int]bool{}, ports: map[uint64]chan int{}}
+	z := &zygoteServer{conn: fc.(*net.UnixConn), pgids: map[int]bool{}, children: map[uint64]*zchild{}, spare: make(chan *netThread, 1)}
+	z.prepareSpare()
 	buf, oob := make([]byte, 256<<10), make([]byte, unix.CmsgSpace(8*4))
 	for {
 		n, oobn, _, _, err := z.conn.ReadMsgUnix(buf, oob)
@@ -420,28 +493,29 @@ func zygoteMain(stderr io.Writer) int {
 			break
 		}
 		var files []*os.File
-		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-			for _, cm := range msgs {
-				fds, _ := unix.ParseUnixRights(&cm)
-				for _, fd := range fds {
-					files = append(files, os.NewFile(uintptr(fd), "passed"))
-				}
-			}
+		for _, fd := range passedFDs(oob[:oobn]) {
+			files = append(files, os.NewFile(uintptr(fd), "passed"))
 		}
 		var m zygoteMsg
 		err = json.Unmarshal(buf[:n], &m)
-		if err == nil && m.Op == "port" && len(files) == 0 {
+		if err == nil && (m.Op == "port" || m.Op == "dial") && len(files) == 0 {
 			z.mu.Lock()
-			if ch := z.ports[m.ID]; ch != nil {
+			c := z.children[m.ID]
+			z.mu.Unlock()
+			switch {
+			case m.Op == "port" && c != nil:
 				select {
-				case ch <- m.Port:
+				case c.port <- m.Port:
 				default:
 				}
+			case m.Op == "dial" && c != nil:
+				go z.dial(c, m.Ref)
+			case m.Op == "dial":
+				z.send(zygoteMsg{Op: "dialed", Ref: m.Ref, Error: "ChimeraX has exited"})
 			}
-			z.mu.Unlock()
 			continue
 		}
-		if err != nil || m.Op != "start" || len(files) != 3+btoi(m.Cgroup) {
+		if err != nil || m.Op != "start" || len(files) != 2+btoi(m.Cgroup) {
 			closeAll(files)
 			z.send(zygoteMsg{Op: "started", ID: m.ID, Error: "bad start request"})
 			continue
@@ -472,83 +546,125 @@ func closeAll(files []*os.File) {
 
 // zygoteServer is the zygote's state.
 type zygoteServer struct {
-	conn  *net.UnixConn
-	wmu   sync.Mutex // one message at a time
-	mu    sync.Mutex
-	pgids map[int]bool        // children's process groups, while they run
-	ports map[uint64]chan int // where each running child's port goes, once known
+	conn     *net.UnixConn
+	wmu      sync.Mutex // one message at a time
+	mu       sync.Mutex
+	pgids    map[int]bool       // children's process groups, while they run
+	children map[uint64]*zchild // the children starting or running
+	spare    chan *netThread    // a thread ready to start the next child
 }
 
-func (z *zygoteServer) send(m zygoteMsg) {
+// zchild is the zygote's side of one child.
+type zchild struct {
+	pid    int
+	port   chan int // ChimeraX's REST port once the daemon has said it (kept there)
+	exited chan struct{}
+	// TCP sockets made in the child's namespace, not yet connected: a
+	// socket belongs to the namespace it was made in, whichever thread
+	// connects it, so a dial need not wait on the child's thread.
+	sockets chan int
+	refill  chan struct{}
+}
+
+func (z *zygoteServer) send(m zygoteMsg, fds ...int) {
 	b, _ := json.Marshal(m)
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
 	z.wmu.Lock()
-	z.conn.Write(b)
+	z.conn.WriteMsgUnix(b, oob, nil)
 	z.wmu.Unlock()
 }
 
-// start runs one child from a thread of its own, in a new network
-// namespace: files are its stdin, its stdout, the relay listener and,
-// with m.Cgroup, its cgroup.
-func (z *zygoteServer) start(m zygoteMsg, files []*os.File) {
-	started := make(chan *exec.Cmd, 1)
-	exited := make(chan struct{})
-	portCh := make(chan int, 1)
-	z.mu.Lock()
-	z.ports[m.ID] = portCh
-	z.mu.Unlock()
-	// TCP sockets made in the child's namespace, not yet connected: a
-	// socket belongs to the namespace it was made in, whichever thread
-	// connects it, so the relay need not wait on the child's thread.
-	sockets := make(chan int, spareSockets)
-	refill := make(chan struct{}, 1)
-	var spawn func()
-	spawn = func() {
-		// Never unlocked: the thread is left in the child's network
-		// namespace and is the parent its death signal watches, so it
-		// ends (as Go ends a locked thread whose goroutine returns) only
-		// once the child has exited.
-		runtime.LockOSThread()
-		if unix.Gettid() == unix.Getpid() {
-			// The main thread, which /proc/<pid> shows and Go never
-			// ends: keep it in the zygote's own namespace, parked, and
-			// spawn from another thread.
-			go spawn()
-			select {}
-		}
-		cmd, err := spawnInNewNetns(m, files)
-		closeAll([]*os.File{files[0], files[1]})
-		if len(files) > 3 {
-			files[3].Close()
-		}
+// dial connects one of c's sockets to ChimeraX's port and passes it to
+// the daemon as the answer to its dial ref.
+func (z *zygoteServer) dial(c *zchild, ref uint64) {
+	fail := func(err error) { z.send(zygoteMsg{Op: "dialed", Ref: ref, Error: err.Error()}) }
+	var port int
+	select {
+	case port = <-c.port:
+		c.port <- port // for the next dial
+	case <-time.After(time.Second): // not told: look
+		p, err := loopbackListener("/proc/" + strconv.Itoa(c.pid) + "/net/tcp")
 		if err != nil {
-			files[2].Close()
+			fail(err)
+			return
+		}
+		port = p
+	case <-c.exited:
+		fail(errors.New("ChimeraX has exited"))
+		return
+	}
+	var fd int
+	select {
+	case fd = <-c.sockets:
+	case <-c.exited:
+		fail(errors.New("ChimeraX has exited"))
+		return
+	}
+	select {
+	case c.refill <- struct{}{}:
+	default:
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		fail(fmt.Errorf("connect to ChimeraX: %v", err))
+		return
+	}
+	z.send(zygoteMsg{Op: "dialed", Ref: ref}, fd)
+}
+
+// start runs one child from a thread of its own, in a new network
+// namespace: files are its stdin, its stdout and, with m.Cgroup, its
+// cgroup.
+func (z *zygoteServer) start(m zygoteMsg, files []*os.File) {
+	c := &zchild{
+		port:    make(chan int, 1),
+		exited:  make(chan struct{}),
+		sockets: make(chan int, spareSockets),
+		refill:  make(chan struct{}, 1),
+	}
+	t, err := z.thread()
+	if err != nil {
+		closeAll(files)
+		z.send(zygoteMsg{Op: "started", ID: m.ID, Error: err.Error()})
+		return
+	}
+	started := make(chan *exec.Cmd, 1)
+	t.run <- func() {
+		cmd, err := startChild(m, files)
+		closeAll(files)
+		if err != nil {
 			z.send(zygoteMsg{Op: "started", ID: m.ID, Error: err.Error()})
 			started <- nil
 			return
 		}
+		c.pid = cmd.Process.Pid
 		z.mu.Lock()
-		z.pgids[cmd.Process.Pid] = true
+		z.pgids[c.pid] = true
+		z.children[m.ID] = c
 		z.mu.Unlock()
-		z.send(zygoteMsg{Op: "started", ID: m.ID, PID: cmd.Process.Pid})
+		z.send(zygoteMsg{Op: "started", ID: m.ID, PID: c.pid})
 		started <- cmd
 		fill := func() {
-			for len(sockets) < cap(sockets) {
+			for len(c.sockets) < cap(c.sockets) {
 				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 				if err != nil {
 					return
 				}
-				sockets <- fd
+				c.sockets <- fd
 			}
 		}
 		fill()
 		for {
 			select {
-			case <-refill:
+			case <-c.refill:
 				fill()
-			case <-exited:
+			case <-c.exited:
 				for {
 					select {
-					case fd := <-sockets:
+					case fd := <-c.sockets:
 						unix.Close(fd)
 					default:
 						return
@@ -557,96 +673,126 @@ func (z *zygoteServer) start(m zygoteMsg, files []*os.File) {
 			}
 		}
 	}
-	go spawn()
 	cmd := <-started
 	if cmd == nil {
-		z.mu.Lock()
-		delete(z.ports, m.ID)
-		z.mu.Unlock()
 		return
-	}
-	pid := cmd.Process.Pid
-	ln, err := net.FileListener(files[2])
-	files[2].Close()
-	if err == nil {
-		lookup := func() (int, error) {
-			select {
-			case port := <-portCh:
-				portCh <- port // for the next lookup
-				return port, nil
-			case <-time.After(time.Second): // not told: look
-				return loopbackListener("/proc/" + strconv.Itoa(pid) + "/net/tcp")
-			case <-exited:
-				return 0, errors.New("ChimeraX has exited")
-			}
-		}
-		dial := func(port int) (net.Conn, error) {
-			var fd int
-			select {
-			case fd = <-sockets:
-			case <-exited:
-				return nil, errors.New("ChimeraX has exited")
-			}
-			select {
-			case refill <- struct{}{}:
-			default:
-			}
-			if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-				unix.Close(fd)
-				return nil, err
-			}
-			f := os.NewFile(uintptr(fd), "chimerax")
-			defer f.Close()
-			return net.FileConn(f)
-		}
-		go relayLoop(ln, lookup, dial)
 	}
 	go func() {
 		cmd.Wait()
-		if ln != nil {
-			ln.Close()
-		}
 		z.mu.Lock()
-		delete(z.pgids, pid)
-		delete(z.ports, m.ID)
+		delete(z.pgids, c.pid)
+		delete(z.children, m.ID)
 		z.mu.Unlock()
 		code, sig := exitInfo(cmd.ProcessState)
 		z.send(zygoteMsg{Op: "exit", ID: m.ID, Code: code, Signal: sig, CPU: cpuSeconds(cmd.ProcessState)})
-		close(exited)
+		close(c.exited)
 	}()
 }
 
 // spareSockets is how many unconnected sockets each child's thread keeps
-// made in its namespace for the relay.
+// made in its namespace for the daemon's dials.
 const spareSockets = 2
 
-// spawnInNewNetns, on a locked thread, moves the thread into a new network
-// namespace with its loopback up, drops the thread's capabilities and
-// starts the child there.
-func spawnInNewNetns(m zygoteMsg, files []*os.File) (*exec.Cmd, error) {
+// netThread is a goroutine locked to a thread of its own that has entered
+// a new network namespace, its loopback up and the thread's capabilities
+// dropped, to start one child there and serve it. The thread is never
+// unlocked: it stays in the child's namespace and is the parent its death
+// signal watches, so it ends (as Go ends a locked thread whose goroutine
+// returns) only once its work is done. Making a network namespace takes
+// about a millisecond, so the zygote keeps one thread ready (spare).
+type netThread struct {
+	ready chan error  // nil once the namespace is ready, or why it is not
+	run   chan func() // its one job; closed: none, end
+}
+
+func newNetThread() *netThread {
+	t := &netThread{ready: make(chan error, 1), run: make(chan func(), 1)}
+	var loop func()
+	loop = func() {
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// The main thread, which /proc/<pid> shows and Go never
+			// ends: keep it in the zygote's own namespace, parked, and
+			// go on from another thread.
+			go loop()
+			select {}
+		}
+		err := enterNewNetns()
+		t.ready <- err
+		if err != nil {
+			return
+		}
+		if f, ok := <-t.run; ok {
+			f()
+		}
+	}
+	go loop()
+	return t
+}
+
+// thread returns a thread ready in a new network namespace, the spare if
+// there is one, and has another made ready for the next start.
+func (z *zygoteServer) thread() (*netThread, error) {
+	var t *netThread
+	select {
+	case t = <-z.spare:
+	default:
+		t = newNetThread()
+		if err := <-t.ready; err != nil {
+			return nil, err
+		}
+	}
+	z.prepareSpare()
+	return t, nil
+}
+
+// prepareSpare makes a thread ready for the next start, unless one is.
+func (z *zygoteServer) prepareSpare() {
+	go func() {
+		t := newNetThread()
+		if <-t.ready != nil {
+			return
+		}
+		select {
+		case z.spare <- t:
+		default: // one is enough
+			close(t.run)
+		}
+	}()
+}
+
+// enterNewNetns, on a locked thread, moves the thread into a new network
+// namespace with its loopback up and drops the thread's capabilities.
+func enterNewNetns() error {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return nil, fmt.Errorf("new network namespace: %v", err)
+		return fmt.Errorf("new network namespace: %v", err)
 	}
 	if err := loopbackUp(); err != nil {
-		return nil, fmt.Errorf("bring up loopback: %v", err)
+		return fmt.Errorf("bring up loopback: %v", err)
 	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("drop capabilities: %v", err)
+		return fmt.Errorf("drop capabilities: %v", err)
 	}
 	if os.Getuid() == 0 {
 		// uid 0 would regain every capability of the namespace at exec.
 		// SECBIT_NOROOT and SECBIT_NOROOT_LOCKED (linux/securebits.h).
 		const bits = 1<<0 | 1<<1
 		if err := unix.Prctl(unix.PR_SET_SECUREBITS, bits, 0, 0, 0); err != nil {
-			return nil, fmt.Errorf("drop capabilities: %v", err)
+			return fmt.Errorf("drop capabilities: %v", err)
 		}
 	}
+	return nil
+}
+
+// startChild starts m's ChimeraX from the calling thread, which
+// enterNewNetns has prepared.
+func startChild(m zygoteMsg, files []*os.File) (*exec.Cmd, error) {
 	cmd := exec.Command(m.Path, m.Args...)
 	cmd.Env, cmd.Dir = m.Env, m.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[1], files[1]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if m.Cgroup {
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(files[3].Fd())
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(files[2].Fd())
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start ChimeraX: %v", err)
