@@ -346,4 +346,8 @@ func TestSandboxDeepDataDir(t *testing.T) {
 	if res, err := sv.RunUnchecked(ctx, rec.ID, "info models"); err != nil || !res.OK() {
 		t.Errorf("info models through a deep relay socket = %+v, %v", res, err)
 	}
+	// With adopt, Close would leave it running for the next daemon.
+	if _, err := sv.Stop(ctx, rec.ID, store.ReasonDeleted); err != nil {
+		t.Fatal(err)
+	}
 }
