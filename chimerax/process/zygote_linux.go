@@ -375,7 +375,7 @@ func (z *Zygote) launch(spec Spec, cg *sessionCgroup, home, tmp string) (p *Proc
 	p = &Process{pid: m.PID, dir: spec.Dir, h: directHolder{stdinW}, portCh: portCh, done: make(chan struct{}), sandboxed: true}
 	p.dial = func(ctx context.Context) (net.Conn, error) { return z.dial(ctx, conn, id) }
 	go func() {
-		// The relay learns the port from the port line, as the daemon does.
+		// The zygote learns the port from the port line, as the daemon does.
 		select {
 		case port := <-out.port:
 			b, _ := json.Marshal(zygoteMsg{Op: "port", ID: id, Port: port})
