@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// lockedBuffer is a bytes.Buffer safe to read while the log writes it.
+// lockedBuffer is a bytes.Buffer safe to read while the log (or a
+// process) writes it; cmd_test's tests use it as LockedBuffer.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -25,6 +26,9 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// LockedBuffer is lockedBuffer for the external tests (package cmd_test).
+type LockedBuffer = lockedBuffer
 
 // TestLogBufferWarningsAtOnce: info lines wait; a warning or an error
 // goes out at once, after them and in order; Flush writes what waits.

@@ -3,34 +3,20 @@
 package cmd_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/chimerad/chimerad/cmd"
 )
 
-// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is cmd's (logbuffer_test.go): a bytes.Buffer safe to read
+// while a process writes it.
+type lockedBuffer = cmd.LockedBuffer
 
 // TestMonitoringEndToEnd scrapes the real daemon, asks it whether it is
 // ready, and reads and follows a session's log with the CLI.

@@ -67,25 +67,24 @@ func (w *MemoryWatch) check() {
 		pids = append(pids, p.pid)
 		byPID[p.pid] = p
 	}
-	bounds := make(map[int]int64, len(pids))
-	for _, pid := range pids {
-		bounds[pid] = w.procs[byPID[pid]]
-	}
 	w.mu.Unlock()
 	if len(pids) == 0 {
 		return
 	}
 	for pid, g := range readGroups(pids) {
-		if g.RSSBytes <= bounds[pid] {
-			continue
-		}
 		p := byPID[pid]
-		p.overMemory.Store(g.RSSBytes)
-		// SIGKILL only: Kill also waits for the reaping, which is for
-		// whoever watches the child to do.
-		p.signalGroup(syscall.SIGKILL)
 		w.mu.Lock()
-		delete(w.procs, p)
+		max, watched := w.procs[p]
+		over := watched && g.RSSBytes > max
+		if over {
+			delete(w.procs, p)
+		}
 		w.mu.Unlock()
+		if over {
+			p.overMemory.Store(g.RSSBytes)
+			// SIGKILL only: Kill also waits for the reaping, which is
+			// for whoever watches the child to do.
+			p.signalGroup(syscall.SIGKILL)
+		}
 	}
 }
